@@ -1,0 +1,116 @@
+# redress — one Makefile, sources listed by name.
+#   make            build the three programs into $(BUILD)/
+#   make run        install what is missing, start a private PostgreSQL and the servers
+#   make test       unit tests, then end-to-end tests against a throwaway cluster
+#   make check-asan the same tests built with ASan+UBSan
+#   make bench      intake benchmark (h2load, against nginx); bench-triage, bench-export
+# Knobs: DEBUG=1, SANITIZER=address,undefined, BUILD=dir.
+
+BUILD ?= build
+CC ?= cc
+PKGS := libevent_core libevent_extra libevent_openssl libevent_pthreads openssl libpq jansson inih
+
+WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wshadow \
+        -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+ifdef DEBUG
+CFLAGS := -O0 -g3
+endif
+ifdef SANITIZER
+CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icommon $(shell pkg-config --cflags $(PKGS))
+LIBS := $(shell pkg-config --libs $(PKGS)) -lcsv -lpthread
+
+COMMON_SRC := common/log.c common/util.c common/config.c common/taxonomy.c common/crypto.c \
+              common/reference.c common/grievance.c common/db.c common/pgconn.c
+INTAKE_SRC := intake/main.c intake/server.c intake/tls.c intake/conn.c intake/routes.c \
+              intake/reply.c intake/api.c intake/form.c intake/batch.c intake/html.c
+TRIAGE_SRC := triage/main.c
+ADMIN_SRC  := admin/main.c
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+INTAKE_OBJ := $(INTAKE_SRC:%.c=$(BUILD)/%.o)
+TRIAGE_OBJ := $(TRIAGE_SRC:%.c=$(BUILD)/%.o)
+ADMIN_OBJ  := $(ADMIN_SRC:%.c=$(BUILD)/%.o)
+
+# Unit tests: tests/unit/test_<module>.c, each linked against the common library (and, where a
+# test names them, a program's modules without its main.c).
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+INTAKE_LIB_OBJ := $(filter-out $(BUILD)/intake/main.o,$(INTAKE_OBJ))
+TRIAGE_LIB_OBJ := $(filter-out $(BUILD)/triage/main.o,$(TRIAGE_OBJ))
+ADMIN_LIB_OBJ  := $(filter-out $(BUILD)/admin/main.o,$(ADMIN_OBJ))
+
+PROGRAMS := $(BUILD)/redress-intake $(BUILD)/redress-triage $(BUILD)/redressctl
+
+.PHONY: all run test unit e2e check-asan bench bench-triage bench-export deps clean format format-check
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libredress.a: $(COMMON_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/redress-intake: $(INTAKE_OBJ) $(BUILD)/libredress.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/redress-triage: $(TRIAGE_OBJ) $(BUILD)/libredress.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+$(BUILD)/redressctl: $(ADMIN_OBJ) $(BUILD)/libredress.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+$(BUILD)/tests/test_intake_%: $(BUILD)/tests/unit/test_intake_%.o $(INTAKE_LIB_OBJ) $(BUILD)/libredress.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+$(BUILD)/tests/test_triage_%: $(BUILD)/tests/unit/test_triage_%.o $(TRIAGE_LIB_OBJ) $(BUILD)/libredress.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka -lm
+$(BUILD)/tests/test_admin_%: $(BUILD)/tests/unit/test_admin_%.o $(ADMIN_LIB_OBJ) $(BUILD)/libredress.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka -lm
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/libredress.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps all
+	@scripts/run.sh $(BUILD)
+
+unit: $(UNIT_TESTS)
+	@scripts/run-unit.sh $(UNIT_TESTS)
+
+e2e: all
+	@/usr/bin/python3 tests/e2e/run.py --build $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS)
+	@scripts/run-tests.sh $(BUILD) $(UNIT_TESTS)
+
+check-asan:
+	@$(MAKE) --no-print-directory test BUILD=build-asan SANITIZER=address,undefined DEBUG=1
+
+bench:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/intake.py --build $(BUILD)
+
+bench-triage: deps all
+	@/usr/bin/python3 bench/triage.py --build $(BUILD)
+
+bench-export: deps all
+	@/usr/bin/python3 bench/export.py --build $(BUILD)
+
+format:
+	clang-format -i $(COMMON_SRC) $(INTAKE_SRC) $(TRIAGE_SRC) $(ADMIN_SRC) common/*.h intake/*.h
+
+format-check:
+	clang-format --dry-run --Werror $(COMMON_SRC) $(INTAKE_SRC) $(TRIAGE_SRC) $(ADMIN_SRC)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,168 @@
+/* Config table and loader. Adding a setting: a field in Config, a row in config_keys. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+typedef enum { CONFIG_STR, CONFIG_INT } ConfigType;
+
+typedef struct {
+    const char *section;
+    const char *name;
+    ConfigType type;
+    size_t offset;
+    const char *def;
+    long min, max; /* CONFIG_INT bounds; CONFIG_STR: min 1 means must not be empty */
+} ConfigKey;
+
+#define STR(sec, name, field, def, nonempty) {sec, name, CONFIG_STR, offsetof(Config, field), def, nonempty, 0}
+#define INT(sec, name, field, def, lo, hi) {sec, name, CONFIG_INT, offsetof(Config, field), def, lo, hi}
+
+static const ConfigKey config_keys[] = {
+    STR("server", "listen", listen_addr, "127.0.0.1", 1),
+    INT("server", "port", port, "8443", 1, 65535),
+    INT("server", "workers", workers, "2", 1, 64),
+    INT("server", "max_connections", max_connections, "4096", 1, 1000000),
+    INT("server", "request_timeout", request_timeout_s, "10", 1, 3600),
+    INT("server", "max_body_bytes", max_body_bytes, "65536", 1024, 16777216),
+    INT("server", "max_header_bytes", max_header_bytes, "8192", 1024, 65536),
+    STR("server", "log_level", log_level, "info", 1),
+    STR("tls", "cert", cert_file, "var/tls/cert.pem", 1),
+    STR("tls", "key", key_file, "var/tls/key.pem", 1),
+    STR("database", "conninfo", conninfo, "host=var/pg/sock port=5433 dbname=redress", 0),
+    STR("database", "intake_user", intake_user, "redress_intake", 0),
+    STR("database", "triage_user", triage_user, "redress_triage", 0),
+    STR("database", "admin_user", admin_user, "", 0),
+    INT("database", "batch_max_rows", batch_max_rows, "256", 1, 4096),
+    INT("database", "batch_window_us", batch_window_us, "1000", 0, 1000000),
+    INT("database", "timeout", db_timeout_s, "10", 1, 3600),
+    STR("keys", "contact_key_file", contact_key_file, "var/keys/contact.key", 1),
+    STR("keys", "receipt_key_file", receipt_key_file, "var/keys/receipt.key", 1),
+    STR("taxonomy", "file", taxonomy_file, "config/taxonomy.json", 1),
+    STR("triage", "rules", rules_file, "config/triage-rules.ini", 1),
+    INT("triage", "workers", triage_workers, "1", 1, 64),
+    INT("triage", "batch_size", triage_batch_size, "1000", 1, 100000),
+    INT("triage", "sweep_interval", triage_sweep_s, "5", 1, 3600),
+};
+#define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
+
+typedef struct {
+    Config *cfg;
+    char *err;
+    size_t errlen;
+    bool failed;
+} ConfigLoad;
+
+static int config_set(Config *cfg, const ConfigKey *key, const char *value, char *why, size_t whylen)
+{
+    void *dst = (char *)cfg + key->offset;
+    if (key->type == CONFIG_STR) {
+        if (key->min && value[0] == '\0') {
+            snprintf(why, whylen, "must not be empty");
+            return -1;
+        }
+        free(*(char **)dst);
+        *(char **)dst = xstrdup(value);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (value[0] == '\0' || *end != '\0' || errno) {
+        snprintf(why, whylen, "must be a whole number");
+        return -1;
+    }
+    if (v < key->min || v > key->max) {
+        snprintf(why, whylen, "must be between %ld and %ld", key->min, key->max);
+        return -1;
+    }
+    *(int *)dst = (int)v;
+    return 0;
+}
+
+static int config_ini_cb(void *user, const char *section, const char *name, const char *value, int lineno)
+{
+    ConfigLoad *load = user;
+    char why[128];
+    if (load->failed)
+        return 0;
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const ConfigKey *key = &config_keys[i];
+        if (strcmp(key->section, section) != 0 || strcmp(key->name, name) != 0)
+            continue;
+        if (config_set(load->cfg, key, value, why, sizeof why) < 0) {
+            snprintf(load->err, load->errlen, "%s:%d: [%s] %s = '%s': %s", load->cfg->path, lineno,
+                     section, name, value, why);
+            load->failed = true;
+            return 0;
+        }
+        return 1;
+    }
+    snprintf(load->err, load->errlen, "%s:%d: [%s] %s: unknown setting", load->cfg->path, lineno,
+             section, name);
+    load->failed = true;
+    return 0;
+}
+
+Config *config_load(const char *path, char *err, size_t errlen)
+{
+    Config *cfg = xcalloc(1, sizeof *cfg);
+    char why[128];
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (config_set(cfg, &config_keys[i], config_keys[i].def, why, sizeof why) < 0)
+            abort(); /* a default that breaks its own rule is a programmer error */
+    }
+    if (!path)
+        return cfg;
+    cfg->path = xstrdup(path);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    ConfigLoad load = {cfg, err, errlen, false};
+    int rc = ini_parse_file(f, config_ini_cb, &load);
+    fclose(f);
+    if (load.failed)
+        goto fail;
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:%d: not a valid INI line", path, rc);
+        goto fail;
+    }
+    return cfg;
+fail:
+    config_free(cfg);
+    return NULL;
+}
+
+const char *config_default_path(const char *cli_path)
+{
+    if (cli_path)
+        return cli_path;
+    const char *env = getenv("REDRESS_CONFIG");
+    if (env && *env)
+        return env;
+    if (access("var/redress.conf", R_OK) == 0)
+        return "var/redress.conf";
+    return NULL;
+}
+
+void config_free(Config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (config_keys[i].type == CONFIG_STR)
+            free(*(char **)((char *)cfg + config_keys[i].offset));
+    }
+    free(cfg->path);
+    free(cfg);
+}

@@ -1,0 +1,32 @@
+/* Logging through level macros only. A log line may carry an internal id (a case id, a worker
+ * number, an SQLSTATE); never an IP address, contact detail, description, receipt or database
+ * error text. Lines go to stderr with a UTC timestamp and the program's name. */
+#ifndef REDRESS_LOG_H
+#define REDRESS_LOG_H
+
+#include <stdbool.h>
+
+typedef enum {
+    LOG_LEVEL_ERROR = 0,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_DEBUG,
+} LogLevel;
+
+/* Sets the program name shown on each line and the most verbose level printed. */
+void log_init(const char *program, LogLevel level);
+/* Parses "error", "warn", "info" or "debug"; returns false for anything else. */
+bool log_level_parse(const char *name, LogLevel *out);
+bool log_enabled(LogLevel level);
+void log_write(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define LOG_ERROR(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define LOG_WARN(...) log_write(LOG_LEVEL_WARN, __VA_ARGS__)
+#define LOG_INFO(...) log_write(LOG_LEVEL_INFO, __VA_ARGS__)
+#define LOG_DEBUG(...)                                                                           \
+    do {                                                                                         \
+        if (log_enabled(LOG_LEVEL_DEBUG))                                                        \
+            log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);                                             \
+    } while (0)
+
+#endif
