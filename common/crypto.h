@@ -1,0 +1,19 @@
+/* Keys and encryption at rest. Contact details are sealed with AES-256-GCM under the contact key:
+ * the stored blob is nonce (12) | ciphertext | tag (16). */
+#ifndef REDRESS_CRYPTO_H
+#define REDRESS_CRYPTO_H
+
+#include <stddef.h>
+
+#define KEY_LEN 32
+
+/* Reads a key file holding 64 hex digits (surrounding white space allowed). 0, or -1 with err. */
+int key_file_load(const char *path, unsigned char key[KEY_LEN], char *err, size_t errlen);
+/* Seals plaintext; returns the blob base64-encoded (caller frees), or NULL on a library failure. */
+char *contact_seal_b64(const unsigned char key[KEY_LEN], const char *plaintext, size_t len);
+/* Opens a blob; returns the NUL-terminated plaintext (caller frees) or NULL when the blob was
+ * tampered with or the key is wrong. */
+char *contact_open(const unsigned char key[KEY_LEN], const unsigned char *blob, size_t len);
+void sha256_bytes(const void *data, size_t len, unsigned char out[32]);
+
+#endif
