@@ -23,7 +23,7 @@ endif
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icommon $(shell pkg-config --cflags $(PKGS))
 LIBS := $(shell pkg-config --libs $(PKGS)) -lcsv -lpthread
 
-COMMON_SRC := common/log.c common/util.c common/config.c common/taxonomy.c common/crypto.c \
+COMMON_SRC := common/log.c common/util.c common/inifile.c common/config.c common/taxonomy.c common/crypto.c \
               common/reference.c common/grievance.c common/db.c common/pgconn.c
 INTAKE_SRC := intake/main.c intake/server.c intake/tls.c intake/conn.c intake/routes.c \
               intake/reply.c intake/api.c intake/form.c intake/batch.c intake/html.c

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "inifile.h"
 #include "util.h"
 
 typedef enum { CONFIG_STR, CONFIG_INT } ConfigType;
@@ -123,14 +123,12 @@ Config *config_load(const char *path, char *err, size_t errlen)
     if (!path)
         return cfg;
     cfg->path = xstrdup(path);
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    ConfigLoad load = {cfg, err, errlen, false};
+    int rc = inifile_parse(path, config_ini_cb, &load);
+    if (rc < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    ConfigLoad load = {cfg, err, errlen, false};
-    int rc = ini_parse_file(f, config_ini_cb, &load);
-    fclose(f);
     if (load.failed)
         goto fail;
     if (rc != 0) {

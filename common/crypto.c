@@ -1,0 +1,89 @@
+/* Key files, AES-256-GCM sealing of contact details, SHA-256. OpenSSL 3 EVP throughout. */
+#include "crypto.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define GCM_NONCE_LEN 12
+#define GCM_TAG_LEN 16
+
+int key_file_load(const char *path, unsigned char key[KEY_LEN], char *err, size_t errlen)
+{
+    char reason[256];
+    char *text = file_read_all(path, 4096, NULL, reason, sizeof reason);
+    if (!text) {
+        snprintf(err, errlen, "key file %s", reason);
+        return -1;
+    }
+    char *start = text, *end;
+    while (*start == ' ' || *start == '\n' || *start == '\r' || *start == '\t')
+        start++;
+    end = start + strlen(start);
+    while (end > start && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
+        *--end = '\0';
+    int rc = hex_decode(start, key, KEY_LEN);
+    OPENSSL_cleanse(text, strlen(text));
+    free(text);
+    if (rc < 0) {
+        snprintf(err, errlen, "key file %s: must hold exactly 64 hex digits (32 bytes)", path);
+        return -1;
+    }
+    return 0;
+}
+
+char *contact_seal_b64(const unsigned char key[KEY_LEN], const char *plaintext, size_t len)
+{
+    size_t bloblen = GCM_NONCE_LEN + len + GCM_TAG_LEN;
+    unsigned char *blob = xmalloc(bloblen);
+    char *out = NULL;
+    int n = 0, fin = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx || RAND_bytes(blob, GCM_NONCE_LEN) != 1)
+        goto done;
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, blob) != 1 ||
+        EVP_EncryptUpdate(ctx, blob + GCM_NONCE_LEN, &n, (const unsigned char *)plaintext,
+                          (int)len) != 1 ||
+        EVP_EncryptFinal_ex(ctx, blob + GCM_NONCE_LEN + n, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN, blob + GCM_NONCE_LEN + len) != 1)
+        goto done;
+    out = xmalloc(4 * ((bloblen + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, blob, (int)bloblen);
+done:
+    EVP_CIPHER_CTX_free(ctx);
+    OPENSSL_cleanse(blob, bloblen);
+    free(blob);
+    return out;
+}
+
+char *contact_open(const unsigned char key[KEY_LEN], const unsigned char *blob, size_t len)
+{
+    if (len < GCM_NONCE_LEN + GCM_TAG_LEN)
+        return NULL;
+    size_t ctlen = len - GCM_NONCE_LEN - GCM_TAG_LEN;
+    char *out = xmalloc(ctlen + 1);
+    int n = 0, fin = 0, ok = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, blob) == 1 &&
+        EVP_DecryptUpdate(ctx, (unsigned char *)out, &n, blob + GCM_NONCE_LEN, (int)ctlen) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN,
+                            (void *)(blob + GCM_NONCE_LEN + ctlen)) == 1 &&
+        EVP_DecryptFinal_ex(ctx, (unsigned char *)out + n, &fin) == 1)
+        ok = 1;
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    out[ctlen] = '\0';
+    return out;
+}
+
+void sha256_bytes(const void *data, size_t len, unsigned char out[32])
+{
+    EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL);
+}
