@@ -26,6 +26,7 @@ LIBS := $(shell pkg-config --libs $(PKGS)) -lcsv -lpthread
 COMMON_SRC := common/log.c common/util.c common/inifile.c common/config.c common/taxonomy.c common/crypto.c \
               common/reference.c common/grievance.c common/db.c common/pgconn.c
 INTAKE_SRC := intake/main.c intake/server.c intake/tls.c intake/conn.c intake/routes.c \
+              intake/submit.c intake/status.c \
               intake/reply.c intake/api.c intake/form.c intake/batch.c intake/html.c
 TRIAGE_SRC := triage/main.c
 ADMIN_SRC  := admin/main.c

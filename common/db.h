@@ -1,0 +1,46 @@
+/* The non-blocking PostgreSQL adapter of the intake server: one libpq connection driven by a
+ * libevent loop, in pipeline mode, never blocking the thread. Work is submitted as jobs: a few
+ * queries sent back to back and ended by a sync point; results come back in order, one callback
+ * per result, then one completion callback. The adapter PQclear-s every result.
+ * On a lost connection or a job unanswered for cfg->db_timeout_s, every job in flight completes
+ * with DB_FAILED (its outcome unknown) and the adapter reconnects with back-off. */
+#ifndef REDRESS_DB_H
+#define REDRESS_DB_H
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+typedef struct Db Db;
+
+typedef enum {
+    DB_OK = 0,  /* every query answered and the sync point reached (results may still be errors) */
+    DB_FAILED,  /* connection lost or timed out: the outcome of the job is unknown */
+} DbStatus;
+
+typedef struct {
+    const char *sql;
+    int nparams;
+    const char *const *params; /* text parameters, borrowed until the job completes */
+} DbQuery;
+
+/* res is borrowed for the call; index is the query's position in the job. */
+typedef void (*DbResultCb)(void *arg, int index, const PGresult *res);
+typedef void (*DbDoneCb)(void *arg, DbStatus status);
+
+/* Starts connecting at once as role user (NULL or "": conninfo's default). Never NULL. */
+Db *db_new(struct event_base *base, const Config *cfg, const char *user, const char *application);
+/* Fails every job still in flight with DB_FAILED, then closes. Accepts NULL. */
+void db_free(Db *db);
+/* True when connected and accepting jobs. */
+bool db_ready(const Db *db);
+/* Sends a job of n queries (at most 8). Returns 0, or -1 when not connected (nothing sent, no
+ * callback will come). Callbacks run later from the event loop, never from inside this call. */
+int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, DbDoneCb on_done,
+                  void *arg);
+/* Jobs sent and not yet completed. */
+int db_jobs_in_flight(const Db *db);
+
+#endif

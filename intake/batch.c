@@ -1,0 +1,252 @@
+/* Group commit: queue, window timer, at most BATCH_MAX_INFLIGHT transactions in flight. */
+#include "batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define BATCH_MAX_INFLIGHT 2
+#define BATCH_MAX_ATTEMPTS 3
+
+struct Batcher {
+    Worker *worker;
+    struct event *window;    /* armed when the first row of a batch arrives */
+    bool flush_due;          /* the window has passed, or a full batch is waiting */
+    Submission *head, *tail; /* waiting, in arrival order */
+    int npending;
+    int inflight;            /* transactions sent and not yet answered */
+    int inflight_rows;
+};
+
+typedef struct {
+    Batcher *batcher;
+    Submission **subs;
+    int n;
+    char *rows_json;         /* the one parameter; borrowed by libpq until done */
+    bool *answered;          /* per row: intake_submit returned it */
+    bool select_ok;
+    bool committed;
+    char sqlstate[6];
+} Flight;
+
+static const char *const SUBMIT_SQL =
+    "SELECT n, reference, to_char(received_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), stored, encode(request_hash, 'hex') "
+    "FROM intake_submit($1::jsonb)";
+
+static void batch_try_flush(Batcher *b);
+
+void submission_assign_reference(Submission *sub, const unsigned char receipt_key[32])
+{
+    char receipt[RECEIPT_LEN + 1], hex[65];
+    unsigned char hash[32];
+    reference_generate(sub->reference);
+    receipt_derive(receipt_key, sub->reference, receipt);
+    receipt_hash(receipt, hash);
+    hex_encode(hash, 32, hex);
+    json_object_set_new(sub->row, "reference", json_string(sub->reference));
+    json_object_set_new(sub->row, "receipt_hash", json_string(hex));
+}
+
+static void queue_push(Batcher *b, Submission *sub, bool front)
+{
+    sub->next = NULL;
+    if (!b->head) {
+        b->head = b->tail = sub;
+    } else if (front) {
+        sub->next = b->head;
+        b->head = sub;
+    } else {
+        b->tail->next = sub;
+        b->tail = sub;
+    }
+    b->npending++;
+}
+
+static Submission *queue_pop(Batcher *b)
+{
+    Submission *sub = b->head;
+    if (sub) {
+        b->head = sub->next;
+        if (!b->head)
+            b->tail = NULL;
+        sub->next = NULL;
+        b->npending--;
+    }
+    return sub;
+}
+
+static void flight_free(Flight *f)
+{
+    free(f->subs);
+    free(f->rows_json);
+    free(f->answered);
+    free(f);
+}
+
+static void flight_result_cb(void *arg, int index, const PGresult *res)
+{
+    Flight *f = arg;
+    ExecStatusType st = PQresultStatus(res);
+    if (index == 1 && st == PGRES_TUPLES_OK) {
+        f->select_ok = true;
+        for (int r = 0; r < PQntuples(res); r++) {
+            int n = atoi(PQgetvalue(res, r, 0));
+            if (n < 0 || n >= f->n || f->answered[n])
+                continue;
+            Submission *sub = f->subs[n];
+            f->answered[n] = true;
+            snprintf(sub->reference, sizeof sub->reference, "%s", PQgetvalue(res, r, 1));
+            snprintf(sub->received_at, sizeof sub->received_at, "%s", PQgetvalue(res, r, 2));
+            bool stored = PQgetvalue(res, r, 3)[0] == 't';
+            if (stored) {
+                sub->attempts = -1; /* marks STORED */
+            } else {
+                unsigned char existing[32];
+                bool same = sub->has_key && hex_decode(PQgetvalue(res, r, 4), existing, 32) == 0 &&
+                            memcmp(existing, sub->request_hash, 32) == 0;
+                sub->attempts = same ? -2 : -3; /* REPLAYED : CONFLICT */
+            }
+        }
+    } else if (index == 2) {
+        f->committed = st == PGRES_COMMAND_OK && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0;
+    } else if (st == PGRES_FATAL_ERROR) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(f->sqlstate, sizeof f->sqlstate, "%s", state ? state : "");
+    }
+}
+
+static void flight_done_cb(void *arg, DbStatus status)
+{
+    Flight *f = arg;
+    Batcher *b = f->batcher;
+    const unsigned char *key = b->worker->shared->receipt_key;
+    b->inflight--;
+    b->inflight_rows -= f->n;
+    if (status != DB_OK) {
+        for (int i = 0; i < f->n; i++)
+            f->subs[i]->done(f->subs[i], SUBMIT_UNAVAILABLE);
+    } else if (f->committed && f->select_ok) {
+        for (int i = 0; i < f->n; i++) {
+            Submission *sub = f->subs[i];
+            if (!f->answered[i]) {
+                /* Reference collision: try again with a new one. */
+                if (++sub->attempts >= BATCH_MAX_ATTEMPTS) {
+                    sub->done(sub, SUBMIT_FAILED);
+                    continue;
+                }
+                submission_assign_reference(sub, key);
+                queue_push(b, sub, true);
+                b->flush_due = true;
+                continue;
+            }
+            int mark = sub->attempts;
+            sub->done(sub, mark == -1 ? SUBMIT_STORED : mark == -2 ? SUBMIT_REPLAYED : SUBMIT_CONFLICT);
+        }
+    } else if (f->n > 1) {
+        /* The batch was refused: retry every row on its own so the bad one fails alone. */
+        LOG_WARN("worker %d: batch of %d refused (SQLSTATE %s); retrying rows one by one",
+                 b->worker->id, f->n, f->sqlstate[0] ? f->sqlstate : "none");
+        for (int i = f->n - 1; i >= 0; i--) {
+            f->subs[i]->solo = true;
+            queue_push(b, f->subs[i], true);
+        }
+        b->flush_due = true;
+    } else {
+        LOG_ERROR("worker %d: grievance refused by the database (SQLSTATE %s)", b->worker->id,
+                  f->sqlstate[0] ? f->sqlstate : "none");
+        f->subs[0]->done(f->subs[0], f->sqlstate[0] == '0' && f->sqlstate[1] == '8'
+                                         ? SUBMIT_UNAVAILABLE : SUBMIT_FAILED);
+    }
+    flight_free(f);
+    if (b->npending > 0)
+        b->flush_due = true; /* they already waited for a commit: no second window */
+    batch_try_flush(b);
+}
+
+static void batch_send(Batcher *b)
+{
+    int max = b->worker->shared->cfg->batch_max_rows;
+    Flight *f = xcalloc(1, sizeof *f);
+    f->batcher = b;
+    f->subs = xcalloc((size_t)(b->npending < max ? b->npending : max), sizeof(Submission *));
+    json_t *rows = json_array();
+    bool solo = b->head->solo;
+    while (b->head && f->n < max && (!solo || f->n == 0) && b->head->solo == solo) {
+        Submission *sub = queue_pop(b);
+        sub->solo = false;
+        json_object_set_new(sub->row, "n", json_integer(f->n));
+        json_array_append(rows, sub->row);
+        f->subs[f->n++] = sub;
+    }
+    f->answered = xcalloc((size_t)f->n, sizeof(bool));
+    f->rows_json = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+    const char *params[1] = {f->rows_json};
+    DbQuery q[3] = {{"BEGIN", 0, NULL}, {SUBMIT_SQL, 1, params}, {"COMMIT", 0, NULL}};
+    b->inflight++;
+    b->inflight_rows += f->n;
+    if (db_job_submit(b->worker->db, q, 3, flight_result_cb, flight_done_cb, f) < 0) {
+        b->inflight--;
+        b->inflight_rows -= f->n;
+        for (int i = 0; i < f->n; i++)
+            f->subs[i]->done(f->subs[i], SUBMIT_UNAVAILABLE);
+        flight_free(f);
+    }
+}
+
+static void batch_try_flush(Batcher *b)
+{
+    while (b->flush_due && b->npending > 0 && b->inflight < BATCH_MAX_INFLIGHT)
+        batch_send(b);
+    if (b->npending == 0)
+        b->flush_due = false;
+}
+
+static void batch_window_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Batcher *b = arg;
+    b->flush_due = true;
+    batch_try_flush(b);
+}
+
+Batcher *batcher_new(Worker *w)
+{
+    Batcher *b = xcalloc(1, sizeof *b);
+    b->worker = w;
+    b->window = evtimer_new(w->base, batch_window_cb, b);
+    return b;
+}
+
+void batcher_free(Batcher *b)
+{
+    if (!b)
+        return;
+    Submission *sub;
+    while ((sub = queue_pop(b)) != NULL)
+        sub->done(sub, SUBMIT_UNAVAILABLE);
+    event_free(b->window);
+    free(b);
+}
+
+void batcher_add(Batcher *b, Submission *sub)
+{
+    queue_push(b, sub, false);
+    if (b->npending >= b->worker->shared->cfg->batch_max_rows) {
+        b->flush_due = true;
+    } else if (!b->flush_due && !evtimer_pending(b->window, NULL)) {
+        int us = b->worker->shared->cfg->batch_window_us;
+        struct timeval tv = {us / 1000000, us % 1000000};
+        evtimer_add(b->window, &tv);
+    }
+    batch_try_flush(b);
+}
+
+int batcher_pending(const Batcher *b)
+{
+    return b->npending + b->inflight_rows;
+}

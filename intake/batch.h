@@ -1,0 +1,52 @@
+/* Group commit. Submissions that arrive within a short window (server batch_window_us), or until
+ * batch_max_rows are waiting, are written by one intake_submit() call in one transaction; each
+ * submission's callback runs once, after COMMIT was acknowledged (PQcmdStatus "COMMIT") or when
+ * the outcome is known to be a failure. If a batch fails in the database, its rows are retried
+ * one by one so one bad row never fails its neighbours. */
+#ifndef REDRESS_INTAKE_BATCH_H
+#define REDRESS_INTAKE_BATCH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "db.h"
+#include "reference.h"
+#include "worker.h"
+
+typedef enum {
+    SUBMIT_STORED = 0, /* committed now */
+    SUBMIT_REPLAYED,   /* the idempotency key exists with the same body: the earlier row */
+    SUBMIT_CONFLICT,   /* the idempotency key exists with a different body */
+    SUBMIT_UNAVAILABLE,/* database down, or the commit's outcome is unknown: retry */
+    SUBMIT_FAILED,     /* the database refused this row alone */
+} SubmitOutcome;
+
+typedef struct Submission Submission;
+typedef void (*SubmissionDoneCb)(Submission *sub, SubmitOutcome outcome);
+
+struct Submission {
+    Submission *next;                     /* batcher's queue link */
+    json_t *row;                          /* intake_submit row; owned */
+    char reference[REFERENCE_LEN + 1];    /* after STORED/REPLAYED: the stored row's reference */
+    char received_at[32];                 /* RFC 3339 UTC, after STORED/REPLAYED */
+    unsigned char request_hash[32];       /* of the body, when an idempotency key was given */
+    bool has_key;
+    bool solo;                            /* retry alone after its batch failed */
+    int attempts;
+    SubmissionDoneCb done;
+    void *arg;                            /* the caller's context */
+};
+
+/* Gives sub a fresh reference and puts it, with its receipt's hash, into sub->row. */
+void submission_assign_reference(Submission *sub, const unsigned char receipt_key[32]);
+
+Batcher *batcher_new(Worker *w);
+/* Fails every queued submission with SUBMIT_UNAVAILABLE. Accepts NULL. */
+void batcher_free(Batcher *b);
+/* Queues sub. done runs exactly once, possibly before this returns; after the call the caller
+ * touches sub only from done (which frees it). */
+void batcher_add(Batcher *b, Submission *sub);
+/* Submissions queued or in flight. */
+int batcher_pending(const Batcher *b);
+
+#endif

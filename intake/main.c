@@ -1,0 +1,126 @@
+/* redress-intake: the HTTPS grievance server. Loads config, taxonomy, keys and TLS context,
+ * starts the workers, and stops cleanly on SIGINT/SIGTERM. */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "config.h"
+#include "conn.h"
+#include "crypto.h"
+#include "log.h"
+#include "server.h"
+#include "taxonomy.h"
+#include "tls.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: redress-intake [-c FILE]\n"
+            "HTTPS intake of grievances: JSON API under /v1, an HTML form at /.\n\n"
+            "  -c, --config FILE  settings (default: $REDRESS_CONFIG, else var/redress.conf)\n"
+            "  -h, --help         this help\n");
+}
+
+static void libevent_log_cb(int severity, const char *msg)
+{
+    /* libevent's messages name sockets and states, not peers or payloads. */
+    if (severity >= EVENT_LOG_WARN)
+        LOG_WARN("libevent: %s", msg);
+    else
+        LOG_DEBUG("libevent: %s", msg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cli_config = NULL;
+    char err[1024];
+    int c, status = 1;
+    Shared shared;
+    memset(&shared, 0, sizeof shared);
+    Config *cfg = NULL;
+    Taxonomy *tax = NULL;
+    Server *server = NULL;
+
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cli_config = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    log_init("redress-intake", LOG_LEVEL_INFO);
+    cfg = config_load(config_default_path(cli_config), err, sizeof err);
+    if (!cfg) {
+        LOG_ERROR("%s", err);
+        goto done;
+    }
+    LogLevel level;
+    if (!log_level_parse(cfg->log_level, &level)) {
+        LOG_ERROR("%s: [server] log_level = '%s': must be error, warn, info or debug",
+                  cfg->path ? cfg->path : "defaults", cfg->log_level);
+        goto done;
+    }
+    log_init("redress-intake", level);
+    tax = taxonomy_load(cfg->taxonomy_file, err, sizeof err);
+    if (!tax) {
+        LOG_ERROR("taxonomy: %s", err);
+        goto done;
+    }
+    if (key_file_load(cfg->contact_key_file, shared.contact_key, err, sizeof err) < 0 ||
+        key_file_load(cfg->receipt_key_file, shared.receipt_key, err, sizeof err) < 0) {
+        LOG_ERROR("%s", err);
+        goto done;
+    }
+    shared.ssl_ctx = tls_ctx_new(cfg->cert_file, cfg->key_file, err, sizeof err);
+    if (!shared.ssl_ctx) {
+        LOG_ERROR("%s", err);
+        goto done;
+    }
+    shared.cfg = cfg;
+    shared.tax = tax;
+    shared.taxonomy_json = api_taxonomy_json(tax);
+    if (evthread_use_pthreads() < 0 || conn_global_init() < 0) {
+        LOG_ERROR("cannot initialise threading");
+        goto done;
+    }
+    event_set_log_callback(libevent_log_cb);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Block the stop signals in every thread; the main thread waits for them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    server = server_start(&shared, err, sizeof err);
+    if (!server) {
+        LOG_ERROR("%s", err);
+        goto done;
+    }
+    LOG_INFO("listening on https://%s:%d/ with %d worker(s)", cfg->listen_addr, cfg->port,
+             cfg->workers);
+    int sig;
+    sigwait(&stop, &sig);
+    LOG_INFO("stopping (signal %d): finishing queued submissions", sig);
+    server_stop(server);
+    LOG_INFO("stopped");
+    status = 0;
+done:
+    free(shared.taxonomy_json);
+    SSL_CTX_free(shared.ssl_ctx);
+    taxonomy_free(tax);
+    config_free(cfg);
+    return status;
+}

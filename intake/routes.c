@@ -1,0 +1,151 @@
+/* The route table and the checks every request passes first. */
+#include "routes.h"
+
+#include <event2/buffer.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "conn.h"
+#include "form.h"
+#include "reply.h"
+
+typedef enum { ROUTE_EXACT, ROUTE_PREFIX } RouteMatch;
+
+typedef struct {
+    const char *path;
+    RouteMatch match;
+    enum evhttp_cmd_type method;
+    const char *allow;      /* the Allow header for a 405 */
+    bool html;              /* errors for this path are pages, not JSON */
+    void (*handle)(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest);
+} Route;
+
+static void route_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)rest;
+    api_submit(w, conn, req);
+}
+static void route_status(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    api_status(w, conn, req, rest);
+}
+static void route_taxonomy(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)conn;
+    (void)rest;
+    api_taxonomy(w, req);
+}
+static void route_health(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)rest;
+    api_health(w, conn, req);
+}
+static void route_form(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)conn;
+    (void)rest;
+    form_page(w, req);
+}
+static void route_form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)rest;
+    form_submit(w, conn, req);
+}
+static void route_status_page(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)conn;
+    (void)rest;
+    form_status_page(w, req);
+}
+static void route_status_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)rest;
+    form_status_submit(w, conn, req);
+}
+
+static const Route routes[] = {
+    {"/v1/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", false, route_submit},
+    {"/v1/grievances/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false, route_status},
+    {"/v1/taxonomy", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, route_taxonomy},
+    {"/healthz", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, route_health},
+    {"/", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", true, route_form},
+    {"/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_form_submit},
+    {"/status", ROUTE_EXACT, EVHTTP_REQ_GET, "GET, POST", true, route_status_page},
+    {"/status", ROUTE_EXACT, EVHTTP_REQ_POST, "GET, POST", true, route_status_submit},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+static int header_count(struct evkeyvalq *headers, const char *name)
+{
+    int n = 0;
+    struct evkeyval *h;
+    TAILQ_FOREACH(h, headers, next)
+    {
+        if (strcasecmp(h->key, name) == 0)
+            n++;
+    }
+    return n;
+}
+
+static void route_error(struct evhttp_request *req, bool html, int code, const char *errcode,
+                        const char *message)
+{
+    if (html)
+        form_error_page(req, code, message);
+    else
+        reply_error(req, code, errcode, message, NULL);
+}
+
+void routes_request_cb(struct evhttp_request *req, void *arg)
+{
+    Worker *w = arg;
+    IntakeConn *conn = conn_of_request(req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    conn_request_begin(conn, req);
+
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (!path || !*path)
+        path = "/";
+    bool html = strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/healthz") != 0;
+
+    /* evhttp takes the first of two Content-Length headers; a smuggling attempt, so refuse. */
+    if (header_count(in, "Content-Length") > 1 || header_count(in, "Transfer-Encoding") > 1) {
+        reply_close_after(req);
+        route_error(req, html, 400, "bad_request", "the request repeats Content-Length");
+        return;
+    }
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
+        (size_t)w->shared->cfg->max_body_bytes) {
+        reply_close_after(req);
+        route_error(req, html, 413, "body_too_large", "the request body is larger than allowed");
+        return;
+    }
+
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    const Route *path_match = NULL;
+    for (size_t i = 0; i < NROUTES; i++) {
+        const Route *r = &routes[i];
+        size_t n = strlen(r->path);
+        bool matches = r->match == ROUTE_EXACT ? strcmp(path, r->path) == 0
+                                               : strncmp(path, r->path, n) == 0 && path[n] != '\0' &&
+                                                     !strchr(path + n, '/');
+        if (!matches)
+            continue;
+        path_match = r;
+        if (r->method == method) {
+            r->handle(w, conn, req, path + strlen(r->path));
+            return;
+        }
+    }
+    if (path_match) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", path_match->allow);
+        route_error(req, path_match->html, 405, "method_not_allowed",
+                    "this method is not allowed here");
+        return;
+    }
+    route_error(req, html, 404, "not_found", "there is nothing at this address");
+}

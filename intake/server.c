@@ -1,0 +1,183 @@
+/* Worker threads and their listening sockets. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "conn.h"
+#include "log.h"
+#include "routes.h"
+#include "util.h"
+
+#define SHUTDOWN_GRACE_S 5
+
+struct Server {
+    const Shared *shared;
+    Worker *workers;
+    int nworkers;
+};
+
+static int listen_socket_open(const char *addr, int port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sslen = sizeof *sin;
+    } else if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        sslen = sizeof *sin6;
+    } else {
+        snprintf(err, errlen, "listen address '%s' is not an IPv4 or IPv6 literal", addr);
+        return -1;
+    }
+    int one = 1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int worker_init(Worker *w, char *err, size_t errlen)
+{
+    const Config *cfg = w->shared->cfg;
+    w->base = event_base_new();
+    w->http = w->base ? evhttp_new(w->base) : NULL;
+    if (!w->http) {
+        snprintf(err, errlen, "cannot create the event loop");
+        return -1;
+    }
+    /* The hard cap is libevent's (HTML 413); our own limit, checked in routes.c, answers JSON. */
+    size_t hard_cap = (size_t)cfg->max_body_bytes * 4;
+    evhttp_set_max_body_size(w->http, hard_cap < 1048576 ? 1048576 : hard_cap);
+    evhttp_set_max_headers_size(w->http, (size_t)cfg->max_header_bytes);
+    evhttp_set_timeout(w->http, cfg->request_timeout_s);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_default_content_type(w->http, "application/json; charset=utf-8");
+    evhttp_set_bevcb(w->http, conn_bev_new_cb, w);
+    evhttp_set_gencb(w->http, routes_request_cb, w);
+    int fd = listen_socket_open(cfg->listen_addr, cfg->port, err, errlen);
+    if (fd < 0)
+        return -1;
+    struct evhttp_bound_socket *bound = evhttp_accept_socket_with_handle(w->http, fd);
+    if (!bound) {
+        close(fd);
+        snprintf(err, errlen, "cannot accept on the listening socket");
+        return -1;
+    }
+    w->listener = evhttp_bound_socket_get_listener(bound);
+    w->db = db_new(w->base, cfg, cfg->intake_user, "redress-intake");
+    w->batcher = batcher_new(w);
+    return 0;
+}
+
+static void worker_drain_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Shutdown, in the worker's own thread: stop accepting, then wait for queued rows. */
+static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Worker *w = arg;
+    w->stopping = true;
+    evconnlistener_disable(w->listener);
+    worker_drain_cb(-1, 0, w);
+}
+
+static void worker_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Worker *w = arg;
+    static __thread int waited_ms;
+    if (batcher_pending(w->batcher) == 0 || waited_ms >= SHUTDOWN_GRACE_S * 1000) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    waited_ms += 50;
+    struct timeval tv = {0, 50000};
+    event_base_once(w->base, -1, EV_TIMEOUT, worker_drain_cb, w, &tv);
+}
+
+static void *worker_main(void *arg)
+{
+    Worker *w = arg;
+    LOG_DEBUG("worker %d running", w->id);
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static void worker_free(Worker *w)
+{
+    batcher_free(w->batcher);
+    db_free(w->db);
+    if (w->http)
+        evhttp_free(w->http);
+    if (w->base)
+        event_base_free(w->base);
+}
+
+Server *server_start(const Shared *shared, char *err, size_t errlen)
+{
+    Server *s = xcalloc(1, sizeof *s);
+    s->shared = shared;
+    s->nworkers = shared->cfg->workers;
+    s->workers = xcalloc((size_t)s->nworkers, sizeof(Worker));
+    int per_worker = shared->cfg->max_connections / s->nworkers;
+    for (int i = 0; i < s->nworkers; i++) {
+        Worker *w = &s->workers[i];
+        w->id = i;
+        w->shared = shared;
+        w->max_conns = per_worker > 0 ? per_worker : 1;
+        if (worker_init(w, err, errlen) < 0)
+            goto fail;
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker thread");
+            abort(); /* threads already running cannot be unwound safely */
+        }
+    }
+    return s;
+fail:
+    for (int i = 0; i < s->nworkers; i++)
+        worker_free(&s->workers[i]);
+    free(s->workers);
+    free(s);
+    return NULL;
+}
+
+void server_stop(Server *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        event_base_once(s->workers[i].base, -1, EV_TIMEOUT, worker_stop_cb, &s->workers[i], NULL);
+    for (int i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i].thread, NULL);
+    for (int i = 0; i < s->nworkers; i++)
+        worker_free(&s->workers[i]);
+    free(s->workers);
+    free(s);
+}

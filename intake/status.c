@@ -1,0 +1,85 @@
+/* One query, grievance_status($1), then a constant-time receipt check in C. */
+#include "status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+#include "util.h"
+
+typedef struct {
+    Worker *worker;
+    RequestSlot slot;
+    StatusReplyCb reply;
+    unsigned char receipt_hash[32];
+    char reference[REFERENCE_LEN + 1];
+    const char *params[1];
+    bool found;
+    StatusInfo info;
+} StatusQuery;
+
+static const char *const STATUS_SQL =
+    "SELECT reference, encode(receipt_hash, 'hex'), status, "
+    "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "coalesce(next_stage, ''), "
+    "coalesce(to_char(next_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+    "FROM grievance_status($1)";
+
+static void status_result_cb(void *arg, int index, const PGresult *res)
+{
+    StatusQuery *q = arg;
+    unsigned char stored[32];
+    if (index != 0 || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        return;
+    if (hex_decode(PQgetvalue(res, 0, 1), stored, 32) < 0 ||
+        !bytes_equal_ct(stored, q->receipt_hash, 32))
+        return;
+    q->found = true;
+    snprintf(q->info.reference, sizeof q->info.reference, "%s", PQgetvalue(res, 0, 0));
+    snprintf(q->info.status, sizeof q->info.status, "%s", PQgetvalue(res, 0, 2));
+    snprintf(q->info.received_at, sizeof q->info.received_at, "%s", PQgetvalue(res, 0, 3));
+    snprintf(q->info.next_stage, sizeof q->info.next_stage, "%s", PQgetvalue(res, 0, 4));
+    snprintf(q->info.next_due, sizeof q->info.next_due, "%s", PQgetvalue(res, 0, 5));
+}
+
+static void status_done_cb(void *arg, DbStatus status)
+{
+    StatusQuery *q = arg;
+    struct evhttp_request *req = conn_slot_release(&q->slot);
+    if (req) {
+        if (status != DB_OK)
+            q->reply(req, STATUS_UNAVAILABLE, NULL);
+        else
+            q->reply(req, q->found ? STATUS_FOUND : STATUS_NOT_FOUND, q->found ? &q->info : NULL);
+    }
+    free(q);
+}
+
+void status_lookup(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *reference,
+                   const char *receipt, StatusReplyCb reply)
+{
+    char canon_ref[REFERENCE_LEN + 1], canon_receipt[RECEIPT_LEN + 1];
+    /* A malformed reference or receipt cannot match anything: same answer as a wrong one. */
+    if (!reference || !receipt || !reference_normalize(reference, canon_ref) ||
+        !receipt_normalize(receipt, canon_receipt)) {
+        reply(req, STATUS_NOT_FOUND, NULL);
+        return;
+    }
+    if (!db_ready(w->db)) {
+        reply(req, STATUS_UNAVAILABLE, NULL);
+        return;
+    }
+    StatusQuery *q = xcalloc(1, sizeof *q);
+    q->worker = w;
+    q->reply = reply;
+    receipt_hash(canon_receipt, q->receipt_hash);
+    memcpy(q->reference, canon_ref, sizeof canon_ref);
+    q->params[0] = q->reference;
+    DbQuery query = {STATUS_SQL, 1, q->params};
+    conn_slot_attach(conn, &q->slot, req);
+    if (db_job_submit(w->db, &query, 1, status_result_cb, status_done_cb, q) < 0) {
+        conn_slot_release(&q->slot);
+        free(q);
+        reply(req, STATUS_UNAVAILABLE, NULL);
+    }
+}

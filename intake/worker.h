@@ -1,0 +1,45 @@
+/* One event-loop thread of the intake server and what its handlers share: its own listening
+ * socket (SO_REUSEPORT), evhttp, database connection and group-commit batcher. Everything a
+ * worker owns is touched only by its own thread. Internal to intake/. */
+#ifndef REDRESS_INTAKE_WORKER_H
+#define REDRESS_INTAKE_WORKER_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "db.h"
+#include "taxonomy.h"
+
+typedef struct Batcher Batcher;
+
+/* Read-only state built once at start and shared by every worker. */
+typedef struct {
+    const Config *cfg;
+    const Taxonomy *tax;
+    SSL_CTX *ssl_ctx;
+    unsigned char contact_key[32];
+    unsigned char receipt_key[32];
+    char *taxonomy_json;       /* the GET /v1/taxonomy body, built once */
+} Shared;
+
+typedef struct Worker {
+    int id;
+    const Shared *shared;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evconnlistener *listener; /* borrowed from evhttp's bound socket */
+    Db *db;
+    Batcher *batcher;
+    int nconns;                      /* open connections of this worker */
+    int max_conns;                   /* this worker's share of server.max_connections */
+    bool paused;                     /* listener disabled because nconns reached max_conns */
+    bool stopping;
+    pthread_t thread;
+} Worker;
+
+#endif
