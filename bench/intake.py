@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""make bench: redress-intake under h2load (HTTPS, HTTP/1.1, 64 connections, a realistic ~900-byte
+grievance) against nginx answering a fixed 201 over TLS with the same certificate, in one run.
+Prints both rates, p50/p99 latency, ours/nginx, CPU seconds per 1,000 submissions of the server and
+of PostgreSQL, and checks that every 201 is backed by a committed row. Loopback only, bounded."""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+import harness  # noqa: E402
+
+CLIENTS = 64
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+WARMUP = 2
+
+
+def grievance_body():
+    description = (
+        "Since the evening of the election our whole district has had no mobile data and no SMS. "
+        "The operator's shops say the network was switched off on a government order, but nobody "
+        "has seen the order and there is no end date. I run a small clinic and we cannot reach "
+        "patients, call ambulances or receive mobile money for medicines. Journalists in the town "
+        "cannot file their stories and families cannot reach relatives who were arrested at the "
+        "protest. We ask the operator to publish the order, restore service for emergency numbers "
+        "and tell us when the shutdown will end.")
+    body = {
+        "description": description, "category": "network_shutdown", "country": "KE",
+        "rights": ["expression", "information", "health"], "companies": ["Example Telco"],
+        "services": ["mobile data", "sms"], "people_affected": 250000, "ongoing": True,
+        "started_on": "2026-11-01", "vulnerability": ["journalist"], "complainant_type": "self",
+        "language": "en", "consent": {"share_with_members": True, "share_with_regulator": True},
+        "contact": {"email": "clinic@example.org"},
+    }
+    return json.dumps(body).encode()
+
+
+def cpu_seconds(pids):
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
+def postgres_pids():
+    out = subprocess.run(["ps", "-u", "postgres", "-o", "pid="], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def h2load(url, body_path, log_path):
+    cmd = ["h2load", "--h1", "-c", str(CLIENTS), "-t", "1", "-D", str(DURATION),
+           f"--warm-up-time={WARMUP}", "-H", "Content-Type: application/json", "-d", body_path,
+           f"--log-file={log_path}", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=DURATION + WARMUP + 60).stdout
+    lat, statuses = [], {}
+    with open(log_path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                statuses[parts[1]] = statuses.get(parts[1], 0) + 1
+                lat.append(int(parts[2]) / 1000.0)
+    lat.sort()
+    ok = sum(v for k, v in statuses.items() if k.startswith("2"))
+    return {
+        "rate": ok / DURATION, "ok": ok, "statuses": statuses,
+        "p50": lat[len(lat) // 2] if lat else 0, "p99": lat[int(len(lat) * 0.99)] if lat else 0,
+        "raw": out,
+    }
+
+
+def nginx_start(tmp, cert, key, port):
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 2;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  server {{
+    listen 127.0.0.1:{port} ssl reuseport;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets off;
+    keepalive_requests 1000000;
+    client_body_buffer_size 64k;
+    location / {{
+      default_type application/json;
+      return 201 '{{"reference":"7K3QMZ9X2FA","receipt":"NSD1QSG95924BTY465M6H6VJ50","status_url":"/v1/grievances/7K3QMZ9X2FA","received_at":"2026-11-22T08:26:56Z","status":"received"}}';
+    }}
+  }}
+}}
+""")
+    subprocess.run(["nginx", "-p", tmp, "-c", conf], check=True)
+    time.sleep(0.5)
+
+
+def nginx_stop(tmp):
+    try:
+        pid = int(open(os.path.join(tmp, "nginx.pid")).read())
+        os.kill(pid, 15)
+        time.sleep(0.5)
+    except OSError:
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    args = ap.parse_args()
+    harness.BUILD = os.path.abspath(args.build)
+    tmp = tempfile.mkdtemp(prefix="redress-bench-")
+    os.chmod(tmp, 0o755)
+    body_path = os.path.join(tmp, "grievance.json")
+    with open(body_path, "wb") as f:
+        f.write(grievance_body())
+    print(f"bench: {CLIENTS} connections, {DURATION}s (+{WARMUP}s warm-up) each, "
+          f"{os.path.getsize(body_path)}-byte grievance, HTTPS HTTP/1.1 on 127.0.0.1")
+    with harness.Cluster.start() as cluster:
+        cfg = harness.make_config(os.path.join(tmp, "cfg"), cluster, **{"server.log_level": "warn"})
+        c = harness.read_config(cfg)
+        # nginx first: the ceiling of a TLS front on this machine.
+        nport = harness.free_port()
+        nginx_start(tmp, c["tls.cert"], c["tls.key"], nport)
+        ng = h2load(f"https://127.0.0.1:{nport}/", body_path, os.path.join(tmp, "nginx.log"))
+        nginx_stop(tmp)
+
+        intake = harness.Intake(cfg)
+        before_rows = cluster.sql("SELECT count(*) FROM grievance")[0][0]
+        pg = postgres_pids()
+        cpu0 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
+        ours = h2load(f"https://127.0.0.1:{intake.port}/v1/grievances", body_path,
+                      os.path.join(tmp, "intake.log"))
+        cpu1 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
+        intake.stop()
+        rows = cluster.sql("SELECT count(*) FROM grievance")[0][0] - before_rows
+
+    # h2load counts requests over the measured period; rows include the warm-up's too.
+    total_2xx = ours["ok"]
+    per_k = lambda s: s / max(rows, 1) * 1000
+    print(f"nginx fixed 201:   {ng['rate']:10.0f} req/s   p50 {ng['p50']:7.2f} ms   p99 {ng['p99']:7.2f} ms")
+    print(f"redress-intake:    {ours['rate']:10.0f} req/s   p50 {ours['p50']:7.2f} ms   p99 {ours['p99']:7.2f} ms"
+          f"   statuses {ours['statuses']}")
+    print(f"ratio ours/nginx:  {ours['rate'] / max(ng['rate'], 1):.2f}")
+    print(f"CPU per 1,000 committed submissions: server {per_k(cpu1[0] - cpu0[0]):.3f} s, "
+          f"PostgreSQL {per_k(cpu1[1] - cpu0[1]):.3f} s")
+    print(f"rows committed during the run (warm-up included): {rows}; 2xx answered in the measured period: {total_2xx}")
+    ok = rows >= total_2xx
+    print("every 201 backed by a committed row: " + ("yes" if ok else "NO"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
