@@ -29,7 +29,9 @@ INTAKE_SRC := intake/main.c intake/server.c intake/tls.c intake/conn.c intake/ro
               intake/submit.c intake/status.c \
               intake/reply.c intake/api.c intake/form.c intake/batch.c intake/html.c
 TRIAGE_SRC := triage/main.c
-ADMIN_SRC  := admin/main.c
+ADMIN_SRC  := admin/main.c admin/commands.c admin/ctx.c admin/args.c admin/output.c admin/case.c \
+              admin/remedy.c admin/member.c admin/csvread.c admin/csvout.c admin/export.c \
+              admin/stats.c admin/audit.c admin/migrate.c admin/import.c
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INTAKE_OBJ := $(INTAKE_SRC:%.c=$(BUILD)/%.o)

@@ -1,0 +1,583 @@
+/* Cases (see case.h). Reads build their JSON in SQL (json_build_object), so --json and the table
+ * views print the same data; writes run in one transaction per command and each writes its
+ * case_event. Allowed moves come from the case_transition table only: nothing here knows the
+ * state machine. */
+#include "case.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "output.h"
+
+#define NOTE_MAX 10000 /* bytes */
+
+static const char *const owner_roles[] = {"lead", "co-owner", "informed", NULL};
+static const char *const involvements[] = {"caused", "contributed", "linked", NULL};
+
+/* References are typed by people: upper-case them and drop separators; refuse anything else. */
+static int case_ref_normalize(const char *in, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == '-' || *p == ' ')
+            continue;
+        if (!isalnum((unsigned char)*p) || n + 1 >= outlen) {
+            ctx_error("'%s' is not a case or grievance reference", in);
+            return -1;
+        }
+        out[n++] = (char)toupper((unsigned char)*p);
+    }
+    out[n] = '\0';
+    if (n == 0) {
+        ctx_error("empty reference");
+        return -1;
+    }
+    return 0;
+}
+
+int case_resolve(Ctx *ctx, const char *ref, bool lock, CaseRef *out)
+{
+    char norm[64];
+    if (case_ref_normalize(ref, norm, sizeof norm) < 0)
+        return -1;
+    static const char *sql_plain =
+        "SELECT c.id, c.reference, c.status FROM remedy_case c "
+        "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM grievance g WHERE g.reference = $1) "
+        "LIMIT 1";
+    static const char *sql_lock =
+        "SELECT c.id, c.reference, c.status FROM remedy_case c "
+        "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM grievance g WHERE g.reference = $1) "
+        "LIMIT 1 FOR UPDATE OF c";
+    const char *params[] = {norm};
+    PGresult *res = ctx_exec(ctx, "looking up the case", lock ? sql_lock : sql_plain, 1, params);
+    if (!res)
+        return -1;
+    if (PQntuples(res) != 1) {
+        ctx_error("no case with reference %s (or you may not see it)", norm);
+        PQclear(res);
+        ctx_rollback(ctx);
+        return -1;
+    }
+    snprintf(out->id, sizeof out->id, "%s", PQgetvalue(res, 0, 0));
+    snprintf(out->reference, sizeof out->reference, "%s", PQgetvalue(res, 0, 1));
+    snprintf(out->status, sizeof out->status, "%s", PQgetvalue(res, 0, 2));
+    PQclear(res);
+    return 0;
+}
+
+int case_event_add(Ctx *ctx, const char *case_id, const char *action, const char *from,
+                   const char *to, const char *note)
+{
+    const char *params[] = {case_id, action, from, to, note};
+    return ctx_run(ctx, "writing the audit event",
+                   "INSERT INTO case_event (case_id, action, from_status, to_status, note) "
+                   "VALUES ($1, $2, $3::case_status, $4::case_status, $5)",
+                   5, params);
+}
+
+int case_move(Ctx *ctx, CaseRef *c, const char *to, const char *note)
+{
+    const char *p1[] = {to};
+    PGresult *res = ctx_exec(ctx, "checking the state",
+                             "SELECT $1 = ANY (enum_range(NULL::case_status)::text[]), "
+                             "array_to_string(enum_range(NULL::case_status), ', ')",
+                             1, p1);
+    if (!res)
+        return -1;
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        ctx_error("'%s' is not a case state (states: %s)", to, PQgetvalue(res, 0, 1));
+        PQclear(res);
+        ctx_rollback(ctx);
+        return -1;
+    }
+    PQclear(res);
+    const char *p2[] = {c->status, to};
+    res = ctx_exec(ctx, "reading the allowed transitions",
+                   "SELECT (SELECT t.reason_required FROM case_transition t "
+                   "        WHERE t.from_status = $1::case_status AND t.to_status = $2::case_status), "
+                   "       (SELECT string_agg(t.to_status::text, ', ' ORDER BY t.to_status) "
+                   "        FROM case_transition t WHERE t.from_status = $1::case_status)",
+                   2, p2);
+    if (!res)
+        return -1;
+    if (PQgetisnull(res, 0, 0)) {
+        ctx_error("case %s cannot move from %s to %s (allowed from %s: %s)", c->reference,
+                  c->status, to, c->status, PQgetisnull(res, 0, 1) ? "none" : PQgetvalue(res, 0, 1));
+        PQclear(res);
+        ctx_rollback(ctx);
+        return -1;
+    }
+    bool reason_required = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (reason_required && (!note || !*note)) {
+        ctx_error("moving case %s to %s needs a reason: give --note TEXT", c->reference, to);
+        ctx_rollback(ctx);
+        return -1;
+    }
+    const char *p3[] = {c->id, to};
+    res = ctx_exec(ctx, "changing the case's status",
+                   "UPDATE remedy_case SET status = $2::case_status WHERE id = $1 RETURNING id", 2, p3);
+    if (!res)
+        return -1;
+    int n = PQntuples(res);
+    PQclear(res);
+    if (n != 1) {
+        ctx_error("case %s: you may not change this case", c->reference);
+        ctx_rollback(ctx);
+        return -1;
+    }
+    if (case_event_add(ctx, c->id, "transition", c->status, to, note) < 0)
+        return -1;
+    snprintf(c->status, sizeof c->status, "%s", to);
+    return 0;
+}
+
+void case_print_result(Ctx *ctx, const CaseRef *c, const char *action, const char *from,
+                       const char *detail)
+{
+    if (ctx->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "reference", c->reference, "action", action,
+                              "status", c->status);
+        if (from && strcmp(from, c->status) != 0)
+            json_object_set_new(o, "from", json_string(from));
+        if (detail)
+            json_object_set_new(o, "detail", json_string(detail));
+        out_json_print(stdout, o);
+        json_decref(o);
+        return;
+    }
+    printf("case %s: %s", c->reference, action);
+    if (detail) {
+        fputs(" ", stdout);
+        out_text(stdout, detail, 0);
+    }
+    if (from && strcmp(from, c->status) != 0)
+        printf(" (%s -> %s)", from, c->status);
+    else
+        printf(" (status %s)", c->status);
+    fputc('\n', stdout);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Deadlines and owners, shared by the queue and the case view. */
+#define CASE_OWNERS_JSON                                                                           \
+    "coalesce((SELECT json_agg(json_build_object('member', m.slug, 'role', o.role, "               \
+    "'involvement', o.involvement) ORDER BY o.role = 'lead' DESC, m.slug) "                         \
+    "FROM case_owner o JOIN member m ON m.id = o.member_id WHERE o.case_id = c.id), '[]'::json)"
+#define CASE_DEADLINES_JSON                                                                        \
+    "json_build_object('ack', c.ack_due, 'response', c.response_due, 'remedy', c.remedy_due)"
+
+static const char *queue_sql_view =
+    "SELECT json_build_object('rank', q.queue_rank, 'reference', c.reference, 'status', c.status, "
+    "'band', c.band, 'score', c.score, 'grievance_count', c.grievance_count, 'category', c.category, "
+    "'country', c.country, 'opened_at', c.opened_at, 'next_due', q.next_due, "
+    "'owners', " CASE_OWNERS_JSON ", 'deadlines', " CASE_DEADLINES_JSON ")::text "
+    "FROM case_queue q JOIN remedy_case c ON c.id = q.id "
+    "WHERE ($1::text IS NULL OR c.band = $1) AND ($2::text IS NULL OR c.status::text = $2) "
+    "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM case_owner o JOIN member m ON m.id = o.member_id "
+    "     WHERE o.case_id = c.id AND m.slug = $3)) "
+    "ORDER BY q.queue_rank LIMIT $4";
+/* Before the triage migration defines case_queue: the same order (band, then ageing). */
+static const char *queue_sql_plain =
+    "SELECT json_build_object('rank', row_number() OVER (ORDER BY c.band NULLS LAST, c.opened_at, c.id), "
+    "'reference', c.reference, 'status', c.status, "
+    "'band', c.band, 'score', c.score, 'grievance_count', c.grievance_count, 'category', c.category, "
+    "'country', c.country, 'opened_at', c.opened_at, "
+    "'next_due', least(c.ack_due, c.response_due, c.remedy_due), "
+    "'owners', " CASE_OWNERS_JSON ", 'deadlines', " CASE_DEADLINES_JSON ")::text "
+    "FROM remedy_case c "
+    "WHERE c.status NOT IN ('closed', 'rejected', 'referred') "
+    "AND ($1::text IS NULL OR c.band = $1) AND ($2::text IS NULL OR c.status::text = $2) "
+    "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM case_owner o JOIN member m ON m.id = o.member_id "
+    "     WHERE o.case_id = c.id AND m.slug = $3)) "
+    "ORDER BY c.band NULLS LAST, c.opened_at, c.id LIMIT $4";
+
+static void owners_text(const json_t *owners, char *buf, size_t len)
+{
+    size_t i, off = 0;
+    json_t *o;
+    buf[0] = '\0';
+    json_array_foreach(owners, i, o) {
+        int n = snprintf(buf + off, len - off, "%s%s:%s", i ? "," : "",
+                         json_string_value(json_object_get(o, "member")),
+                         json_string_value(json_object_get(o, "role")));
+        if (n < 0 || (size_t)n >= len - off)
+            break;
+        off += (size_t)n;
+    }
+}
+
+int case_cmd_queue(Ctx *ctx, int argc, char **argv)
+{
+    ArgOpt opts[] = {{"member", NULL, true}, {"band", NULL, true}, {"status", NULL, true},
+                     {"limit", NULL, true}};
+    ArgPos pos;
+    char err[256];
+    long limit = 50;
+    int rc = CTL_FAIL;
+    json_t *rows = NULL;
+    if (args_parse(argc, argv, opts, 4, 0, 0, &pos, err, sizeof err) < 0) {
+        ctx_error("%s", err);
+        return CTL_USAGE;
+    }
+    const char *band = args_value(opts, 4, "band");
+    const char *limit_s = args_value(opts, 4, "limit");
+    static const char *const bands[] = {"P1", "P2", "P3", "P4", NULL};
+    if (band && !args_one_of(band, bands)) {
+        ctx_error("--band must be P1, P2, P3 or P4, not '%s'", band);
+        return CTL_USAGE;
+    }
+    if (limit_s && args_long(limit_s, 1, 1000000, &limit) < 0) {
+        ctx_error("--limit must be a number from 1 to 1000000, not '%s'", limit_s);
+        return CTL_USAGE;
+    }
+    if (ctx_connect(ctx) < 0)
+        return CTL_FAIL;
+    PGresult *res = ctx_exec(ctx, "looking for the queue view",
+                             "SELECT to_regclass('case_queue') IS NOT NULL", 0, NULL);
+    if (!res)
+        return CTL_FAIL;
+    bool have_view = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    char limit_buf[24];
+    snprintf(limit_buf, sizeof limit_buf, "%ld", limit);
+    const char *params[] = {band, args_value(opts, 4, "status"), args_value(opts, 4, "member"),
+                            limit_buf};
+    res = ctx_exec(ctx, "reading the queue", have_view ? queue_sql_view : queue_sql_plain, 4, params);
+    if (!res)
+        return CTL_FAIL;
+    rows = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(rows, json_loads(PQgetvalue(res, i, 0), JSON_DECODE_ANY, NULL));
+    PQclear(res);
+    if (ctx->json) {
+        out_json_print(stdout, rows);
+    } else {
+        static const char *const hdr[] = {"#", "reference", "band", "score", "status", "grievances",
+                                          "owners", "next due", "opened"};
+        OutTable *t = out_table_new(hdr, 9);
+        size_t i;
+        json_t *r;
+        json_array_foreach(rows, i, r) {
+            char b[5][64], owners[256];
+            owners_text(json_object_get(r, "owners"), owners, sizeof owners);
+            const char *cells[9] = {
+                out_json_cell(json_object_get(r, "rank"), b[0], 64),
+                out_json_cell(json_object_get(r, "reference"), b[1], 64),
+                out_json_cell(json_object_get(r, "band"), b[2], 64),
+                out_json_cell(json_object_get(r, "score"), b[3], 64),
+                json_string_value(json_object_get(r, "status")),
+                out_json_cell(json_object_get(r, "grievance_count"), b[4], 64),
+                owners,
+                json_string_value(json_object_get(r, "next_due")),
+                json_string_value(json_object_get(r, "opened_at"))};
+            out_table_add(t, cells);
+        }
+        out_table_print(t, stdout);
+        out_table_free(t);
+    }
+    rc = CTL_OK;
+    json_decref(rows);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+
+static const char *case_show_sql =
+    "SELECT json_build_object("
+    "'reference', c.reference, 'status', c.status, 'band', c.band, 'score', c.score, "
+    "'category', c.category, 'country', c.country, 'collective', c.collective, "
+    "'grievance_count', c.grievance_count, 'people_affected', c.people_affected, "
+    "'lead_member', lm.slug, 'mechanism_queue', c.mechanism_queue, 'referral_flag', c.referral_flag, "
+    "'first_received_at', c.first_received_at, 'last_received_at', c.last_received_at, "
+    "'opened_at', c.opened_at, 'updated_at', c.updated_at, 'closed_at', c.closed_at, "
+    "'deadlines', " CASE_DEADLINES_JSON ", 'owners', " CASE_OWNERS_JSON ", "
+    "'grievances', json_build_object("
+    "  'count', (SELECT count(*) FROM grievance g WHERE g.case_id = c.id), "
+    "  'sample', coalesce((SELECT json_agg(s) FROM (SELECT g.reference, g.received_at, g.channel, "
+    "     g.country, g.category, g.people_affected, g.ongoing, g.complainant_type "
+    "     FROM grievance g WHERE g.case_id = c.id ORDER BY g.received_at, g.id LIMIT 5) s), '[]'::json)), "
+    "'explanation', (SELECT json_build_object('score', d.score, 'band', d.band, "
+    "  'components', d.components, 'rules_fired', d.rules_fired, 'rules_version', d.rules_version, "
+    "  'decided_at', d.decided_at) FROM triage_decision d WHERE d.case_id = c.id "
+    "  ORDER BY d.decided_at DESC, d.id DESC LIMIT 1), "
+    "'remedies', coalesce((SELECT json_agg(json_build_object('id', r.id, 'type', r.type, "
+    "  'details', r.details, 'status', r.status, 'proposed_by', r.proposed_by, "
+    "  'proposed_at', r.proposed_at, 'accepted_at', r.accepted_at, 'declined_at', r.declined_at, "
+    "  'implemented_at', r.implemented_at, 'verified_at', r.verified_at) ORDER BY r.id) "
+    "  FROM remedy r WHERE r.case_id = c.id), '[]'::json), "
+    "'events', coalesce((SELECT json_agg(json_build_object('seq', e.seq, 'at', e.at, "
+    "  'actor', e.actor, 'action', e.action, 'from', e.from_status, 'to', e.to_status, "
+    "  'note', e.note) ORDER BY e.seq) FROM case_event e WHERE e.case_id = c.id), '[]'::json)"
+    ")::text FROM remedy_case c LEFT JOIN member lm ON lm.id = c.lead_member_id WHERE c.id = $1";
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static void case_show_print(const json_t *c)
+{
+    char b[64];
+    size_t i;
+    json_t *v;
+    printf("case %s\n", jstr(c, "reference"));
+    out_kv(stdout, "status", jstr(c, "status"));
+    out_kv(stdout, "band", jstr(c, "band"));
+    out_kv(stdout, "score", out_json_cell(json_object_get(c, "score"), b, sizeof b));
+    out_kv(stdout, "category", jstr(c, "category"));
+    out_kv(stdout, "country", jstr(c, "country"));
+    out_kv(stdout, "collective", out_json_cell(json_object_get(c, "collective"), b, sizeof b));
+    out_kv(stdout, "people affected", out_json_cell(json_object_get(c, "people_affected"), b, sizeof b));
+    out_kv(stdout, "opened", jstr(c, "opened_at"));
+    out_kv(stdout, "closed", jstr(c, "closed_at"));
+    json_t *d = json_object_get(c, "deadlines");
+    out_kv(stdout, "acknowledge by", jstr(d, "ack"));
+    out_kv(stdout, "respond by", jstr(d, "response"));
+    out_kv(stdout, "propose remedy by", jstr(d, "remedy"));
+
+    json_t *e = json_object_get(c, "explanation");
+    printf("\nseverity\n");
+    if (json_is_object(e)) {
+        char *comp = json_dumps(json_object_get(e, "components"), JSON_COMPACT);
+        out_kv(stdout, "rules version", jstr(e, "rules_version"));
+        out_kv(stdout, "components", comp);
+        free(comp);
+        json_array_foreach(json_object_get(e, "rules_fired"), i, v) {
+            char line[512];
+            char pts[32];
+            snprintf(line, sizeof line, "%s (%s): %s", jstr(v, "rule") ? jstr(v, "rule") : "?",
+                     out_json_cell(json_object_get(v, "points"), pts, sizeof pts),
+                     jstr(v, "why") ? jstr(v, "why") : "");
+            out_kv(stdout, "rule", line);
+        }
+    } else {
+        printf("  (no triage decision)\n");
+    }
+
+    json_t *g = json_object_get(c, "grievances");
+    printf("\ngrievances: %s\n", out_json_cell(json_object_get(g, "count"), b, sizeof b));
+    static const char *const ghdr[] = {"reference", "received", "channel", "country", "category",
+                                       "people"};
+    OutTable *t = out_table_new(ghdr, 6);
+    json_array_foreach(json_object_get(g, "sample"), i, v) {
+        const char *cells[6] = {jstr(v, "reference"), jstr(v, "received_at"), jstr(v, "channel"),
+                                jstr(v, "country"), jstr(v, "category"),
+                                out_json_cell(json_object_get(v, "people_affected"), b, sizeof b)};
+        out_table_add(t, cells);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+
+    printf("\nowners\n");
+    static const char *const ohdr[] = {"member", "role", "involvement"};
+    t = out_table_new(ohdr, 3);
+    json_array_foreach(json_object_get(c, "owners"), i, v) {
+        const char *cells[3] = {jstr(v, "member"), jstr(v, "role"), jstr(v, "involvement")};
+        out_table_add(t, cells);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+
+    printf("\nremedies\n");
+    static const char *const rhdr[] = {"id", "type", "status", "proposed", "details"};
+    t = out_table_new(rhdr, 5);
+    json_array_foreach(json_object_get(c, "remedies"), i, v) {
+        const char *cells[5] = {out_json_cell(json_object_get(v, "id"), b, sizeof b), jstr(v, "type"),
+                                jstr(v, "status"), jstr(v, "proposed_at"), jstr(v, "details")};
+        out_table_add(t, cells);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+
+    printf("\naudit trail\n");
+    static const char *const ehdr[] = {"#", "at", "actor", "action", "from", "to", "note"};
+    t = out_table_new(ehdr, 7);
+    json_array_foreach(json_object_get(c, "events"), i, v) {
+        const char *cells[7] = {out_json_cell(json_object_get(v, "seq"), b, sizeof b), jstr(v, "at"),
+                                jstr(v, "actor"), jstr(v, "action"), jstr(v, "from"), jstr(v, "to"),
+                                jstr(v, "note")};
+        out_table_add(t, cells);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+int case_cmd_show(Ctx *ctx, int argc, char **argv)
+{
+    ArgPos pos;
+    char err[256];
+    CaseRef c;
+    if (args_parse(argc, argv, NULL, 0, 1, 1, &pos, err, sizeof err) < 0) {
+        ctx_error("%s", err);
+        return CTL_USAGE;
+    }
+    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, true) < 0)
+        return CTL_FAIL;
+    if (case_resolve(ctx, pos.pos[0], false, &c) < 0)
+        return CTL_FAIL;
+    const char *params[] = {c.id};
+    PGresult *res = ctx_exec(ctx, "reading the case", case_show_sql, 1, params);
+    if (!res)
+        return CTL_FAIL;
+    json_t *obj = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+    PQclear(res);
+    ctx_rollback(ctx);
+    if (!obj) {
+        ctx_error("case %s could not be read", c.reference);
+        return CTL_FAIL;
+    }
+    if (ctx->json)
+        out_json_print(stdout, obj);
+    else
+        case_show_print(obj);
+    json_decref(obj);
+    return CTL_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+
+int case_cmd_assign(Ctx *ctx, int argc, char **argv)
+{
+    ArgOpt opts[] = {{"member", NULL, true}, {"role", NULL, true}, {"involvement", NULL, true}};
+    ArgPos pos;
+    char err[256];
+    CaseRef c;
+    if (args_parse(argc, argv, opts, 3, 1, 1, &pos, err, sizeof err) < 0) {
+        ctx_error("%s", err);
+        return CTL_USAGE;
+    }
+    const char *member = args_value(opts, 3, "member");
+    const char *role = args_value(opts, 3, "role");
+    const char *inv = args_value(opts, 3, "involvement");
+    if (!member || !role || !inv) {
+        ctx_error("--member, --role and --involvement are all required");
+        return CTL_USAGE;
+    }
+    if (!args_one_of(role, owner_roles)) {
+        ctx_error("--role must be lead, co-owner or informed, not '%s'", role);
+        return CTL_USAGE;
+    }
+    if (!args_one_of(inv, involvements)) {
+        ctx_error("--involvement must be caused, contributed or linked, not '%s'", inv);
+        return CTL_USAGE;
+    }
+    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
+        return CTL_FAIL;
+    if (case_resolve(ctx, pos.pos[0], true, &c) < 0)
+        return CTL_FAIL;
+    char from[32];
+    snprintf(from, sizeof from, "%s", c.status);
+    const char *pm[] = {member};
+    PGresult *res = ctx_exec(ctx, "looking up the member", "SELECT id FROM member WHERE slug = $1", 1, pm);
+    if (!res)
+        return CTL_FAIL;
+    if (PQntuples(res) != 1) {
+        ctx_error("no member '%s'", member);
+        PQclear(res);
+        ctx_rollback(ctx);
+        return CTL_FAIL;
+    }
+    char member_id[24];
+    snprintf(member_id, sizeof member_id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    const char *p[] = {c.id, member_id, role, inv};
+    if (strcmp(role, "lead") == 0) {
+        if (ctx_run(ctx, "demoting the previous lead",
+                    "UPDATE case_owner SET role = 'co-owner' "
+                    "WHERE case_id = $1 AND role = 'lead' AND member_id <> $2",
+                    2, p) < 0 ||
+            ctx_run(ctx, "setting the lead",
+                    "UPDATE remedy_case SET lead_member_id = $2 WHERE id = $1", 2, p) < 0)
+            return CTL_FAIL;
+    } else if (ctx_run(ctx, "clearing the lead",
+                       "UPDATE remedy_case SET lead_member_id = NULL "
+                       "WHERE id = $1 AND lead_member_id = $2",
+                       2, p) < 0) {
+        return CTL_FAIL;
+    }
+    if (ctx_run(ctx, "assigning the owner",
+                "INSERT INTO case_owner (case_id, member_id, role, involvement) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (case_id, member_id) DO UPDATE SET role = EXCLUDED.role, "
+                "involvement = EXCLUDED.involvement, assigned_at = now(), assigned_by = current_user",
+                4, p) < 0)
+        return CTL_FAIL;
+    char detail[200];
+    snprintf(detail, sizeof detail, "%s as %s (%s)", member, role, inv);
+    if (case_event_add(ctx, c.id, "assigned", NULL, NULL, detail) < 0)
+        return CTL_FAIL;
+    /* A case waiting for owners moves to assigned when the table allows that move from here. */
+    if (strcmp(role, "informed") != 0) {
+        const char *pt[] = {c.status};
+        res = ctx_exec(ctx, "reading the allowed transitions",
+                       "SELECT 1 FROM case_transition WHERE from_status = $1::case_status "
+                       "AND to_status = 'assigned'",
+                       1, pt);
+        if (!res)
+            return CTL_FAIL;
+        int can = PQntuples(res) == 1;
+        PQclear(res);
+        if (can && case_move(ctx, &c, "assigned", NULL) < 0)
+            return CTL_FAIL;
+    }
+    if (ctx_commit(ctx) < 0)
+        return CTL_FAIL;
+    case_print_result(ctx, &c, "assigned", from, detail);
+    return CTL_OK;
+}
+
+int case_cmd_transition(Ctx *ctx, int argc, char **argv)
+{
+    ArgOpt opts[] = {{"note", "reason", true}};
+    ArgPos pos;
+    char err[256];
+    CaseRef c;
+    if (args_parse(argc, argv, opts, 1, 2, 2, &pos, err, sizeof err) < 0) {
+        ctx_error("%s", err);
+        return CTL_USAGE;
+    }
+    const char *note = args_value(opts, 1, "note");
+    if (note && strlen(note) > NOTE_MAX) {
+        ctx_error("--note is longer than %d bytes", NOTE_MAX);
+        return CTL_USAGE;
+    }
+    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
+        return CTL_FAIL;
+    if (case_resolve(ctx, pos.pos[0], true, &c) < 0)
+        return CTL_FAIL;
+    char from[32];
+    snprintf(from, sizeof from, "%s", c.status);
+    if (case_move(ctx, &c, pos.pos[1], note) < 0 || ctx_commit(ctx) < 0)
+        return CTL_FAIL;
+    case_print_result(ctx, &c, "transition", from, NULL);
+    return CTL_OK;
+}
+
+int case_cmd_note(Ctx *ctx, int argc, char **argv)
+{
+    ArgPos pos;
+    char err[256];
+    CaseRef c;
+    if (args_parse(argc, argv, NULL, 0, 2, 2, &pos, err, sizeof err) < 0) {
+        ctx_error("%s", err);
+        return CTL_USAGE;
+    }
+    const char *note = pos.pos[1];
+    if (!*note || strlen(note) > NOTE_MAX) {
+        ctx_error("the note must have 1 to %d bytes", NOTE_MAX);
+        return CTL_USAGE;
+    }
+    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
+        return CTL_FAIL;
+    if (case_resolve(ctx, pos.pos[0], true, &c) < 0)
+        return CTL_FAIL;
+    if (case_event_add(ctx, c.id, "note", NULL, NULL, note) < 0 || ctx_commit(ctx) < 0)
+        return CTL_FAIL;
+    case_print_result(ctx, &c, "note added", NULL, NULL);
+    return CTL_OK;
+}
