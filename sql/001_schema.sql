@@ -273,11 +273,13 @@ BEGIN
     -- Rows not stored because their idempotency key exists: a new statement, so it sees keys that
     -- a concurrent writer committed while our INSERT waited on them. A row missing from both
     -- answers (a reference collision) is retried by the caller with a new reference.
+    -- LATERAL keeps this an index probe per keyed row, whatever the size of the table.
     RETURN QUERY
     SELECT r.n, g.reference, g.received_at, false, g.request_hash
     FROM jsonb_to_recordset(rows) AS r(n int, reference text, idempotency_key text)
-    JOIN grievance g ON g.idempotency_key = r.idempotency_key
-    WHERE g.reference <> r.reference;
+    CROSS JOIN LATERAL (SELECT x.reference, x.received_at, x.request_hash FROM grievance x
+                        WHERE x.idempotency_key = r.idempotency_key) g
+    WHERE r.idempotency_key IS NOT NULL AND g.reference <> r.reference;
 
     PERFORM pg_notify('grievance_new', '');
 END $$;
