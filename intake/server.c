@@ -136,8 +136,9 @@ static void *worker_main(void *arg)
 
 static void worker_free(Worker *w)
 {
-    batcher_free(w->batcher);
+    /* The database first: its failing jobs still report to the batcher. */
     db_free(w->db);
+    batcher_free(w->batcher);
     if (w->http)
         evhttp_free(w->http);
     if (w->base)
