@@ -15,5 +15,7 @@ char *contact_seal_b64(const unsigned char key[KEY_LEN], const char *plaintext, 
  * tampered with or the key is wrong. */
 char *contact_open(const unsigned char key[KEY_LEN], const unsigned char *blob, size_t len);
 void sha256_bytes(const void *data, size_t len, unsigned char out[32]);
+void hmac_sha256(const unsigned char key[KEY_LEN], const void *data, size_t len,
+                 unsigned char out[32]);
 
 #endif

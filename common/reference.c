@@ -1,8 +1,6 @@
 /* References (Crockford base32 with mod-37 check symbol) and receipts (HMAC-derived). */
 #include "reference.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +83,8 @@ bool receipt_normalize(const char *in, char out[RECEIPT_LEN + 1])
 
 void receipt_derive(const unsigned char key[32], const char *reference, char out[RECEIPT_LEN + 1])
 {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    HMAC(EVP_sha256(), key, 32, (const unsigned char *)reference, strlen(reference), mac, &maclen);
+    unsigned char mac[32];
+    hmac_sha256(key, reference, strlen(reference), mac);
     /* 26 symbols of 5 bits = 130 bits: the first 128 bits of the MAC, zero-padded. */
     unsigned int acc = 0, bits = 0;
     size_t n = 0, i = 0;
