@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "batch.h"
 #include "crypto.h"
 #include "grievance.h"
 #include "log.h"
@@ -116,6 +117,10 @@ void api_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
     }
     if (!db_ready(w->db)) {
         reply_unavailable(req);
+        goto done;
+    }
+    if (batcher_overloaded(w->batcher)) {
+        reply_busy(req);
         goto done;
     }
     sha256_bytes(body, len, request_hash);

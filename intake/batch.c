@@ -9,6 +9,7 @@
 
 #define BATCH_MAX_INFLIGHT 2
 #define BATCH_MAX_ATTEMPTS 3
+#define BATCH_QUEUE_FACTOR 16 /* queue at most this many full batches before refusing */
 
 struct Batcher {
     Worker *worker;
@@ -249,4 +250,9 @@ void batcher_add(Batcher *b, Submission *sub)
 int batcher_pending(const Batcher *b)
 {
     return b->npending + b->inflight_rows;
+}
+
+bool batcher_overloaded(const Batcher *b)
+{
+    return batcher_pending(b) >= BATCH_QUEUE_FACTOR * b->worker->shared->cfg->batch_max_rows;
 }

@@ -48,5 +48,8 @@ void batcher_free(Batcher *b);
 void batcher_add(Batcher *b, Submission *sub);
 /* Submissions queued or in flight. */
 int batcher_pending(const Batcher *b);
+/* True when so many submissions wait for the database that new ones should be turned away (429)
+ * instead of queueing without bound. */
+bool batcher_overloaded(const Batcher *b);
 
 #endif

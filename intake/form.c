@@ -387,7 +387,7 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
         form_render(w, req, 422, v, &err);
         goto done;
     }
-    if (!db_ready(w->db)) {
+    if (!db_ready(w->db) || batcher_overloaded(w->batcher)) {
         SubmitResult r = {SUBMIT_UNAVAILABLE, NULL, NULL, NULL};
         form_submit_reply(req, &r, v);
         v = NULL;

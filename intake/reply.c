@@ -66,7 +66,14 @@ void reply_unavailable(struct evhttp_request *req)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "2");
     reply_error(req, 503, "unavailable",
-                "the database is unavailable; nothing was stored, please retry", NULL);
+                "the database is unavailable; please retry with the same Idempotency-Key", NULL);
+}
+
+void reply_busy(struct evhttp_request *req)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    reply_error(req, 429, "too_many_requests",
+                "the server is busy; nothing was stored, please retry in a moment", NULL);
 }
 
 void reply_close_after(struct evhttp_request *req)

@@ -17,6 +17,8 @@ void reply_error(struct evhttp_request *req, int code, const char *errcode, cons
                  const char *field);
 /* 503 with Retry-After: the database is unavailable or the outcome of a commit is unknown. */
 void reply_unavailable(struct evhttp_request *req);
+/* 429 with Retry-After: too many submissions are waiting for the database. */
+void reply_busy(struct evhttp_request *req);
 /* Asks evhttp to close the connection after this reply (e.g. after a malformed request). */
 void reply_close_after(struct evhttp_request *req);
 
