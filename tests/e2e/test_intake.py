@@ -1,0 +1,897 @@
+"""End-to-end tests of redress-intake: the real binary over TLS against the throwaway cluster.
+Each class starts one server (setUpClass); each test counts or checks rows itself."""
+import base64
+import hashlib
+import json
+import os
+import re
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+import harness
+
+try:  # optional: lets us prove contact_enc is AES-256-GCM under the contact key
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+except ImportError:  # pragma: no cover
+    AESGCM = None
+
+SECRET_EMAIL = "ayesha.k.witness@example.org"
+SECRET_PHONE = "+44 20 7946 0958"
+SECRET_NAME = "Ayesha Kowalczyk-Witness"
+DESCRIPTION = ("On 3 March the mobile network in our district was shut down for nine days; "
+               "clinics could not reach ambulances. Unique-marker-7f3a9c.")
+
+SECURITY_HEADERS = {
+    "strict-transport-security": re.compile(r"max-age=\d+"),
+    "cache-control": re.compile(r"no-store"),
+    "referrer-policy": re.compile(r"^no-referrer$"),
+    "x-content-type-options": re.compile(r"^nosniff$"),
+    "content-security-policy": re.compile(r"default-src 'none'"),
+}
+
+
+def cluster():
+    return harness.CLUSTER
+
+
+def grievance(**over):
+    g = {
+        "description": DESCRIPTION,
+        "category": "network_shutdown",
+        "country": "PK",
+        "people_affected": 120000,
+        "ongoing": True,
+        "started_on": "2024-03-03",
+        "complainant_type": "self",
+        "language": "en",
+        "consent": {"share_with_members": True, "share_with_regulator": False},
+        "contact": {"name": SECRET_NAME, "email": SECRET_EMAIL, "phone": SECRET_PHONE},
+    }
+    g.update(over)
+    return {k: v for k, v in g.items() if v is not None}
+
+
+def count():
+    return cluster().sql("SELECT count(*) FROM grievance")[0][0]
+
+
+def row_text(reference):
+    """The whole stored row as text (bytea columns as hex), or None."""
+    rows = cluster().sql("SELECT to_jsonb(g)::text FROM grievance g WHERE reference = %s", (reference,))
+    return rows[0][0] if rows else None
+
+
+def recv_all(sock, timeout):
+    """Reads until EOF; returns (bytes, closed) where closed is False on timeout."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data, True
+            data += chunk
+    except (socket.timeout, TimeoutError):
+        return data, False
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError, OSError):
+        return data, True
+
+
+class IntakeBase(unittest.TestCase):
+    overrides = {"server.request_timeout": 2}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="redress-intake-test-")
+        cls.config = harness.make_config(cls.dir, cluster(), **cls.overrides)
+        cls.cfg = harness.read_config(cls.config)
+        with open(cls.cfg["keys.contact_key_file"]) as f:
+            cls.contact_key = bytes.fromhex(f.read().strip())
+        cls.intake = harness.Intake(cls.config)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.intake.proc.poll() is None:
+            cls.intake.stop()
+
+    # helpers
+    def req(self, method, path, body=None, headers=None, conn=None):
+        return self.intake.request(method, path, body, headers, conn)
+
+    def post_json(self, obj, headers=None, raw=None):
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        body = raw if raw is not None else json.dumps(obj, ensure_ascii=False)
+        status, hdrs, data = self.req("POST", "/v1/grievances", body, h)
+        try:
+            parsed = json.loads(data) if data else None
+        except ValueError:
+            parsed = None
+        return status, hdrs, parsed, data
+
+    def post_form(self, fields, headers=None):
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        h.update(headers or {})
+        body = urllib.parse.urlencode(fields, doseq=True)
+        status, hdrs, data = self.req("POST", "/grievances", body, h)
+        return status, hdrs, data.decode("utf-8", "replace")
+
+    def tls_socket(self, **ctxkw):
+        ctx = self.intake.tls_context(**ctxkw)
+        raw = socket.create_connection(("127.0.0.1", self.intake.port), timeout=10)
+        return ctx.wrap_socket(raw, server_hostname="localhost")
+
+    def assert_error(self, status, body, code, want_status, field=None):
+        self.assertEqual(status, want_status, body)
+        self.assertIsInstance(body, dict, body)
+        self.assertIn("error", body)
+        err = body["error"]
+        self.assertEqual(err["code"], code, body)
+        self.assertTrue(err["message"], body)
+        if field is not None:
+            self.assertEqual(err.get("field"), field, body)
+
+    def check_log(self, log, extra):
+        lines = [l for l in log.splitlines() if "listening on https://" not in l]
+        text = "\n".join(lines)
+        for secret in [SECRET_EMAIL, SECRET_PHONE, SECRET_NAME, DESCRIPTION[:40], "Unique-marker-7f3a9c",
+                       "rosa.formtest", "Rosa Formtest", "form-marker-5521", "outage form test"] + extra:
+            self.assertNotIn(secret, text)
+        self.assertNotRegex(text, r"\b127\.0\.0\.1\b|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+        self.assertNotRegex(text, r"DETAIL|ERROR: |duplicate key|violates")
+
+    def assert_security_headers(self, hdrs, what):
+        for name, rx in SECURITY_HEADERS.items():
+            self.assertIn(name, hdrs, f"{what}: missing {name}")
+            self.assertRegex(hdrs[name], rx, f"{what}: {name}")
+        csp = hdrs["content-security-policy"]
+        self.assertNotRegex(csp, r"https?:|\*", f"{what}: CSP names an external source")
+
+
+class TestIntake(IntakeBase):
+    @classmethod
+    def setUpClass(cls):
+        cluster().reset()
+        super().setUpClass()
+
+    # ---- submission by JSON -------------------------------------------------------------------
+    def test_submit_json_stores_row(self):
+        before = count()
+        g = grievance(rights=["expression", "health"], vulnerability=["human_rights_defender"],
+                      companies=["Acme Mobile", "Acme Mobile"], services=["mobile data"],
+                      country="pk")
+        status, hdrs, body, raw = self.post_json(g)
+        self.assertEqual(status, 201, raw)
+        self.assertRegex(body["reference"], r"^[0-9A-HJKMNP-TV-Z]{10}[0-9A-HJKMNP-TV-Z*~$=U]$")
+        self.assertRegex(body["receipt"], r"^[0-9A-HJKMNP-TV-Z]{26}$")
+        self.assertEqual(body["status_url"], "/v1/grievances/" + body["reference"])
+        self.assertRegex(body["received_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertTrue(hdrs["content-type"].startswith("application/json"))
+        self.assertNotIn("idempotent-replayed", hdrs)
+        self.assertEqual(count(), before + 1)
+        rows = cluster().sql(
+            "SELECT channel, country, category, rights, description, companies, services, "
+            "people_affected, ongoing, started_on::text, vulnerability, complainant_type, language, "
+            "share_with_members, share_with_regulator, contact_enc IS NOT NULL, idempotency_key "
+            "FROM grievance WHERE reference = %s", (body["reference"],))
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0], (
+            "api", "PK", "network_shutdown", ["expression", "health"], DESCRIPTION, ["Acme Mobile"],
+            ["mobile data"], 120000, True, "2024-03-03", ["human_rights_defender"], "self", "en",
+            True, False, True, None))
+
+    def test_submit_minimal_and_anonymous(self):
+        before = count()
+        status, _, body, raw = self.post_json(
+            {"description": "x", "category": "other", "country": "BR", "complainant_type": "anonymous"})
+        self.assertEqual(status, 201, raw)
+        rows = cluster().sql("SELECT complainant_type, contact_enc, ongoing, rights FROM grievance "
+                             "WHERE reference = %s", (body["reference"],))
+        self.assertEqual(rows, [("anonymous", None, False, [])])
+        self.assertEqual(count(), before + 1)
+
+    def test_contact_stored_encrypted(self):
+        status, _, body, raw = self.post_json(grievance())
+        self.assertEqual(status, 201, raw)
+        text = row_text(body["reference"])
+        self.assertIsNotNone(text)
+        for secret in (SECRET_EMAIL, SECRET_PHONE, SECRET_NAME, "ayesha", "7946"):
+            self.assertNotIn(secret.lower(), text.lower())
+            self.assertNotIn(secret.encode().hex(), text.lower())
+        enc = bytes(cluster().sql("SELECT contact_enc FROM grievance WHERE reference = %s",
+                                  (body["reference"],))[0][0])
+        for secret in (SECRET_EMAIL, SECRET_PHONE, SECRET_NAME):
+            self.assertNotIn(secret.encode(), enc)
+            self.assertNotIn(base64.b64encode(secret.encode()), enc)
+        # Same contact twice gives different ciphertexts (fresh nonce).
+        _, _, body2, _ = self.post_json(grievance())
+        enc2 = bytes(cluster().sql("SELECT contact_enc FROM grievance WHERE reference = %s",
+                                   (body2["reference"],))[0][0])
+        self.assertNotEqual(enc, enc2)
+        if AESGCM is not None:
+            plain = AESGCM(self.contact_key).decrypt(enc[:12], enc[12:], None)
+            self.assertEqual(json.loads(plain),
+                             {"name": SECRET_NAME, "email": SECRET_EMAIL, "phone": SECRET_PHONE})
+        # Nothing anywhere in the table holds the plaintext.
+        dump = cluster().sql("SELECT string_agg(to_jsonb(g)::text, ' ') FROM grievance g")[0][0]
+        for secret in (SECRET_EMAIL, SECRET_PHONE, SECRET_NAME):
+            self.assertNotIn(secret, dump)
+
+    def test_receipt_not_stored_in_plaintext(self):
+        status, _, body, raw = self.post_json(grievance(contact=None))
+        self.assertEqual(status, 201, raw)
+        receipt = body["receipt"]
+        text = row_text(body["reference"])
+        self.assertNotIn(receipt, text)
+        self.assertNotIn(receipt.lower(), text.lower())
+        self.assertNotIn(receipt.encode().hex(), text)
+        stored = bytes(cluster().sql("SELECT receipt_hash FROM grievance WHERE reference = %s",
+                                     (body["reference"],))[0][0])
+        self.assertEqual(stored, hashlib.sha256(receipt.encode()).digest())
+
+    # ---- status -------------------------------------------------------------------------------
+    def test_status_right_wrong_missing_receipt(self):
+        status, _, body, raw = self.post_json(grievance())
+        self.assertEqual(status, 201, raw)
+        ref, receipt = body["reference"], body["receipt"]
+        url = "/v1/grievances/" + ref
+        st, hdrs, data = self.req("GET", url, headers={"Authorization": "Receipt " + receipt})
+        self.assertEqual(st, 200, data)
+        info = json.loads(data)
+        self.assertEqual(info["reference"], ref)
+        self.assertEqual(info["status"], "received")
+        self.assertEqual(info["received_at"], body["received_at"])
+        self.assertIn("next_deadline", info)
+        self.assertIsNone(info["next_deadline"])
+        self.assertNotIn(receipt, data.decode())
+        self.assert_security_headers(hdrs, "status 200")
+        # Typed forms of the reference and receipt: lower case, hyphens.
+        typed_ref = (ref[:4] + "-" + ref[4:8] + "-" + ref[8:]).lower()
+        typed_receipt = "-".join(receipt[i:i + 5] for i in range(0, 26, 5)).lower()
+        st, _, data = self.req("GET", "/v1/grievances/" + typed_ref,
+                               headers={"Authorization": "Receipt " + typed_receipt})
+        self.assertEqual(st, 200, data)
+
+        # Wrong receipt, missing receipt, unknown reference, malformed reference: one answer.
+        wrong = ("0" if receipt[0] != "0" else "1") + receipt[1:]
+        other_ref = ref[:9] + ("0" if ref[9] != "0" else "1")
+        other_ref += [c for c in "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"][
+            sum(v * pow(32, 9 - i, 37) for i, v in enumerate(
+                "0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(c) for c in other_ref)) % 37]
+        answers = [
+            self.req("GET", url, headers={"Authorization": "Receipt " + wrong}),
+            self.req("GET", url),
+            self.req("GET", url, headers={"Authorization": "Bearer " + receipt}),
+            self.req("GET", url, headers={"Authorization": "Receipt "}),
+            self.req("GET", "/v1/grievances/" + other_ref, headers={"Authorization": "Receipt " + receipt}),
+            self.req("GET", "/v1/grievances/NOTAREF", headers={"Authorization": "Receipt " + receipt}),
+        ]
+        for st, hdrs, data in answers:
+            self.assertEqual(st, 404, data)
+            self.assertEqual(data, answers[0][2])
+            self.assertEqual(json.loads(data)["error"]["code"], "not_found")
+            self.assertNotIn(ref, data.decode())
+            self.assert_security_headers(hdrs, "status 404")
+
+    def test_status_html_form(self):
+        status, _, body, raw = self.post_json(grievance())
+        self.assertEqual(status, 201, raw)
+        st, hdrs, page = self.req("GET", "/status")
+        self.assertEqual(st, 200)
+        self.assertIn(b'action="/status"', page)
+        self.assertIn(b'method="post"', page)
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        form = urllib.parse.urlencode({"reference": body["reference"], "receipt": body["receipt"]})
+        st, hdrs, page = self.req("POST", "/status", form, h)
+        self.assertEqual(st, 200, page)
+        self.assertIn(body["reference"].encode(), page)
+        self.assertIn(b"Received", page)
+        self.assertTrue(hdrs["content-type"].startswith("text/html"))
+        self.assert_security_headers(hdrs, "status page")
+        form = urllib.parse.urlencode({"reference": body["reference"], "receipt": "0" * 26})
+        st, _, page = self.req("POST", "/status", form, h)
+        self.assertEqual(st, 404, page)
+        self.assertIn(b"No grievance matches", page)
+        st, _, page = self.req("POST", "/status", form, dict(h, Origin="https://evil.example"))
+        self.assertEqual(st, 403)
+
+    # ---- idempotency --------------------------------------------------------------------------
+    def test_idempotency_same_body_replays(self):
+        before = count()
+        key = "idem-" + os.urandom(8).hex()
+        body = json.dumps(grievance())
+        s1, h1, b1, r1 = self.post_json(None, {"Idempotency-Key": key}, raw=body)
+        s2, h2, b2, r2 = self.post_json(None, {"Idempotency-Key": key}, raw=body)
+        self.assertEqual((s1, s2), (201, 201), (r1, r2))
+        self.assertEqual(b1["reference"], b2["reference"])
+        self.assertEqual(b1["receipt"], b2["receipt"])
+        self.assertEqual(b1["received_at"], b2["received_at"])
+        self.assertNotIn("idempotent-replayed", h1)
+        self.assertEqual(h2.get("idempotent-replayed"), "true")
+        self.assertEqual(count(), before + 1)
+        rows = cluster().sql("SELECT reference FROM grievance WHERE idempotency_key = %s", (key,))
+        self.assertEqual(rows, [(b1["reference"],)])
+        text = row_text(b1["reference"])
+        self.assertNotIn(b1["receipt"], text)
+        # The replayed receipt opens the status.
+        st, _, data = self.req("GET", b1["status_url"], headers={"Authorization": "Receipt " + b2["receipt"]})
+        self.assertEqual(st, 200, data)
+
+    def test_idempotency_different_body_conflicts(self):
+        key = "idem-" + os.urandom(8).hex()
+        s1, _, b1, r1 = self.post_json(grievance(), {"Idempotency-Key": key})
+        self.assertEqual(s1, 201, r1)
+        before = count()
+        s2, h2, b2, r2 = self.post_json(grievance(description="something else"), {"Idempotency-Key": key})
+        self.assert_error(s2, b2, "idempotency_conflict", 409, "Idempotency-Key")
+        self.assertNotIn("something else", r2.decode())
+        self.assertNotIn(b1["reference"], r2.decode())
+        self.assertEqual(count(), before)
+        self.assert_security_headers(h2, "409")
+
+    def test_idempotency_concurrent_duplicates_one_row(self):
+        before = count()
+        key = "conc-" + os.urandom(8).hex()
+        body = json.dumps(grievance())
+        results = []
+        lock = threading.Lock()
+        start = threading.Barrier(8)
+
+        def worker():
+            start.wait()
+            r = self.post_json(None, {"Idempotency-Key": key}, raw=body)
+            with lock:
+                results.append(r)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(len(results), 8)
+        self.assertEqual([r[0] for r in results], [201] * 8, [r[3] for r in results])
+        self.assertEqual(len({r[2]["reference"] for r in results}), 1)
+        self.assertEqual(len({r[2]["receipt"] for r in results}), 1)
+        self.assertEqual(sum(1 for r in results if "idempotent-replayed" not in r[1]), 1)
+        self.assertEqual(count(), before + 1)
+        self.assertEqual(cluster().sql("SELECT count(*) FROM grievance WHERE idempotency_key = %s",
+                                       (key,))[0][0], 1)
+
+    def test_idempotency_key_invalid(self):
+        before = count()
+        st, _, body, raw = self.post_json(grievance(), {"Idempotency-Key": "x" * 201})
+        self.assert_error(st, body, "invalid_idempotency_key", 400, "Idempotency-Key")
+        self.assertEqual(count(), before)
+
+    # ---- errors -------------------------------------------------------------------------------
+    def test_error_400_malformed_json(self):
+        before = count()
+        for raw in ('{"description": "x", ', "", "not json", '{"description":"a","description":"b",'
+                    '"category":"other","country":"FR"}'):
+            st, hdrs, body, data = self.post_json(None, raw=raw)
+            self.assert_error(st, body, "malformed_json", 400)
+            self.assert_security_headers(hdrs, "400")
+        st, _, body, data = self.post_json(None, raw="[1, 2]")
+        self.assertEqual(st, 400, data)
+        self.assertIn("object", body["error"]["message"])
+        self.assertEqual(count(), before)
+
+    def test_error_400_invalid_utf8(self):
+        before = count()
+        raw = (b'{"description": "caf\xc3 \xff\xfe broken", "category": "other", "country": "FR"}')
+        st, hdrs, body, data = self.post_json(None, raw=raw)
+        self.assert_error(st, body, "invalid_utf8", 400)
+        self.assertIn("UTF-8", body["error"]["message"])
+        # Overlong encoding and an encoded surrogate are not UTF-8 either.
+        for bad in (b"\xc0\xaf", b"\xed\xa0\x80"):
+            raw = b'{"description": "a' + bad + b'", "category": "other", "country": "FR"}'
+            st, _, body, data = self.post_json(None, raw=raw)
+            self.assertEqual(st, 400, data)
+        # \u0000 inside a string is refused too.
+        st, _, body, data = self.post_json(None, raw='{"description": "a\\u0000b", "category": "other", '
+                                                     '"country": "FR"}')
+        self.assertIn(st, (400, 422), data)
+        self.assertEqual(count(), before)
+
+    def test_error_404_405(self):
+        st, hdrs, data = self.req("GET", "/v1/nothing-here")
+        body = json.loads(data)
+        self.assert_error(st, body, "not_found", 404)
+        self.assert_security_headers(hdrs, "JSON 404")
+        st, hdrs, data = self.req("GET", "/nothing-here")
+        self.assertEqual(st, 404)
+        self.assertTrue(hdrs["content-type"].startswith("text/html"), hdrs)
+        self.assert_security_headers(hdrs, "HTML 404")
+        before = count()
+        for method, path, allow in (("GET", "/v1/grievances", "POST"), ("PUT", "/v1/grievances", "POST"),
+                                    ("DELETE", "/v1/taxonomy", "GET"), ("POST", "/healthz", "GET"),
+                                    ("PATCH", "/v1/grievances/ABCDEFGHJK1", "GET")):
+            st, hdrs, data = self.req(method, path, json.dumps(grievance()),
+                                      {"Content-Type": "application/json"})
+            self.assert_error(st, json.loads(data), "method_not_allowed", 405)
+            self.assertEqual(hdrs.get("allow"), allow)
+            self.assert_security_headers(hdrs, "405")
+        st, hdrs, data = self.req("DELETE", "/")
+        self.assertEqual(st, 405)
+        self.assertTrue(hdrs["content-type"].startswith("text/html"))
+        self.assert_security_headers(hdrs, "HTML 405")
+        self.assertEqual(count(), before)
+
+    def test_error_415_wrong_content_type(self):
+        before = count()
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", "application/jsonx"):
+            st, hdrs, body, data = self.post_json(grievance(), {"Content-Type": ctype})
+            self.assert_error(st, body, "unsupported_media_type", 415)
+            self.assertIn("application/json", body["error"]["message"])
+        st, _, body, data = self.post_json(grievance(), {"Content-Type": "application/json; charset=utf-8"})
+        self.assertEqual(st, 201, data)
+        self.assertEqual(count(), before + 1)
+
+    def test_error_422_names_field(self):
+        before = count()
+        cases = [
+            ({"description": None}, "description", "required"),
+            ({"description": "   "}, "description", "required"),
+            ({"description": 42}, "description", "invalid"),
+            ({"description": "é" * 20001}, "description", "too_long"),
+            ({"category": None}, "category", "required"),
+            ({"category": "made_up_harm"}, "category", "invalid"),
+            ({"country": None}, "country", "required"),
+            ({"country": "XX"}, "country", "invalid"),
+            ({"country": "PAK"}, "country", "too_long"),
+            ({"rights": ["not_a_right"]}, "rights", "invalid"),
+            ({"rights": "expression"}, "rights", "invalid"),
+            ({"vulnerability": ["dragon"]}, "vulnerability", "invalid"),
+            ({"people_affected": 0}, "people_affected", "invalid"),
+            ({"people_affected": "12"}, "people_affected", "invalid"),
+            ({"ongoing": "yes"}, "ongoing", "invalid"),
+            ({"started_on": "2023-02-29"}, "started_on", "invalid"),
+            ({"started_on": "2999-01-01"}, "started_on", "invalid"),
+            ({"started_on": "03/03/2024"}, "started_on", "invalid"),
+            ({"complainant_type": "robot"}, "complainant_type", "invalid"),
+            ({"language": "english!"}, "language", "invalid"),
+            ({"consent": {"share_with_members": "yes"}}, "consent.share_with_members", "invalid"),
+            ({"consent": {"sell_data": True}}, "consent", "unknown_field"),
+            ({"contact": {"email": "not-an-address"}}, "contact.email", "invalid"),
+            ({"contact": {"phone": "call me"}}, "contact.phone", "invalid"),
+            ({"contact": {"address": "somewhere"}}, "contact", "unknown_field"),
+            ({"complainant_type": "anonymous"}, "contact", "invalid"),
+            ({"colour": "blue"}, "colour", "unknown_field"),
+        ]
+        for over, field, code in cases:
+            with self.subTest(field=field, over=str(over)[:60]):
+                st, hdrs, body, data = self.post_json(grievance(**over))
+                self.assert_error(st, body, code, 422, field)
+                self.assertIn(field.split(".")[0], body["error"]["message"])
+                # An error never echoes the submitted value.
+                for v in over.values():
+                    if isinstance(v, str) and len(v) > 3 and v not in ("anonymous",):
+                        self.assertNotIn(v[:50], data.decode())
+                self.assertNotIn(SECRET_EMAIL, data.decode())
+        self.assertEqual(count(), before)
+
+    def test_description_limits(self):
+        before = count()
+        st, _, body, data = self.post_json(grievance(description="ü" * 20000, contact=None))
+        self.assertEqual(st, 201, data[:200])
+        stored = cluster().sql("SELECT length(description), octet_length(description) FROM grievance "
+                               "WHERE reference = %s", (body["reference"],))
+        self.assertEqual(stored, [(20000, 40000)])
+        self.assertEqual(count(), before + 1)
+
+    def test_error_413_body_too_large(self):
+        before = count()
+        limit = int(self.cfg.get("server.max_body_bytes", 65536))
+        big = json.dumps(grievance(description="a" * (limit + 10)))
+        st, hdrs, body, data = self.post_json(None, raw=big)
+        self.assert_error(st, body, "body_too_large", 413)
+        self.assertTrue(hdrs["content-type"].startswith("application/json"), hdrs)
+        self.assertEqual(hdrs.get("connection", "").lower(), "close")
+        self.assert_security_headers(hdrs, "413")
+        # The form gets the limit too.
+        st, hdrs, page = self.post_form({"description": "a" * (limit + 10), "category": "other",
+                                         "country": "FR"})
+        self.assertEqual(st, 413)
+        self.assertEqual(count(), before)
+
+    def test_body_far_over_limit_refused(self):
+        """Content-Length beyond libevent's hard cap: still a 413 and the connection closed."""
+        before = count()
+        s = self.tls_socket()
+        s.sendall(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 50000000\r\n\r\n{")
+        data, closed = recv_all(s, 5)
+        s.close()
+        self.assertRegex(data, rb"^HTTP/1\.1 413 ")
+        self.assertTrue(closed)
+        self.assertEqual(count(), before)
+
+    def test_oversized_headers_refused(self):
+        # Just under 8 KiB of headers is fine.
+        st, _, _ = self.req("GET", "/v1/taxonomy", headers={"X-Padding": "p" * 7000})
+        self.assertEqual(st, 200)
+        before = count()
+        s = self.tls_socket()
+        body = json.dumps(grievance()).encode()
+        s.sendall(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"X-Padding: " + b"p" * 9000 + b"\r\nContent-Length: " + str(len(body)).encode() +
+                  b"\r\n\r\n" + body)
+        data, closed = recv_all(s, 5)
+        s.close()
+        self.assertRegex(data, rb"^HTTP/1\.1 4\d\d ")
+        self.assertTrue(closed, "connection left open after oversized headers")
+        # Many small headers adding up past the limit as well.
+        s = self.tls_socket()
+        s.sendall(b"GET /v1/taxonomy HTTP/1.1\r\nHost: x\r\n" +
+                  b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 90) for i in range(120)) + b"\r\n")
+        data, closed = recv_all(s, 5)
+        s.close()
+        self.assertRegex(data, rb"^HTTP/1\.1 4\d\d ")
+        self.assertTrue(closed)
+        self.assertEqual(count(), before)
+
+    def test_duplicate_content_length_refused(self):
+        before = count()
+        body = json.dumps(grievance()).encode()
+        s = self.tls_socket()
+        s.sendall(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (len(body), len(body)) + body)
+        data, closed = recv_all(s, 5)
+        s.close()
+        self.assertRegex(data, rb"^HTTP/1\.1 400 ")
+        self.assertTrue(closed)
+        self.assertEqual(count(), before)
+
+    # ---- slow clients -------------------------------------------------------------------------
+    def trickle(self, s, payload):
+        """Sends payload one byte per 0.5 s; returns seconds until the server cut us off, or None."""
+        t0 = time.monotonic()
+        s.settimeout(0.5)
+        for b in payload:
+            try:
+                s.sendall(bytes([b]))
+            except (OSError, ssl.SSLError):
+                return time.monotonic() - t0
+            try:
+                if s.recv(4096) == b"":
+                    return time.monotonic() - t0
+                return time.monotonic() - t0  # any answer before the request ended
+            except (socket.timeout, TimeoutError):
+                pass
+            except (OSError, ssl.SSLError):
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > 12:
+                break
+        return None
+
+    def test_slow_request_cut_off(self):
+        before = count()
+        body = json.dumps(grievance()).encode()
+        payload = (b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        s = self.tls_socket()
+        took = self.trickle(s, payload)
+        s.close()
+        self.assertIsNotNone(took, "a request trickled over 12 s was never cut off")
+        self.assertLess(took, 5)
+        self.assertGreater(took, 1.5)
+        self.assertEqual(count(), before)
+
+    def test_slow_request_after_keepalive_response_cut_off(self):
+        s = self.tls_socket()
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        first = s.recv(65536)
+        self.assertRegex(first, rb"^HTTP/1\.1 200 ")
+        took = self.trickle(s, b"GET /v1/taxonomy HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 40 + b"\r\n\r\n")
+        s.close()
+        self.assertIsNotNone(took, "the deadline was not re-armed after a keep-alive response")
+        self.assertLess(took, 5)
+
+    def test_idle_connection_closed(self):
+        s = self.tls_socket()
+        t0 = time.monotonic()
+        data, closed = recv_all(s, 6)
+        s.close()
+        self.assertTrue(closed, "an idle connection stayed open")
+        self.assertLess(time.monotonic() - t0, 5)
+
+    # ---- TLS ----------------------------------------------------------------------------------
+    def old_tls_context(self, version):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+        return ctx
+
+    def test_tls_old_versions_refused(self):
+        for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            with self.subTest(version=version):
+                ctx = self.old_tls_context(version)
+                raw = socket.create_connection(("127.0.0.1", self.intake.port), timeout=5)
+                with self.assertRaises(ssl.SSLError) as cm:
+                    ctx.wrap_socket(raw, server_hostname="localhost").close()
+                raw.close()
+                # The refusal must be the server's (a protocol-version alert), not our client's.
+                self.assertNotIn("NO_PROTOCOLS_AVAILABLE", str(cm.exception))
+                self.assertRegex(str(cm.exception), r"(?i)protocol.version|unsupported.protocol")
+        # Control: the same client settings allow 1.2 and 1.3.
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = self.old_tls_context(version)
+            with socket.create_connection(("127.0.0.1", self.intake.port), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    self.assertEqual(s.version(), {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
+                                                   ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version])
+                    self.assertIn("GCM" if version == ssl.TLSVersion.TLSv1_2 else "TLS_", s.cipher()[0])
+
+    def test_tls_no_session_resumption(self):
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=version):
+                ctx = self.intake.tls_context(minimum_version=version, maximum_version=version)
+                s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.intake.port), timeout=5),
+                                    server_hostname="localhost")
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                recv_all(s, 5)  # TLS 1.3 tickets would arrive after the handshake
+                session = s.session
+                s.close()
+                if session is not None:
+                    self.assertFalse(session.has_ticket, "the server issued a session ticket")
+                s2 = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.intake.port), timeout=5),
+                                     server_hostname="localhost", session=session)
+                self.assertFalse(s2.session_reused)
+                s2.close()
+
+    def test_tls_weak_cipher_refused(self):
+        ctx = self.old_tls_context(ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers("AES128-SHA:AES256-SHA:ECDHE-RSA-AES128-SHA:@SECLEVEL=0")
+        raw = socket.create_connection(("127.0.0.1", self.intake.port), timeout=5)
+        with self.assertRaises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="localhost").close()
+        raw.close()
+
+    def test_plain_http_not_served(self):
+        with socket.create_connection(("127.0.0.1", self.intake.port), timeout=5) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            data, closed = recv_all(s, 5)
+        self.assertNotIn(b"HTTP/1.1 200", data)
+        self.assertTrue(closed)
+
+    # ---- headers ------------------------------------------------------------------------------
+    def test_security_headers_everywhere(self):
+        checks = [
+            ("GET", "/", None, {}),
+            ("GET", "/status", None, {}),
+            ("GET", "/v1/taxonomy", None, {}),
+            ("GET", "/healthz", None, {}),
+            ("GET", "/v1/missing", None, {}),
+            ("GET", "/missing", None, {}),
+            ("POST", "/v1/taxonomy", "{}", {"Content-Type": "application/json"}),
+            ("POST", "/v1/grievances", "{}", {"Content-Type": "application/json"}),
+            ("POST", "/v1/grievances", "{", {"Content-Type": "application/json"}),
+            ("POST", "/v1/grievances", "{}", {"Content-Type": "text/plain"}),
+            ("POST", "/grievances", "description=", {"Content-Type": "application/x-www-form-urlencoded"}),
+        ]
+        for method, path, body, headers in checks:
+            st, hdrs, data = self.req(method, path, body, headers)
+            with self.subTest(method=method, path=path, status=st):
+                self.assert_security_headers(hdrs, f"{method} {path} -> {st}")
+        st, hdrs, data = self.post_json(grievance())[:3]
+        self.assertEqual(st, 201)
+        self.assert_security_headers(hdrs, "201")
+
+    def test_taxonomy(self):
+        st, hdrs, data = self.req("GET", "/v1/taxonomy")
+        self.assertEqual(st, 200)
+        tax = json.loads(data)
+        for name in ("categories", "rights", "vulnerability", "sectors"):
+            self.assertIn(name, tax)
+            self.assertTrue(all(set(e) == {"id", "label"} for e in tax[name]))
+        self.assertIn("network_shutdown", [e["id"] for e in tax["categories"]])
+
+    def test_keepalive_several_requests(self):
+        conn = self.intake.connection()
+        try:
+            for _ in range(5):
+                st, _, data = self.req("GET", "/v1/taxonomy", conn=conn)
+                self.assertEqual(st, 200)
+            st, _, body = self.req("POST", "/v1/grievances", json.dumps(grievance()),
+                                   {"Content-Type": "application/json"}, conn=conn)
+            self.assertEqual(st, 201, body)
+        finally:
+            conn.close()
+
+    # ---- HTML form ----------------------------------------------------------------------------
+    def form_fields(self, **over):
+        f = {"description": "Mi cuenta fue eliminada sin aviso <b>&amp; \"todo\"</b>. form-marker-5521",
+             "category": "account_removal", "country": "MX", "rights": ["expression", "privacy"],
+             "companies": "Acme Social, Other Co", "services": "messaging", "people_affected": "1",
+             "started_on": "2024-01-15", "ongoing": "yes", "complainant_type": "self",
+             "share_with_regulator": "yes", "language": "es",
+             "contact_name": "Rosa Formtest", "contact_email": "rosa.formtest@example.net",
+             "contact_phone": ""}
+        f.update(over)
+        return {k: v for k, v in f.items() if v is not None}
+
+    def test_form_page(self):
+        st, hdrs, page = self.req("GET", "/")
+        self.assertEqual(st, 200)
+        self.assertTrue(hdrs["content-type"].startswith("text/html"))
+        page = page.decode()
+        self.assertIn('<html lang="', page)
+        self.assertIn('action="/grievances"', page)
+        self.assertNotRegex(page, r"<script|https?://")
+        for field in ("description", "category", "country", "contact_email"):
+            self.assertIn(f'<label for="{field}"', page)
+            self.assertIn(f'id="{field}"', page)
+
+    def test_form_submission_stores_row(self):
+        before = count()
+        port = self.intake.port
+        st, hdrs, page = self.post_form(self.form_fields(), {"Origin": f"https://127.0.0.1:{port}",
+                                                             "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(st, 201, page)
+        self.assert_security_headers(hdrs, "form 201")
+        secrets = re.findall(r'<p class="secret">([^<]+)</p>', page)
+        self.assertEqual(len(secrets), 2, page)
+        ref, receipt = secrets
+        self.assertEqual(count(), before + 1)
+        rows = cluster().sql(
+            "SELECT channel, country, category, rights, description, companies, services, people_affected, "
+            "ongoing, started_on::text, complainant_type, language, share_with_members, "
+            "share_with_regulator, contact_enc IS NOT NULL, receipt_hash FROM grievance WHERE reference = %s",
+            (ref,))
+        self.assertEqual(len(rows), 1)
+        r = rows[0]
+        self.assertEqual(r[:15], ("form", "MX", "account_removal", ["expression", "privacy"],
+                                  self.form_fields()["description"], ["Acme Social", "Other Co"],
+                                  ["messaging"], 1, True, "2024-01-15", "self", "es", False, True, True))
+        self.assertEqual(bytes(r[15]), hashlib.sha256(receipt.encode()).digest())
+        text = row_text(ref)
+        self.assertNotIn("rosa", text.lower())
+        self.assertNotIn(receipt, text)
+        # The receipt from the page opens the status.
+        st, _, data = self.req("GET", "/v1/grievances/" + ref, headers={"Authorization": "Receipt " + receipt})
+        self.assertEqual(st, 200, data)
+
+    def test_form_reshows_entries_and_error(self):
+        before = count()
+        fields = self.form_fields(contact_email="not an address")
+        st, hdrs, page = self.post_form(fields)
+        self.assertEqual(st, 422, page[:500])
+        self.assertTrue(hdrs["content-type"].startswith("text/html"))
+        # The person's entries are kept (escaped) ...
+        self.assertIn("Mi cuenta fue eliminada sin aviso &lt;b&gt;&amp;amp; &quot;todo&quot;&lt;/b&gt;.", page)
+        self.assertRegex(page, r'<option value="account_removal" selected>')
+        self.assertRegex(page, r'<option value="MX" selected>')
+        self.assertRegex(page, r'name="rights" value="privacy" checked')
+        self.assertRegex(page, r'id="companies" name="companies" value="Acme Social, Other Co"')
+        self.assertRegex(page, r'id="contact_name" name="contact_name" value="Rosa Formtest"')
+        self.assertRegex(page, r'name="ongoing" value="yes" checked')
+        # ... and the problem is stated next to the field.
+        m = re.search(r'<p class="error" id="contact.email-error" role="alert">([^<]*)</p>\s*'
+                      r'<input type="email" id="contact_email"', page)
+        self.assertIsNotNone(m, page)
+        self.assertIn("e-mail", m.group(1))
+        self.assertNotIn("<b>", page.split("<main>")[1].split("<form")[0])
+        self.assertEqual(count(), before)
+        # A required field left out: its error sits next to it.
+        st, _, page = self.post_form(self.form_fields(description=""))
+        self.assertEqual(st, 422)
+        self.assertRegex(page, r'id="description-error"[^>]*>[^<]*description[^<]*</p>\s*<textarea')
+        st, _, page = self.post_form(self.form_fields(people_affected="lots"))
+        self.assertEqual(st, 422)
+        self.assertIn('id="people_affected-error"', page)
+        self.assertEqual(count(), before)
+
+    def test_form_cross_site_refused(self):
+        before = count()
+        for headers in ({"Origin": "https://evil.example"},
+                        {"Sec-Fetch-Site": "cross-site"},
+                        {"Origin": "null"},
+                        {"Origin": f"http://127.0.0.1:{self.intake.port}"}):
+            with self.subTest(headers=headers):
+                st, hdrs, page = self.post_form(self.form_fields(), headers)
+                self.assertEqual(st, 403, page[:300])
+                self.assert_security_headers(hdrs, "403")
+                self.assertNotIn("form-marker-5521", page)
+        self.assertEqual(count(), before)
+        self.assertEqual(cluster().sql("SELECT count(*) FROM grievance WHERE description LIKE "
+                                       "'%%form-marker-5521%%' AND channel = 'form' AND received_at > "
+                                       "now() - interval '2 seconds'")[0][0], 0)
+
+    def test_form_wrong_content_type(self):
+        before = count()
+        st, hdrs, page = self.req("POST", "/grievances", json.dumps(grievance()),
+                                  {"Content-Type": "application/json"})
+        self.assertEqual(st, 415)
+        self.assertTrue(hdrs["content-type"].startswith("text/html"))
+        self.assertEqual(count(), before)
+
+    def test_form_invalid_utf8(self):
+        before = count()
+        body = "description=caf%C3%28&category=other&country=FR"
+        st, hdrs, page = self.req("POST", "/grievances", body,
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertIn(st, (400, 422), page[:300])
+        self.assertIn(b"UTF-8", page)
+        self.assertEqual(count(), before)
+
+
+    def test_zz_log_clean_and_sigterm(self):
+        """Last in this class: after everything above, nothing private is in the log; SIGTERM
+        stops the server with status 0."""
+        receipts = []
+        for _ in range(3):
+            st, _, body, _ = self.post_json(grievance())
+            self.assertEqual(st, 201)
+            receipts.append(body["receipt"])
+        rc = self.intake.stop()
+        log = self.intake.output()
+        self.assertEqual(rc, 0, log)
+        self.assertIn("stopped", log)
+        self.check_log(log, receipts)
+
+
+class TestOutageAndShutdown(IntakeBase):
+    """/healthz and submissions while the database is stopped; then the log and a clean stop."""
+
+    def wait_health(self, want, timeout):
+        deadline = time.time() + timeout
+        st = None
+        while time.time() < deadline:
+            st, hdrs, data = self.req("GET", "/healthz")
+            if st == want:
+                return st, hdrs, data
+            time.sleep(0.25)
+        self.fail(f"/healthz did not become {want} within {timeout} s (last {st})")
+
+    def test_database_outage(self):
+        st, _, data = self.wait_health(200, 10)
+        self.assertEqual(json.loads(data)["status"], "ok")
+        before = count()
+        key = "outage-" + os.urandom(6).hex()
+        cluster().pg_ctl("stop")
+        try:
+            st, hdrs, data = self.wait_health(503, 10)
+            self.assertIn("retry-after", hdrs)
+            self.assert_security_headers(hdrs, "healthz 503")
+            for _ in range(2):  # the first may meet the dying connection, the second the dead one
+                st, hdrs, body, raw = self.post_json(grievance(), {"Idempotency-Key": key})
+                self.assert_error(st, body, "unavailable", 503)
+                self.assertIn("retry-after", hdrs)
+            st, hdrs, page = self.post_form({"description": "outage form test", "category": "other",
+                                             "country": "FR"})
+            self.assertEqual(st, 503)
+            self.assertIn("retry-after", hdrs)
+            self.assertIn("outage form test", page)  # entries kept
+            st, hdrs, data = self.req("GET", "/v1/grievances/ABCDEFGHJK1",
+                                      headers={"Authorization": "Receipt " + "0" * 26})
+            self.assertIn(st, (404, 503))
+        finally:
+            cluster().pg_ctl("start")
+        self.wait_health(200, 20)
+        self.assertEqual(count(), before)
+        st, _, body, raw = self.post_json(grievance(), {"Idempotency-Key": key})
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(count(), before + 1)
+
+    def test_zz_log_clean_and_sigterm(self):
+        # Exercise the paths that could log something before reading the log.
+        st, _, body, _ = self.post_json(grievance())
+        self.assertEqual(st, 201)
+        receipt = body["receipt"]
+        self.post_json(grievance(contact={"email": "bad address"}))
+        self.req("GET", "/v1/grievances/" + body["reference"], headers={"Authorization": "Receipt " + receipt})
+        rc = self.intake.stop()
+        self.assertEqual(rc, 0, self.intake.output())
+        log = self.intake.output()
+        self.assertIn("stopped", log)
+        self.check_log(log, [receipt])
+
