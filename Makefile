@@ -47,7 +47,7 @@ ADMIN_LIB_OBJ  := $(filter-out $(BUILD)/admin/main.o,$(ADMIN_OBJ))
 
 PROGRAMS := $(BUILD)/redress-intake $(BUILD)/redress-triage $(BUILD)/redressctl
 
-.PHONY: all run test unit e2e check-asan bench bench-triage bench-export deps clean format format-check
+.PHONY: all run test unit e2e check-asan bench bench-triage bench-export deps clean format format-check fuzz fuzz-regress
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
@@ -91,6 +91,7 @@ e2e: all
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS)
+	@$(MAKE) --no-print-directory fuzz-regress
 	@scripts/run-tests.sh $(BUILD) $(UNIT_TESTS)
 
 check-asan:
@@ -114,6 +115,23 @@ format-check:
 	clang-format --dry-run --Werror $(COMMON_SRC) $(INTAKE_SRC) $(TRIAGE_SRC) $(ADMIN_SRC)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Fuzz targets (libFuzzer, clang): `make fuzz` runs each for FUZZ_SECONDS; `make test` replays the
+# seed corpus through them as a regression check.
+FUZZ_TARGETS := grievance reference
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icommon \
+               $(shell pkg-config --cflags $(PKGS))
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS)
+fuzz: $(FUZZ_BIN)
+	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus-$$t; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; done
+fuzz-regress: $(FUZZ_BIN)
+	@for t in $(FUZZ_TARGETS); do build-fuzz/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t >/dev/null 2>&1 \
+	  && echo "fuzz corpus $$t: ok" || { echo "fuzz corpus $$t: FAILED"; exit 1; }; done

@@ -1,0 +1,25 @@
+/* libFuzzer target: typed references and receipts (URL paths, form fields, headers). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+    memcpy(s, data, size);
+    s[size] = '\0';
+    char ref[REFERENCE_LEN + 1], again[REFERENCE_LEN + 1], receipt[RECEIPT_LEN + 1];
+    if (reference_normalize(s, ref)) {
+        /* A canonical reference normalises to itself. */
+        if (!reference_normalize(ref, again) || strcmp(ref, again) != 0)
+            abort();
+    }
+    receipt_normalize(s, receipt);
+    free(s);
+    return 0;
+}
