@@ -161,6 +161,11 @@ static bool date_valid(const char *s)
     if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || s[4] != '-' ||
         s[7] != '-')
         return false;
+    /* sscanf's %d also takes a sign or a space ("2024-+1-01", "2024- 1-01"): digits only. */
+    for (int i = 0; i < 10; i++) {
+        if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+            return false;
+    }
     if (y < 1900 || m < 1 || m > 12 || d < 1)
         return false;
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

@@ -1,0 +1,429 @@
+/* Grievance validation and the row mapping (common/grievance.c). Run from the repository root:
+ * the taxonomy is config/taxonomy.json. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "grievance.h"
+#include "taxonomy.h"
+
+static Taxonomy *tax;
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[512];
+    tax = taxonomy_load("config/taxonomy.json", err, sizeof err);
+    if (!tax)
+        fprintf(stderr, "taxonomy: %s\n", err);
+    return tax ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    taxonomy_free(tax);
+    return 0;
+}
+
+static json_t *base(void)
+{
+    return json_pack("{s:s, s:s, s:s}", "description", "The network was shut down for a week.",
+                     "category", "network_shutdown", "country", "PK");
+}
+
+/* Validates obj (stolen); returns the grievance or NULL with *err filled. */
+static Grievance *check(json_t *obj, GrievanceError *err)
+{
+    memset(err, 0, sizeof *err);
+    Grievance *g = grievance_from_json(obj, tax, err);
+    json_decref(obj);
+    return g;
+}
+
+static void expect_error(json_t *obj, const char *field, const char *code)
+{
+    GrievanceError err;
+    Grievance *g = check(obj, &err);
+    if (g)
+        fail_msg("accepted; expected %s/%s", field, code);
+    assert_string_equal(err.field, field);
+    assert_string_equal(err.code, code);
+    assert_true(strlen(err.message) > 0);
+}
+
+static json_t *with(const char *key, json_t *value)
+{
+    json_t *obj = base();
+    json_object_set_new(obj, key, value);
+    return obj;
+}
+
+static void test_minimal_valid(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    Grievance *g = check(base(), &err);
+    assert_non_null(g);
+    assert_string_equal(g->category, "network_shutdown");
+    assert_string_equal(g->country, "PK");
+    assert_string_equal(g->complainant_type, "self");
+    assert_int_equal(g->ongoing, -1);
+    assert_int_equal(g->people_affected, 0);
+    assert_null(g->contact_json);
+    assert_null(g->language);
+    grievance_free(g);
+}
+
+static void test_required_fields(void **state)
+{
+    (void)state;
+    static const char *const fields[] = {"description", "category", "country"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *obj = base();
+        json_object_del(obj, fields[i]);
+        expect_error(obj, fields[i], "required");
+    }
+    expect_error(with("description", json_string("")), "description", "required");
+    expect_error(with("description", json_string(" \t\n ")), "description", "required");
+    expect_error(with("description", json_integer(5)), "description", "invalid");
+    expect_error(with("description", json_null()), "description", "invalid");
+    expect_error(json_array(), "", "not_an_object");
+    expect_error(json_string("x"), "", "not_an_object");
+}
+
+static void test_unknown_field_named(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    Grievance *g = check(with("favourite_colour", json_string("blue")), &err);
+    assert_null(g);
+    assert_string_equal(err.code, "unknown_field");
+    assert_string_equal(err.field, "favourite_colour");
+    assert_non_null(strstr(err.message, "favourite_colour"));
+    /* A name that is not plain is not echoed. */
+    g = check(with("<script>alert(1)</script>", json_true()), &err);
+    assert_null(g);
+    assert_string_equal(err.code, "unknown_field");
+    assert_null(strstr(err.message, "script"));
+    assert_null(strstr(err.field, "script"));
+    expect_error(with("consent", json_pack("{s:b}", "sell", 1)), "consent", "unknown_field");
+    expect_error(with("contact", json_pack("{s:s}", "address", "x")), "contact", "unknown_field");
+}
+
+static void test_taxonomy_ids(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    expect_error(with("category", json_string("made_up")), "category", "invalid");
+    expect_error(with("category", json_string("NETWORK_SHUTDOWN")), "category", "invalid");
+    expect_error(with("rights", json_pack("[s]", "not_a_right")), "rights", "invalid");
+    expect_error(with("rights", json_string("privacy")), "rights", "invalid");
+    expect_error(with("rights", json_pack("[i]", 1)), "rights", "invalid");
+    expect_error(with("vulnerability", json_pack("[s]", "dragon")), "vulnerability", "invalid");
+    json_t *many = json_array();
+    for (int i = 0; i < 21; i++)
+        json_array_append_new(many, json_string("privacy"));
+    expect_error(with("rights", many), "rights", "too_long");
+
+    json_t *obj = base();
+    json_object_set_new(obj, "rights", json_pack("[s,s,s]", "privacy", "expression", "privacy"));
+    json_object_set_new(obj, "vulnerability", json_pack("[s]", "journalist"));
+    json_object_set_new(obj, "companies", json_pack("[s,s]", "Acme", "Free Name Ltd"));
+    Grievance *g = check(obj, &err);
+    assert_non_null(g);
+    assert_int_equal(g->rights.n, 2); /* duplicates dropped */
+    assert_string_equal(g->rights.items[0], "privacy");
+    assert_string_equal(g->rights.items[1], "expression");
+    assert_int_equal(g->vulnerability.n, 1);
+    assert_int_equal(g->companies.n, 2);
+    grievance_free(g);
+}
+
+static void test_country_case(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    static const char *const ok[] = {"pk", "Pk", "pK", "PK"};
+    for (size_t i = 0; i < 4; i++) {
+        Grievance *g = check(with("country", json_string(ok[i])), &err);
+        assert_non_null(g);
+        assert_string_equal(g->country, "PK");
+        grievance_free(g);
+    }
+    expect_error(with("country", json_string("XX")), "country", "invalid");
+    expect_error(with("country", json_string("P")), "country", "invalid");
+    expect_error(with("country", json_string("PAK")), "country", "too_long");
+    expect_error(with("country", json_string("\xc3\xa9\xc3\xa9")), "country", "invalid");
+    expect_error(with("country", json_string("")), "country", "required");
+}
+
+static char *repeat(const char *unit, size_t n)
+{
+    size_t ul = strlen(unit);
+    char *s = malloc(ul * n + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * ul, unit, ul);
+    s[ul * n] = '\0';
+    return s;
+}
+
+static void test_description_lengths(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    /* 20000 characters of 1, 2, 3 and 4 bytes each are fine; 20001 is not. */
+    static const char *const units[] = {"a", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    for (size_t i = 0; i < 4; i++) {
+        char *s = repeat(units[i], 20000);
+        Grievance *g = check(with("description", json_string(s)), &err);
+        assert_non_null(g);
+        assert_int_equal(strlen(g->description), 20000 * strlen(units[i]));
+        grievance_free(g);
+        free(s);
+        s = repeat(units[i], 20001);
+        expect_error(with("description", json_string(s)), "description", "too_long");
+        free(s);
+    }
+    char *name = repeat("n", 201);
+    expect_error(with("contact", json_pack("{s:s}", "name", name)), "contact.name", "too_long");
+    free(name);
+}
+
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    assert_true(utf8_valid("", 0, 0));
+    assert_true(utf8_valid("abc", 3, 3));
+    assert_false(utf8_valid("abc", 3, 2));
+    assert_true(utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, 3));
+    assert_false(utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9, 2));
+    assert_true(utf8_valid("\xf4\x8f\xbf\xbf", 4, 1));      /* U+10FFFF */
+    assert_false(utf8_valid("\xf4\x90\x80\x80", 4, 10));    /* past U+10FFFF */
+    assert_false(utf8_valid("\xc3", 1, 10));                /* truncated */
+    assert_false(utf8_valid("\xe2\x82", 2, 10));
+    assert_false(utf8_valid("\xc3\x28", 2, 10));            /* bad continuation */
+    assert_false(utf8_valid("\x80", 1, 10));                /* lone continuation */
+    assert_false(utf8_valid("\xff", 1, 10));
+    assert_false(utf8_valid("\xfe", 1, 10));
+    assert_false(utf8_valid("\xc0\xaf", 2, 10));            /* overlong '/' */
+    assert_false(utf8_valid("\xc1\xbf", 2, 10));
+    assert_false(utf8_valid("\xe0\x80\xaf", 3, 10));        /* overlong */
+    assert_false(utf8_valid("\xf0\x80\x80\xaf", 4, 10));    /* overlong */
+    assert_false(utf8_valid("\xed\xa0\x80", 3, 10));        /* surrogate U+D800 */
+    assert_false(utf8_valid("\xed\xbf\xbf", 3, 10));        /* surrogate U+DFFF */
+    assert_true(utf8_valid("\xed\x9f\xbf", 3, 10));         /* U+D7FF */
+    assert_false(utf8_valid("a\0b", 3, 10));                /* NUL */
+    /* Invalid bytes in a field (json_stringn_nocheck, as the form builds them) are refused. */
+    expect_error(with("description", json_stringn_nocheck("caf\xc3", 4)), "description", "too_long");
+}
+
+static const char *date_str(time_t t)
+{
+    static char buf[16];
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+    return buf;
+}
+
+static void test_dates(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    static const char *const good[] = {"2024-02-29", "2000-02-29", "1999-12-31", "2023-01-01",
+                                       "1900-01-01"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        Grievance *g = check(with("started_on", json_string(good[i])), &err);
+        if (!g)
+            fail_msg("%s refused: %s", good[i], err.message);
+        assert_string_equal(g->started_on, good[i]);
+        grievance_free(g);
+    }
+    static const char *const bad[] = {"2023-02-29", "1900-02-29", "2100-02-29", "2024-04-31",
+                                      "2024-13-01", "2024-00-10", "2024-01-00", "2024-1-01",
+                                      "24-01-01", "2024/01/01", "2024-01-01x", "1899-12-31",
+                                      "abcd-ef-gh", "2024-+1-01", "2024- 1-01", "2024-01- 1",
+                                      "2024-01-+1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Grievance *g = check(with("started_on", json_string(bad[i])), &err);
+        if (g)
+            fail_msg("%s accepted", bad[i]);
+        assert_string_equal(err.field, "started_on");
+    }
+    /* Today is fine, far in the future is not. */
+    Grievance *g = check(with("started_on", json_string(date_str(time(NULL)))), &err);
+    assert_non_null(g);
+    grievance_free(g);
+    expect_error(with("started_on", json_string(date_str(time(NULL) + 3 * 86400))), "started_on",
+                 "invalid");
+    expect_error(with("started_on", json_string("2999-01-01")), "started_on", "invalid");
+    expect_error(with("started_on", json_integer(20240101)), "started_on", "invalid");
+}
+
+static void test_contact_rules(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    Grievance *g = check(with("contact", json_pack("{s:s, s:s, s:s}", "name", "Ana", "email",
+                                                   "ana@example.org", "phone", "+55 (11) 91234-5678")),
+                         &err);
+    assert_non_null(g);
+    assert_non_null(g->contact_json);
+    json_t *c = json_loads(g->contact_json, 0, NULL);
+    assert_non_null(c);
+    assert_string_equal(json_string_value(json_object_get(c, "email")), "ana@example.org");
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "Ana");
+    json_decref(c);
+    grievance_free(g);
+
+    g = check(with("contact", json_object()), &err); /* empty contact: none */
+    assert_non_null(g);
+    assert_null(g->contact_json);
+    grievance_free(g);
+
+    static const char *const bad_email[] = {"ana", "@example.org", "ana@example", "ana@@x.org",
+                                            "ana@x.org@y.org", "an a@x.org", "<a@x.org>"};
+    for (size_t i = 0; i < sizeof bad_email / sizeof bad_email[0]; i++)
+        expect_error(with("contact", json_pack("{s:s}", "email", bad_email[i])), "contact.email",
+                     "invalid");
+    static const char *const bad_phone[] = {"1234", "call me", "+1 555 CALL", "123456789012345678901"};
+    for (size_t i = 0; i < sizeof bad_phone / sizeof bad_phone[0]; i++)
+        expect_error(with("contact", json_pack("{s:s}", "phone", bad_phone[i])), "contact.phone",
+                     "invalid");
+    expect_error(with("contact", json_pack("{s:s}", "name", "")), "contact.name", "required");
+    expect_error(with("contact", json_pack("{s:i}", "name", 3)), "contact.name", "invalid");
+    expect_error(with("contact", json_string("ana@example.org")), "contact", "invalid");
+    /* The message never carries the value. */
+    g = check(with("contact", json_pack("{s:s}", "email", "secret-value-xyz")), &err);
+    assert_null(g);
+    assert_null(strstr(err.message, "secret-value-xyz"));
+}
+
+static void test_anonymous_with_contact(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    json_t *obj = base();
+    json_object_set_new(obj, "complainant_type", json_string("anonymous"));
+    json_object_set_new(obj, "contact", json_pack("{s:s}", "email", "ana@example.org"));
+    expect_error(obj, "contact", "invalid");
+    obj = base();
+    json_object_set_new(obj, "contact", json_pack("{s:s}", "email", "ana@example.org"));
+    json_object_set_new(obj, "complainant_type", json_string("anonymous")); /* order does not matter */
+    expect_error(obj, "contact", "invalid");
+    Grievance *g = check(with("complainant_type", json_string("anonymous")), &err);
+    assert_non_null(g);
+    assert_string_equal(g->complainant_type, "anonymous");
+    grievance_free(g);
+    expect_error(with("complainant_type", json_string("robot")), "complainant_type", "invalid");
+}
+
+static void test_other_fields(void **state)
+{
+    (void)state;
+    expect_error(with("people_affected", json_integer(0)), "people_affected", "invalid");
+    expect_error(with("people_affected", json_integer(-5)), "people_affected", "invalid");
+    expect_error(with("people_affected", json_integer(2147483648LL)), "people_affected", "invalid");
+    expect_error(with("people_affected", json_real(3.5)), "people_affected", "invalid");
+    expect_error(with("people_affected", json_string("12")), "people_affected", "invalid");
+    expect_error(with("ongoing", json_string("yes")), "ongoing", "invalid");
+    expect_error(with("ongoing", json_integer(1)), "ongoing", "invalid");
+    expect_error(with("language", json_string("english!")), "language", "invalid");
+    expect_error(with("language", json_string("e")), "language", "invalid");
+    expect_error(with("language", json_string("en-")), "language", "invalid");
+    expect_error(with("language", json_string("en-abcdefghi")), "language", "invalid");
+    expect_error(with("consent", json_true()), "consent", "invalid");
+    expect_error(with("consent", json_pack("{s:s}", "share_with_members", "yes")),
+                 "consent.share_with_members", "invalid");
+    expect_error(with("services", json_pack("[s]", "")), "services", "required");
+    static const char *const langs[] = {"en", "pt-BR", "zh-Hant-TW", "ast", "es-419"};
+    for (size_t i = 0; i < 5; i++) {
+        GrievanceError err;
+        Grievance *g = check(with("language", json_string(langs[i])), &err);
+        if (!g)
+            fail_msg("language %s refused", langs[i]);
+        grievance_free(g);
+    }
+}
+
+static void test_row_json(void **state)
+{
+    (void)state;
+    GrievanceError err;
+    json_t *obj = base();
+    json_object_set_new(obj, "rights", json_pack("[s,s]", "privacy", "expression"));
+    json_object_set_new(obj, "companies", json_pack("[s]", "Acme"));
+    json_object_set_new(obj, "services", json_pack("[s]", "mobile data"));
+    json_object_set_new(obj, "vulnerability", json_pack("[s]", "journalist"));
+    json_object_set_new(obj, "people_affected", json_integer(1500));
+    json_object_set_new(obj, "ongoing", json_false());
+    json_object_set_new(obj, "started_on", json_string("2024-02-29"));
+    json_object_set_new(obj, "language", json_string("ur"));
+    json_object_set_new(obj, "complainant_type", json_string("organisation"));
+    json_object_set_new(obj, "consent", json_pack("{s:b, s:b}", "share_with_members", 1,
+                                                  "share_with_regulator", 0));
+    json_object_set_new(obj, "contact", json_pack("{s:s}", "email", "ana@example.org"));
+    Grievance *g = check(obj, &err);
+    assert_non_null(g);
+    GrievanceRowMeta meta = {3, "7K3QMZ9X2FA", "api", "ab12", "c2VhbGVk", "key-1", "cd34"};
+    json_t *row = grievance_row_json(g, &meta);
+    json_t *want = json_pack(
+        "{s:i, s:s, s:s, s:s, s:s, s:s, s:[s,s], s:[s], s:[s], s:[s], s:i, s:b, s:s, s:s, s:s, "
+        "s:b, s:b, s:s, s:s, s:s, s:s}",
+        "n", 3, "reference", "7K3QMZ9X2FA", "channel", "api", "country", "PK", "category",
+        "network_shutdown", "description", "The network was shut down for a week.", "rights",
+        "privacy", "expression", "companies", "Acme", "services", "mobile data", "vulnerability",
+        "journalist", "people_affected", 1500, "ongoing", 0, "started_on", "2024-02-29", "language",
+        "ur", "complainant_type", "organisation", "share_with_members", 1, "share_with_regulator", 0,
+        "receipt_hash", "ab12", "contact_enc", "c2VhbGVk", "idempotency_key", "key-1", "request_hash",
+        "cd34");
+    if (!json_equal(row, want)) {
+        char *got = json_dumps(row, JSON_SORT_KEYS);
+        fail_msg("row: %s", got);
+    }
+    /* The contact plaintext never reaches the row. */
+    char *text = json_dumps(row, 0);
+    assert_null(strstr(text, "ana@example.org"));
+    free(text);
+    json_decref(row);
+    json_decref(want);
+    grievance_free(g);
+
+    /* Optional fields left out stay out; lists are empty arrays; no key, no hash. */
+    g = check(base(), &err);
+    GrievanceRowMeta meta2 = {0, "REF", "form", "ff", NULL, NULL, NULL};
+    row = grievance_row_json(g, &meta2);
+    static const char *const absent[] = {"people_affected", "ongoing", "started_on", "language",
+                                         "contact_enc", "idempotency_key", "request_hash"};
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+        if (json_object_get(row, absent[i]))
+            fail_msg("%s present", absent[i]);
+    assert_int_equal(json_array_size(json_object_get(row, "rights")), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "complainant_type")), "self");
+    assert_true(json_is_false(json_object_get(row, "share_with_members")));
+    assert_string_equal(json_string_value(json_object_get(row, "channel")), "form");
+    json_decref(row);
+    grievance_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_minimal_valid),      cmocka_unit_test(test_required_fields),
+        cmocka_unit_test(test_unknown_field_named), cmocka_unit_test(test_taxonomy_ids),
+        cmocka_unit_test(test_country_case),       cmocka_unit_test(test_description_lengths),
+        cmocka_unit_test(test_utf8_valid),         cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_contact_rules),      cmocka_unit_test(test_anonymous_with_contact),
+        cmocka_unit_test(test_other_fields),       cmocka_unit_test(test_row_json),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
