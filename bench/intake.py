@@ -141,6 +141,8 @@ def main():
 
         intake = harness.Intake(cfg)
         before_rows = cluster.sql("SELECT count(*) FROM grievance")[0][0]
+        xact_sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = 'redress'"
+        before_xact = cluster.sql(xact_sql)[0][0]
         pg = postgres_pids()
         cpu0 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
         ours = h2load(f"https://127.0.0.1:{intake.port}/v1/grievances", body_path,
@@ -148,6 +150,8 @@ def main():
         cpu1 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
         intake.stop()
         rows = cluster.sql("SELECT count(*) FROM grievance")[0][0] - before_rows
+        time.sleep(0.6)  # statistics are flushed by backends at most every 500 ms
+        commits = cluster.sql(xact_sql)[0][0] - before_xact
 
     # h2load counts requests over the measured period; rows include the warm-up's too.
     total_2xx = ours["ok"]
@@ -159,6 +163,7 @@ def main():
     print(f"CPU per 1,000 committed submissions: server {per_k(cpu1[0] - cpu0[0]):.3f} s, "
           f"PostgreSQL {per_k(cpu1[1] - cpu0[1]):.3f} s")
     print(f"rows committed during the run (warm-up included): {rows}; 2xx answered in the measured period: {total_2xx}")
+    print(f"transactions committed: {commits}, {rows / max(commits, 1):.1f} rows per commit on average")
     ok = rows >= total_2xx
     print("every 201 backed by a committed row: " + ("yes" if ok else "NO"))
     shutil.rmtree(tmp, ignore_errors=True)

@@ -35,6 +35,28 @@ static void crypto_init(void)
     pthread_once(&crypto_once, crypto_fetch);
 }
 
+#define RANDOM_POOL 4096
+
+void random_bytes(void *out, size_t n)
+{
+    static __thread unsigned char pool[RANDOM_POOL];
+    static __thread size_t left;
+    unsigned char *dst = out;
+    while (n > 0) {
+        if (left == 0) {
+            if (RAND_bytes(pool, RANDOM_POOL) != 1)
+                abort();
+            left = RANDOM_POOL;
+        }
+        size_t take = n < left ? n : left;
+        memcpy(dst, pool + RANDOM_POOL - left, take);
+        OPENSSL_cleanse(pool + RANDOM_POOL - left, take); /* handed-out bytes do not linger */
+        left -= take;
+        dst += take;
+        n -= take;
+    }
+}
+
 int key_file_load(const char *path, unsigned char key[KEY_LEN], char *err, size_t errlen)
 {
     char reason[256];
@@ -67,8 +89,9 @@ char *contact_seal_b64(const unsigned char key[KEY_LEN], const char *plaintext, 
     int n = 0, fin = 0;
     crypto_init();
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (!ctx || RAND_bytes(blob, GCM_NONCE_LEN) != 1)
+    if (!ctx)
         goto done;
+    random_bytes(blob, GCM_NONCE_LEN);
     if (EVP_EncryptInit_ex(ctx, crypto_aes_gcm, NULL, key, blob) != 1 ||
         EVP_EncryptUpdate(ctx, blob + GCM_NONCE_LEN, &n, (const unsigned char *)plaintext,
                           (int)len) != 1 ||

@@ -1,7 +1,6 @@
 /* References (Crockford base32 with mod-37 check symbol) and receipts (HMAC-derived). */
 #include "reference.h"
 
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,8 +37,7 @@ static int reference_check_value(const char *data, size_t n)
 void reference_generate(char out[REFERENCE_LEN + 1])
 {
     unsigned char rnd[REFERENCE_LEN - 1];
-    if (RAND_bytes(rnd, sizeof rnd) != 1)
-        abort(); /* no randomness: nothing safe to hand out */
+    random_bytes(rnd, sizeof rnd);
     for (int i = 0; i < REFERENCE_LEN - 1; i++)
         out[i] = crockford[rnd[i] & 31];
     out[REFERENCE_LEN - 1] = crockford[reference_check_value(out, REFERENCE_LEN - 1)];

@@ -41,11 +41,11 @@ static void batch_try_flush(Batcher *b);
 
 void submission_assign_reference(Submission *sub, const unsigned char receipt_key[32])
 {
-    char receipt[RECEIPT_LEN + 1], hex[65];
+    char hex[65];
     unsigned char hash[32];
     reference_generate(sub->reference);
-    receipt_derive(receipt_key, sub->reference, receipt);
-    receipt_hash(receipt, hash);
+    receipt_derive(receipt_key, sub->reference, sub->receipt);
+    receipt_hash(sub->receipt, hash);
     hex_encode(hash, 32, hex);
     json_object_set_new(sub->row, "reference", json_string(sub->reference));
     json_object_set_new(sub->row, "receipt_hash", json_string(hex));
@@ -99,7 +99,11 @@ static void flight_result_cb(void *arg, int index, const PGresult *res)
                 continue;
             Submission *sub = f->subs[n];
             f->answered[n] = true;
-            snprintf(sub->reference, sizeof sub->reference, "%s", PQgetvalue(res, r, 1));
+            if (strcmp(sub->reference, PQgetvalue(res, r, 1)) != 0) {
+                /* An earlier row with this idempotency key: its receipt, not ours. */
+                snprintf(sub->reference, sizeof sub->reference, "%s", PQgetvalue(res, r, 1));
+                receipt_derive(f->batcher->worker->shared->receipt_key, sub->reference, sub->receipt);
+            }
             snprintf(sub->received_at, sizeof sub->received_at, "%s", PQgetvalue(res, r, 2));
             bool stored = PQgetvalue(res, r, 3)[0] == 't';
             if (stored) {

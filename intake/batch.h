@@ -28,6 +28,7 @@ struct Submission {
     Submission *next;                     /* batcher's queue link */
     json_t *row;                          /* intake_submit row; owned */
     char reference[REFERENCE_LEN + 1];    /* after STORED/REPLAYED: the stored row's reference */
+    char receipt[RECEIPT_LEN + 1];        /* the receipt of reference (derived, never stored) */
     char received_at[32];                 /* RFC 3339 UTC, after STORED/REPLAYED */
     unsigned char request_hash[32];       /* of the body, when an idempotency key was given */
     bool has_key;
@@ -37,7 +38,8 @@ struct Submission {
     void *arg;                            /* the caller's context */
 };
 
-/* Gives sub a fresh reference and puts it, with its receipt's hash, into sub->row. */
+/* Gives sub a fresh reference and its receipt, and puts the reference and the receipt's hash
+ * into sub->row. */
 void submission_assign_reference(Submission *sub, const unsigned char receipt_key[32]);
 
 Batcher *batcher_new(Worker *w);

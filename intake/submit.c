@@ -1,6 +1,7 @@
 /* Grievance -> Submission -> Batcher -> reply. */
 #include "submit.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,20 +23,18 @@ static void submit_done_cb(Submission *sub, SubmitOutcome outcome)
     PendingSubmit *p = (PendingSubmit *)sub;
     struct evhttp_request *req = conn_slot_release(&p->slot);
     if (req) {
-        char receipt[RECEIPT_LEN + 1] = "";
         SubmitResult result = {outcome, NULL, NULL, NULL};
         if (outcome == SUBMIT_STORED || outcome == SUBMIT_REPLAYED) {
-            receipt_derive(p->worker->shared->receipt_key, sub->reference, receipt);
             result.reference = sub->reference;
-            result.receipt = receipt;
+            result.receipt = sub->receipt;
             result.received_at = sub->received_at;
         }
         p->reply(req, &result, p->ctx);
-        memset(receipt, 0, sizeof receipt);
     } else if (p->ctx_free) {
         p->ctx_free(p->ctx); /* the client left; a committed row stays committed */
     }
     json_decref(sub->row);
+    OPENSSL_cleanse(sub->receipt, sizeof sub->receipt);
     free(p);
 }
 
