@@ -59,6 +59,7 @@ typedef struct {
     char *err;
     size_t errlen;
     bool failed;
+    int lineno; /* of the setting that failed */
 } ConfigLoad;
 
 static int config_set(Config *cfg, const ConfigKey *key, const char *value, char *why, size_t whylen)
@@ -102,6 +103,7 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
             snprintf(load->err, load->errlen, "%s:%d: [%s] %s = '%s': %s", load->cfg->path, lineno,
                      section, name, value, why);
             load->failed = true;
+            load->lineno = lineno;
             return 0;
         }
         return 1;
@@ -109,6 +111,7 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
     snprintf(load->err, load->errlen, "%s:%d: [%s] %s: unknown setting", load->cfg->path, lineno,
              section, name);
     load->failed = true;
+    load->lineno = lineno;
     return 0;
 }
 
@@ -129,10 +132,11 @@ Config *config_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    if (load.failed)
+    /* inih goes on after a line it cannot parse: a setting's error may come from a later line. */
+    if (load.failed && rc == load.lineno)
         goto fail;
     if (rc != 0) {
-        snprintf(err, errlen, "%s:%d: not a valid INI line", path, rc);
+        snprintf(err, errlen, "%s:%d: not a valid INI line (or longer than 199 characters)", path, rc);
         goto fail;
     }
     return cfg;

@@ -3,10 +3,12 @@
 
 #include <ini.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct {
     FILE *file;
     int lineno;
+    int too_long; /* the first line longer than inih's buffer, or 0 */
     IniLineHandler handler;
     void *user;
 } IniFile;
@@ -17,6 +19,15 @@ static char *inifile_reader(char *str, int num, void *stream)
     char *line = fgets(str, num, ini->file);
     if (line)
         ini->lineno++;
+    /* inih (INI_MAX_LINE, 200 in Debian's build) would parse the rest of a longer line as a line
+     * of its own: stop at such a line instead and report it. */
+    if (line && !strchr(line, '\n') && !feof(ini->file)) {
+        int c = fgetc(ini->file); /* a line that just fills the buffer is fine */
+        if (c != '\n' && c != EOF) {
+            ini->too_long = ini->lineno;
+            return NULL;
+        }
+    }
     return line;
 }
 
@@ -28,10 +39,12 @@ static int inifile_handler(void *user, const char *section, const char *name, co
 
 int inifile_parse(const char *path, IniLineHandler handler, void *user)
 {
-    IniFile ini = {fopen(path, "r"), 0, handler, user};
+    IniFile ini = {fopen(path, "r"), 0, 0, handler, user};
     if (!ini.file)
         return -1;
     int rc = ini_parse_stream(inifile_reader, &ini, inifile_handler, &ini);
     fclose(ini.file);
+    if (ini.too_long && (rc == 0 || rc > ini.too_long))
+        rc = ini.too_long;
     return rc;
 }

@@ -8,7 +8,8 @@ typedef int (*IniLineHandler)(void *user, const char *section, const char *name,
                               int lineno);
 
 /* Parses the file at path. Returns 0; -1 if it cannot be opened (errno set); or the number of the
- * first line that is not valid INI or whose handler returned 0. */
+ * first line that is not valid INI, is longer than inih's line buffer (199 characters; parsing
+ * stops there), or whose handler returned 0. */
 int inifile_parse(const char *path, IniLineHandler handler, void *user);
 
 #endif
