@@ -124,7 +124,7 @@ static int member_insert(Ctx *ctx, const char *where, const char *slug, const ch
     snprintf(what, sizeof what, "%sadding member %s", where, slug);
     if (ctx_run(ctx, what,
                 "INSERT INTO member (slug, name, sector, countries, services, team_role) "
-                "VALUES ($1, $2, $3, string_to_array(nullif($4, ''), ','), "
+                "VALUES ($1, $2, $3, coalesce(string_to_array(nullif($4, ''), ','), '{}'), "
                 "coalesce(string_to_array(nullif($5, ''), ','), '{}'), $6)",
                 6, p) < 0)
         return -1;

@@ -58,6 +58,24 @@ done:
     return rc;
 }
 
+/* Creates schema_migration when it is missing (asking first: CREATE ... IF NOT EXISTS needs the
+ * CREATE privilege even when the table exists). 0 or -1. */
+static int migrate_table_ensure(Ctx *ctx)
+{
+    PGresult *res = ctx_exec(ctx, "looking for schema_migration",
+                             "SELECT to_regclass('schema_migration') IS NOT NULL", 0, NULL);
+    if (!res)
+        return -1;
+    int exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (exists)
+        return 0;
+    return ctx_run(ctx, "creating schema_migration",
+                   "CREATE TABLE schema_migration (version text PRIMARY KEY, "
+                   "applied_at timestamptz NOT NULL DEFAULT now())",
+                   0, NULL);
+}
+
 int migrate_cmd_run(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"dir", NULL, true}};
@@ -83,10 +101,7 @@ int migrate_cmd_run(Ctx *ctx, int argc, char **argv)
     }
     if (ctx_connect(ctx) < 0 ||
         ctx_run(ctx, "taking the migration lock", "SELECT pg_advisory_lock(7466115)", 0, NULL) < 0 ||
-        ctx_run(ctx, "creating schema_migration",
-                "CREATE TABLE IF NOT EXISTS schema_migration (version text PRIMARY KEY, "
-                "applied_at timestamptz NOT NULL DEFAULT now())",
-                0, NULL) < 0)
+        migrate_table_ensure(ctx) < 0)
         goto done;
     for (int i = 0; i < n; i++) {
         char version[256];

@@ -136,6 +136,13 @@ GRANT UPDATE (case_id, triaged_at) ON grievance TO redress_staff;
 GRANT SELECT ON case_transition TO redress_staff, redress_regulator, redress_teams;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO redress_staff;
 GRANT EXECUTE ON FUNCTION intake_submit(jsonb), grievance_status(text) TO redress_staff;
+-- `redressctl migrate` run by staff reports what is pending; applying DDL takes the superuser.
+DO $$
+BEGIN
+    IF to_regclass('schema_migration') IS NOT NULL THEN
+        GRANT SELECT ON schema_migration TO redress_staff;
+    END IF;
+END $$;
 
 -- Teams: their cases; grievances without description, contact or secrets; no audit notes of
 -- other members (they only see events of cases they own anyway).
