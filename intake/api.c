@@ -156,7 +156,15 @@ void api_status(Worker *w, IntakeConn *conn, struct evhttp_request *req, const c
     const char *receipt = NULL;
     if (auth && strncasecmp(auth, "Receipt ", 8) == 0)
         receipt = auth + 8;
-    status_lookup(w, conn, req, reference, receipt, api_status_reply);
+    /* URL libraries percent-encode the check symbols '*', '$' and '=' (and '~' sometimes). */
+    size_t len = 0;
+    char *decoded = evhttp_uridecode(reference, 0, &len);
+    if (decoded && strlen(decoded) != len) { /* %00 */
+        free(decoded);
+        decoded = NULL;
+    }
+    status_lookup(w, conn, req, decoded ? decoded : "", receipt, api_status_reply);
+    free(decoded);
 }
 
 char *api_taxonomy_json(const Taxonomy *tax)

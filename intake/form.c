@@ -243,7 +243,10 @@ static int form_parse(struct evhttp_request *req, FormValues *v)
     size_t len;
     char *body = api_body_copy(req, &len);
     TAILQ_INIT(&v->fields);
-    int rc = (strlen(body) == len) ? evhttp_parse_query_str(body, &v->fields) : -1;
+    /* A NUL, raw or encoded, would cut a value short without a word: refuse the form. */
+    int rc = (strlen(body) == len && !strcasestr(body, "%00"))
+                 ? evhttp_parse_query_str(body, &v->fields)
+                 : -1;
     free(body);
     return rc;
 }

@@ -278,6 +278,18 @@ class TestIntake(IntakeBase):
             self.assertNotIn(ref, data.decode())
             self.assert_security_headers(hdrs, "status 404")
 
+    def test_status_percent_encoded_reference(self):
+        """URL libraries percent-encode the check symbols '*', '$', '=': the status must still open."""
+        status, _, body, raw = self.post_json(grievance())
+        self.assertEqual(status, 201, raw)
+        encoded = "".join("%%%02X" % ord(c) for c in body["reference"])
+        st, _, data = self.req("GET", "/v1/grievances/" + encoded,
+                               headers={"Authorization": "Receipt " + body["receipt"]})
+        self.assertEqual(st, 200, data)
+        st, _, data = self.req("GET", "/v1/grievances/" + body["reference"] + "%00",
+                               headers={"Authorization": "Receipt " + body["receipt"]})
+        self.assertEqual(st, 404, data)
+
     def test_status_html_form(self):
         status, _, body, raw = self.post_json(grievance())
         self.assertEqual(status, 201, raw)
@@ -812,6 +824,14 @@ class TestIntake(IntakeBase):
                                   {"Content-Type": "application/json"})
         self.assertEqual(st, 415)
         self.assertTrue(hdrs["content-type"].startswith("text/html"))
+        self.assertEqual(count(), before)
+
+    def test_form_nul_refused(self):
+        """%00 would cut the description short without a word: refused, nothing stored."""
+        before = count()
+        st, _, page = self.req("POST", "/grievances", "description=kept%00lost&category=other&country=FR",
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 400, page[:300])
         self.assertEqual(count(), before)
 
     def test_form_invalid_utf8(self):
