@@ -2,9 +2,11 @@
 Each class starts one server (setUpClass); each test counts or checks rows itself."""
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import tempfile
@@ -915,3 +917,79 @@ class TestOutageAndShutdown(IntakeBase):
         self.assertIn("stopped", log)
         self.check_log(log, [receipt])
 
+
+
+class TestShutdownWithCommitInFlight(IntakeBase):
+    """SIGTERM while a commit waits on a stalled database: the client is answered 503 (never 201
+    for an unknown outcome), the server still exits 0 after its grace period."""
+    overrides = {"server.request_timeout": 2, "server.workers": 1}
+
+    def test_sigterm_with_stalled_commit(self):
+        st, _, _ = self.req("GET", "/healthz")
+        self.assertEqual(st, 200)
+        pids = [r[0] for r in cluster().sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake'")]
+        self.assertEqual(len(pids), 1)
+        result = {}
+
+        def submit():
+            try:
+                result["r"] = self.post_json(grievance(), {"Idempotency-Key": "stall-" + os.urandom(4).hex()})
+            except Exception as e:  # noqa: BLE001 - a closed connection is an acceptable answer
+                result["e"] = e
+
+        os.kill(pids[0], signal.SIGSTOP)
+        try:
+            t = threading.Thread(target=submit)
+            t.start()
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            rc = self.intake.stop(timeout=20)
+            took = time.monotonic() - t0
+            t.join(10)
+        finally:
+            os.kill(pids[0], signal.SIGCONT)
+        self.assertEqual(rc, 0, self.intake.output())
+        self.assertLess(took, 12)
+        # Never 201 for an unknown outcome. Today the client gets no answer at all (the loop has
+        # stopped when the in-flight job is failed); a 503 would be better and is accepted too.
+        if "r" in result:
+            self.assertEqual(result["r"][0], 503, result["r"][3])
+        else:
+            self.assertIsInstance(result.get("e"), (ConnectionError, http.client.RemoteDisconnected),
+                                  result)
+        self.check_log(self.intake.output(), [])
+
+
+class TestConnectionCap(IntakeBase):
+    """server.max_connections: past the cap new connections wait (listener paused) and are served
+    once a slot frees."""
+    overrides = {"server.request_timeout": 3, "server.workers": 1, "server.max_connections": 3}
+
+    def test_cap_and_resume(self):
+        held = [self.tls_socket() for _ in range(3)]
+        raw = socket.create_connection(("127.0.0.1", self.intake.port), timeout=10)
+        ctx = self.intake.tls_context()
+        ctx_sock = None
+        try:
+            # The fourth connection is not accepted while three are open ...
+            raw.settimeout(1.0)
+            sslobj = ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False)
+            with self.assertRaises((socket.timeout, TimeoutError, ssl.SSLWantReadError)):
+                sslobj.do_handshake()
+            # ... and is served once one closes.
+            held.pop().close()
+            sslobj.settimeout(10)
+            sslobj.do_handshake()
+            sslobj.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data, _ = recv_all(sslobj, 5)
+            self.assertRegex(data, rb"^HTTP/1\.1 200 ")
+            ctx_sock = sslobj
+        finally:
+            for s in held:
+                s.close()
+            (ctx_sock or raw).close()
+        # Slots come back when connections close: many short connections in a row all work.
+        for _ in range(10):
+            st, _, _ = self.req("GET", "/healthz")
+            self.assertEqual(st, 200)
