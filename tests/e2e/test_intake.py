@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import ssl
 import tempfile
 import threading
@@ -993,3 +994,81 @@ class TestConnectionCap(IntakeBase):
         for _ in range(10):
             st, _, _ = self.req("GET", "/healthz")
             self.assertEqual(st, 200)
+
+
+class TestDatabaseFailures(IntakeBase):
+    """Connections killed or stalled under the server: every 201 is a committed row, every failure
+    a 503 with Retry-After, and a retry with the same Idempotency-Key gets the same grievance."""
+    overrides = {"server.request_timeout": 5, "database.timeout": 2}
+
+    def backends(self):
+        return [r[0] for r in cluster().sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake'")]
+
+    def wait_connected(self, n=2, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(self.backends()) >= n and self.req("GET", "/healthz")[0] == 200:
+                return
+            time.sleep(0.2)
+        self.fail("the server did not reconnect")
+
+    def test_backends_killed_during_submissions(self):
+        self.wait_connected()
+        results, lock = [], threading.Lock()
+
+        def worker(i):
+            for j in range(10):
+                key = f"kill-{i}-{j}-" + os.urandom(4).hex()
+                body = json.dumps(grievance(description=f"kill test {i} {j}"))
+                r = self.post_json(None, {"Idempotency-Key": key}, raw=body)
+                with lock:
+                    results.append((key, body, r))
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        kills = 0
+        while any(t.is_alive() for t in threads) and kills < 40:
+            time.sleep(0.05)
+            kills += len(cluster().sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                       "WHERE application_name = 'redress-intake'"))
+        for t in threads:
+            t.join(60)
+        self.assertEqual(len(results), 40)
+        statuses = sorted({r[2][0] for r in results})
+        if os.environ.get("E2E_VERBOSE"):
+            print("statuses:", [r[2][0] for r in results], file=sys.stderr)
+        self.assertTrue(set(statuses) <= {201, 503}, statuses)
+        self.wait_connected()
+        for key, body, (st, hdrs, parsed, raw) in results:
+            rows = cluster().sql("SELECT reference FROM grievance WHERE idempotency_key = %s", (key,))
+            if st == 201:
+                self.assertEqual(rows, [(parsed["reference"],)], "acknowledged but not stored")
+            else:
+                self.assertIn("retry-after", hdrs)
+                st2, _, parsed2, raw2 = self.post_json(None, {"Idempotency-Key": key}, raw=body)
+                self.assertEqual(st2, 201, raw2)
+                rows = cluster().sql("SELECT reference FROM grievance WHERE idempotency_key = %s", (key,))
+                self.assertEqual(rows, [(parsed2["reference"],)])
+
+    def test_stalled_database_times_out(self):
+        self.wait_connected()
+        pids = self.backends()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            st, hdrs, body, raw = self.post_json(grievance(), {"Idempotency-Key": "stall-" + os.urandom(4).hex()})
+            took = time.monotonic() - t0
+            self.assertEqual(st, 503, raw)
+            self.assertIn("retry-after", hdrs)
+            self.assertLess(took, 4.5)
+            st, _, _ = self.req("GET", "/healthz")
+            self.assertEqual(st, 503)
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        self.wait_connected()
+        st, _, body, raw = self.post_json(grievance())
+        self.assertEqual(st, 201, raw)
