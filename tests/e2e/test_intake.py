@@ -100,7 +100,13 @@ class IntakeBase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         if cls.intake.proc.poll() is None:
-            cls.intake.stop()
+            rc = cls.intake.stop()
+        else:
+            rc = cls.intake.proc.returncode
+        log = cls.intake.output()
+        # Also catches ASan/UBSan reports of the check-asan build.
+        if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
+            raise AssertionError(f"{cls.__name__}: redress-intake exited {rc}:\n{log[-4000:]}")
 
     # helpers
     def req(self, method, path, body=None, headers=None, conn=None):
