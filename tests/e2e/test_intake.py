@@ -1078,3 +1078,60 @@ class TestDatabaseFailures(IntakeBase):
         self.wait_connected()
         st, _, body, raw = self.post_json(grievance())
         self.assertEqual(st, 201, raw)
+
+
+class TestBackPressure(IntakeBase):
+    """A stalled database fills the commit queue: further submissions get 429 with Retry-After
+    (nothing stored), queued ones 503 once the watchdog gives up, never 201 without a row. A
+    finished request waits for its answer past server.request_timeout (the deadline covers only
+    the arrival of the request)."""
+    overrides = {"server.request_timeout": 1, "server.workers": 1, "database.batch_max_rows": 1,
+                 "database.timeout": 3}
+
+    def test_queue_full_429(self):
+        deadline = time.time() + 10
+        while self.req("GET", "/healthz")[0] != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        pids = [r[0] for r in cluster().sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake'")]
+        self.assertEqual(len(pids), 1)
+        before = count()
+        results, lock = [], threading.Lock()
+
+        def submit(i):
+            key = f"bp-{i}-" + os.urandom(4).hex()
+            r = self.post_json(grievance(description=f"back pressure {i}"), {"Idempotency-Key": key})
+            with lock:
+                results.append((key, r))
+
+        os.kill(pids[0], signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=submit, args=(i,)) for i in range(24)]
+            for t in threads:
+                t.start()
+                time.sleep(0.01)
+            for t in threads:
+                t.join(30)
+        finally:
+            os.kill(pids[0], signal.SIGCONT)
+        self.assertEqual(len(results), 24)
+        by_status = {}
+        for key, (st, hdrs, body, raw) in results:
+            by_status.setdefault(st, []).append((key, hdrs, body))
+        self.assertTrue(set(by_status) <= {201, 429, 503}, by_status.keys())
+        self.assertIn(429, by_status)
+        self.assertIn(503, by_status)  # waited past request_timeout for the watchdog's answer
+        for key, hdrs, body in by_status[429]:
+            self.assert_error(429, body, "too_many_requests", 429)
+            self.assertIn("retry-after", hdrs)
+            self.assert_security_headers(hdrs, "429")
+        deadline = time.time() + 15
+        while self.req("GET", "/healthz")[0] != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        for key, hdrs, body in by_status[429]:
+            self.assertEqual(cluster().sql("SELECT count(*) FROM grievance WHERE idempotency_key = %s",
+                                           (key,))[0][0], 0)
+        for key, hdrs, body in by_status.get(201, []):
+            self.assertEqual(cluster().sql("SELECT reference FROM grievance WHERE idempotency_key = %s",
+                                           (key,)), [(body["reference"],)])
+        self.assertLessEqual(count(), before + 24 - len(by_status[429]))
