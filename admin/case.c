@@ -238,8 +238,12 @@ int case_cmd_queue(Ctx *ctx, int argc, char **argv)
     }
     if (ctx_connect(ctx) < 0)
         return CTL_FAIL;
+    /* The triage migration's view when this role may read it. Either way remedy_case is read
+     * directly too, so row-level security applies even through a view that does not enforce it. */
     PGresult *res = ctx_exec(ctx, "looking for the queue view",
-                             "SELECT to_regclass('case_queue') IS NOT NULL", 0, NULL);
+                             "SELECT to_regclass('case_queue') IS NOT NULL "
+                             "AND has_table_privilege('case_queue', 'SELECT')",
+                             0, NULL);
     if (!res)
         return CTL_FAIL;
     bool have_view = strcmp(PQgetvalue(res, 0, 0), "t") == 0;

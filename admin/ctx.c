@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pgconn.h"
+#include "util.h"
 
 void ctx_error(const char *fmt, ...)
 {
@@ -39,6 +40,12 @@ int ctx_connect(Ctx *ctx)
         return 0;
     if (ctx_config(ctx) < 0)
         return -1;
+    /* No config file: libpq's environment decides where to connect, not the built-in default. */
+    if (!ctx->cfg->path && (getenv("PGHOST") || getenv("PGSERVICE") || getenv("PGDATABASE") ||
+                            getenv("PGPORT"))) {
+        free(ctx->cfg->conninfo);
+        ctx->cfg->conninfo = xstrdup("");
+    }
     const char *pguser = getenv("PGUSER");
     const char *user = (pguser && *pguser) ? NULL : ctx->cfg->admin_user;
     ctx->conn = pgconn_open(ctx->cfg, user, "redressctl", err, sizeof err);
