@@ -45,8 +45,8 @@ int args_parse(int argc, char **argv, ArgOpt *opts, size_t nopts, size_t min_pos
                 return -1;
             }
             ArgOpt *o = args_find(opts, nopts, name, len);
-            if (!o || (is_long && len == 1) || (!is_long && strlen(o->name) != 1 &&
-                                                 !(o->alias && strlen(o->alias) == 1))) {
+            if (!o || (is_long && len == 1) ||
+                (!is_long && strlen(o->name) != 1 && !(o->alias && strlen(o->alias) == 1))) {
                 snprintf(err, errlen, "unknown option %s", a);
                 return -1;
             }
@@ -81,8 +81,8 @@ int args_parse(int argc, char **argv, ArgOpt *opts, size_t nopts, size_t min_pos
         pos->pos[pos->npos++] = a;
     }
     if (pos->npos < min_pos) {
-        snprintf(err, errlen, "missing argument%s (%zu needed, %zu given)", min_pos - pos->npos > 1 ? "s" : "",
-                 min_pos, pos->npos);
+        snprintf(err, errlen, "missing argument%s (%zu needed, %zu given)",
+                 min_pos - pos->npos > 1 ? "s" : "", min_pos, pos->npos);
         return -1;
     }
     return 0;

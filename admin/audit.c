@@ -156,8 +156,8 @@ int audit_cmd_verify(Ctx *ctx, int argc, char **argv)
         int64_t micros;
         const char *reason = NULL;
         if (seq != last_seq + 1) {
-            snprintf(br.reason, sizeof br.reason, "sequence jumps from %ld to %ld (an event is missing)",
-                     last_seq, seq);
+            snprintf(br.reason, sizeof br.reason,
+                     "sequence jumps from %ld to %ld (an event is missing)", last_seq, seq);
             reason = br.reason;
         } else if (prevlen < 0 || hashlen != 32) {
             reason = "stored hash is malformed";
@@ -168,8 +168,8 @@ int audit_cmd_verify(Ctx *ctx, int argc, char **argv)
             reason = "event time cannot be read";
         } else {
             audit_event_hash(prev, (size_t)prevlen, case_id, PQgetvalue(res, 0, F_SEQ), micros,
-                             PQgetvalue(res, 0, F_ACTOR),
-                             PQgetvalue(res, 0, F_ACTION), V(F_FROM), V(F_TO), V(F_NOTE), computed);
+                             PQgetvalue(res, 0, F_ACTOR), PQgetvalue(res, 0, F_ACTION), V(F_FROM),
+                             V(F_TO), V(F_NOTE), computed);
             if (memcmp(computed, stored, 32) != 0)
                 reason = "hash does not match the event's contents (the row was changed)";
         }
@@ -191,12 +191,11 @@ int audit_cmd_verify(Ctx *ctx, int argc, char **argv)
     if (failed)
         return CTL_FAIL;
     if (ctx->json) {
-        json_t *o = br.broken
-                        ? json_pack("{s:b, s:s, s:I, s:I, s:s}", "ok", 0, "case", br.reference,
-                                    "seq", (json_int_t)br.seq, "event_id",
-                                    (json_int_t)atoll(br.event_id), "reason", br.reason)
-                        : json_pack("{s:b, s:I, s:I}", "ok", 1, "events", (json_int_t)events,
-                                    "cases", (json_int_t)cases);
+        json_t *o = br.broken ? json_pack("{s:b, s:s, s:I, s:I, s:s}", "ok", 0, "case",
+                                          br.reference, "seq", (json_int_t)br.seq, "event_id",
+                                          (json_int_t)atoll(br.event_id), "reason", br.reason)
+                              : json_pack("{s:b, s:I, s:I}", "ok", 1, "events", (json_int_t)events,
+                                          "cases", (json_int_t)cases);
         out_json_print(stdout, o);
         json_decref(o);
     } else if (br.broken) {

@@ -44,14 +44,14 @@ int case_resolve(Ctx *ctx, const char *ref, bool lock, CaseRef *out)
     char norm[64];
     if (case_ref_normalize(ref, norm, sizeof norm) < 0)
         return -1;
-    static const char *sql_plain =
-        "SELECT c.id, c.reference, c.status FROM remedy_case c "
-        "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM grievance g WHERE g.reference = $1) "
-        "LIMIT 1";
-    static const char *sql_lock =
-        "SELECT c.id, c.reference, c.status FROM remedy_case c "
-        "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM grievance g WHERE g.reference = $1) "
-        "LIMIT 1 FOR UPDATE OF c";
+    static const char *sql_plain = "SELECT c.id, c.reference, c.status FROM remedy_case c "
+                                   "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM "
+                                   "grievance g WHERE g.reference = $1) "
+                                   "LIMIT 1";
+    static const char *sql_lock = "SELECT c.id, c.reference, c.status FROM remedy_case c "
+                                  "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM "
+                                  "grievance g WHERE g.reference = $1) "
+                                  "LIMIT 1 FOR UPDATE OF c";
     const char *params[] = {norm};
     PGresult *res = ctx_exec(ctx, "looking up the case", lock ? sql_lock : sql_plain, 1, params);
     if (!res)
@@ -96,17 +96,19 @@ int case_move(Ctx *ctx, CaseRef *c, const char *to, const char *note)
     }
     PQclear(res);
     const char *p2[] = {c->status, to};
-    res = ctx_exec(ctx, "reading the allowed transitions",
-                   "SELECT (SELECT t.reason_required FROM case_transition t "
-                   "        WHERE t.from_status = $1::case_status AND t.to_status = $2::case_status), "
-                   "       (SELECT string_agg(t.to_status::text, ', ' ORDER BY t.to_status) "
-                   "        FROM case_transition t WHERE t.from_status = $1::case_status)",
-                   2, p2);
+    res = ctx_exec(
+        ctx, "reading the allowed transitions",
+        "SELECT (SELECT t.reason_required FROM case_transition t "
+        "        WHERE t.from_status = $1::case_status AND t.to_status = $2::case_status), "
+        "       (SELECT string_agg(t.to_status::text, ', ' ORDER BY t.to_status) "
+        "        FROM case_transition t WHERE t.from_status = $1::case_status)",
+        2, p2);
     if (!res)
         return -1;
     if (PQgetisnull(res, 0, 0)) {
         ctx_error("case %s cannot move from %s to %s (allowed from %s: %s)", c->reference,
-                  c->status, to, c->status, PQgetisnull(res, 0, 1) ? "none" : PQgetvalue(res, 0, 1));
+                  c->status, to, c->status,
+                  PQgetisnull(res, 0, 1) ? "none" : PQgetvalue(res, 0, 1));
         PQclear(res);
         ctx_rollback(ctx);
         return -1;
@@ -120,7 +122,8 @@ int case_move(Ctx *ctx, CaseRef *c, const char *to, const char *note)
     }
     const char *p3[] = {c->id, to};
     res = ctx_exec(ctx, "changing the case's status",
-                   "UPDATE remedy_case SET status = $2::case_status WHERE id = $1 RETURNING id", 2, p3);
+                   "UPDATE remedy_case SET status = $2::case_status WHERE id = $1 RETURNING id", 2,
+                   p3);
     if (!res)
         return -1;
     int n = PQntuples(res);
@@ -167,33 +170,38 @@ void case_print_result(Ctx *ctx, const CaseRef *c, const char *action, const cha
 /* Deadlines and owners, shared by the queue and the case view. */
 #define CASE_OWNERS_JSON                                                                           \
     "coalesce((SELECT json_agg(json_build_object('member', m.slug, 'role', o.role, "               \
-    "'involvement', o.involvement) ORDER BY o.role = 'lead' DESC, m.slug) "                         \
+    "'involvement', o.involvement) ORDER BY o.role = 'lead' DESC, m.slug) "                        \
     "FROM case_owner o JOIN member m ON m.id = o.member_id WHERE o.case_id = c.id), '[]'::json)"
 #define CASE_DEADLINES_JSON                                                                        \
     "json_build_object('ack', c.ack_due, 'response', c.response_due, 'remedy', c.remedy_due)"
 
 static const char *queue_sql_view =
     "SELECT json_build_object('rank', q.queue_rank, 'reference', c.reference, 'status', c.status, "
-    "'band', c.band, 'score', c.score, 'grievance_count', c.grievance_count, 'category', c.category, "
+    "'band', c.band, 'score', c.score, 'grievance_count', c.grievance_count, 'category', "
+    "c.category, "
     "'country', c.country, 'opened_at', c.opened_at, 'next_due', q.next_due, "
     "'owners', " CASE_OWNERS_JSON ", 'deadlines', " CASE_DEADLINES_JSON ")::text "
     "FROM case_queue q JOIN remedy_case c ON c.id = q.id "
     "WHERE ($1::text IS NULL OR c.band = $1) AND ($2::text IS NULL OR c.status::text = $2) "
-    "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM case_owner o JOIN member m ON m.id = o.member_id "
+    "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM case_owner o JOIN member m ON m.id = "
+    "o.member_id "
     "     WHERE o.case_id = c.id AND m.slug = $3)) "
     "ORDER BY q.queue_rank LIMIT $4";
 /* Before the triage migration defines case_queue: the same order (band, then ageing). */
 static const char *queue_sql_plain =
-    "SELECT json_build_object('rank', row_number() OVER (ORDER BY c.band NULLS LAST, c.opened_at, c.id), "
+    "SELECT json_build_object('rank', row_number() OVER (ORDER BY c.band NULLS LAST, c.opened_at, "
+    "c.id), "
     "'reference', c.reference, 'status', c.status, "
-    "'band', c.band, 'score', c.score, 'grievance_count', c.grievance_count, 'category', c.category, "
+    "'band', c.band, 'score', c.score, 'grievance_count', c.grievance_count, 'category', "
+    "c.category, "
     "'country', c.country, 'opened_at', c.opened_at, "
     "'next_due', least(c.ack_due, c.response_due, c.remedy_due), "
     "'owners', " CASE_OWNERS_JSON ", 'deadlines', " CASE_DEADLINES_JSON ")::text "
     "FROM remedy_case c "
     "WHERE c.status NOT IN ('closed', 'rejected', 'referred') "
     "AND ($1::text IS NULL OR c.band = $1) AND ($2::text IS NULL OR c.status::text = $2) "
-    "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM case_owner o JOIN member m ON m.id = o.member_id "
+    "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM case_owner o JOIN member m ON m.id = "
+    "o.member_id "
     "     WHERE o.case_id = c.id AND m.slug = $3)) "
     "ORDER BY c.band NULLS LAST, c.opened_at, c.id LIMIT $4";
 
@@ -202,7 +210,8 @@ static void owners_text(const json_t *owners, char *buf, size_t len)
     size_t i, off = 0;
     json_t *o;
     buf[0] = '\0';
-    json_array_foreach(owners, i, o) {
+    json_array_foreach(owners, i, o)
+    {
         int n = snprintf(buf + off, len - off, "%s%s:%s", i ? "," : "",
                          json_string_value(json_object_get(o, "member")),
                          json_string_value(json_object_get(o, "role")));
@@ -214,7 +223,9 @@ static void owners_text(const json_t *owners, char *buf, size_t len)
 
 int case_cmd_queue(Ctx *ctx, int argc, char **argv)
 {
-    ArgOpt opts[] = {{"member", NULL, true}, {"band", NULL, true}, {"status", NULL, true},
+    ArgOpt opts[] = {{"member", NULL, true},
+                     {"band", NULL, true},
+                     {"status", NULL, true},
                      {"limit", NULL, true}};
     ArgPos pos;
     char err[256];
@@ -252,7 +263,8 @@ int case_cmd_queue(Ctx *ctx, int argc, char **argv)
     snprintf(limit_buf, sizeof limit_buf, "%ld", limit);
     const char *params[] = {band, args_value(opts, 4, "status"), args_value(opts, 4, "member"),
                             limit_buf};
-    res = ctx_exec(ctx, "reading the queue", have_view ? queue_sql_view : queue_sql_plain, 4, params);
+    res =
+        ctx_exec(ctx, "reading the queue", have_view ? queue_sql_view : queue_sql_plain, 4, params);
     if (!res)
         return CTL_FAIL;
     rows = json_array();
@@ -262,24 +274,24 @@ int case_cmd_queue(Ctx *ctx, int argc, char **argv)
     if (ctx->json) {
         out_json_print(stdout, rows);
     } else {
-        static const char *const hdr[] = {"#", "reference", "band", "score", "status", "grievances",
-                                          "owners", "next due", "opened"};
+        static const char *const hdr[] = {"#",          "reference", "band",     "score", "status",
+                                          "grievances", "owners",    "next due", "opened"};
         OutTable *t = out_table_new(hdr, 9);
         size_t i;
         json_t *r;
-        json_array_foreach(rows, i, r) {
+        json_array_foreach(rows, i, r)
+        {
             char b[5][64], owners[256];
             owners_text(json_object_get(r, "owners"), owners, sizeof owners);
-            const char *cells[9] = {
-                out_json_cell(json_object_get(r, "rank"), b[0], 64),
-                out_json_cell(json_object_get(r, "reference"), b[1], 64),
-                out_json_cell(json_object_get(r, "band"), b[2], 64),
-                out_json_cell(json_object_get(r, "score"), b[3], 64),
-                json_string_value(json_object_get(r, "status")),
-                out_json_cell(json_object_get(r, "grievance_count"), b[4], 64),
-                owners,
-                json_string_value(json_object_get(r, "next_due")),
-                json_string_value(json_object_get(r, "opened_at"))};
+            const char *cells[9] = {out_json_cell(json_object_get(r, "rank"), b[0], 64),
+                                    out_json_cell(json_object_get(r, "reference"), b[1], 64),
+                                    out_json_cell(json_object_get(r, "band"), b[2], 64),
+                                    out_json_cell(json_object_get(r, "score"), b[3], 64),
+                                    json_string_value(json_object_get(r, "status")),
+                                    out_json_cell(json_object_get(r, "grievance_count"), b[4], 64),
+                                    owners,
+                                    json_string_value(json_object_get(r, "next_due")),
+                                    json_string_value(json_object_get(r, "opened_at"))};
             out_table_add(t, cells);
         }
         out_table_print(t, stdout);
@@ -297,7 +309,8 @@ static const char *case_show_sql =
     "'reference', c.reference, 'status', c.status, 'band', c.band, 'score', c.score, "
     "'category', c.category, 'country', c.country, 'collective', c.collective, "
     "'grievance_count', c.grievance_count, 'people_affected', c.people_affected, "
-    "'lead_member', lm.slug, 'mechanism_queue', c.mechanism_queue, 'referral_flag', c.referral_flag, "
+    "'lead_member', lm.slug, 'mechanism_queue', c.mechanism_queue, 'referral_flag', "
+    "c.referral_flag, "
     "'first_received_at', c.first_received_at, 'last_received_at', c.last_received_at, "
     "'opened_at', c.opened_at, 'updated_at', c.updated_at, 'closed_at', c.closed_at, "
     "'deadlines', " CASE_DEADLINES_JSON ", 'owners', " CASE_OWNERS_JSON ", "
@@ -305,7 +318,8 @@ static const char *case_show_sql =
     "  'count', (SELECT count(*) FROM grievance g WHERE g.case_id = c.id), "
     "  'sample', coalesce((SELECT json_agg(s) FROM (SELECT g.reference, g.received_at, g.channel, "
     "     g.country, g.category, g.people_affected, g.ongoing, g.complainant_type "
-    "     FROM grievance g WHERE g.case_id = c.id ORDER BY g.received_at, g.id LIMIT 5) s), '[]'::json)), "
+    "     FROM grievance g WHERE g.case_id = c.id ORDER BY g.received_at, g.id LIMIT 5) s), "
+    "'[]'::json)), "
     "'explanation', (SELECT json_build_object('score', d.score, 'band', d.band, "
     "  'components', d.components, 'rules_fired', d.rules_fired, 'rules_version', d.rules_version, "
     "  'decided_at', d.decided_at) FROM triage_decision d WHERE d.case_id = c.id "
@@ -337,7 +351,8 @@ static void case_show_print(const json_t *c)
     out_kv(stdout, "category", jstr(c, "category"));
     out_kv(stdout, "country", jstr(c, "country"));
     out_kv(stdout, "collective", out_json_cell(json_object_get(c, "collective"), b, sizeof b));
-    out_kv(stdout, "people affected", out_json_cell(json_object_get(c, "people_affected"), b, sizeof b));
+    out_kv(stdout, "people affected",
+           out_json_cell(json_object_get(c, "people_affected"), b, sizeof b));
     out_kv(stdout, "opened", jstr(c, "opened_at"));
     out_kv(stdout, "closed", jstr(c, "closed_at"));
     json_t *d = json_object_get(c, "deadlines");
@@ -352,7 +367,8 @@ static void case_show_print(const json_t *c)
         out_kv(stdout, "rules version", jstr(e, "rules_version"));
         out_kv(stdout, "components", comp);
         free(comp);
-        json_array_foreach(json_object_get(e, "rules_fired"), i, v) {
+        json_array_foreach(json_object_get(e, "rules_fired"), i, v)
+        {
             char line[512];
             char pts[32];
             snprintf(line, sizeof line, "%s (%s): %s", jstr(v, "rule") ? jstr(v, "rule") : "?",
@@ -366,12 +382,16 @@ static void case_show_print(const json_t *c)
 
     json_t *g = json_object_get(c, "grievances");
     printf("\ngrievances: %s\n", out_json_cell(json_object_get(g, "count"), b, sizeof b));
-    static const char *const ghdr[] = {"reference", "received", "channel", "country", "category",
-                                       "people"};
+    static const char *const ghdr[] = {"reference", "received", "channel",
+                                       "country",   "category", "people"};
     OutTable *t = out_table_new(ghdr, 6);
-    json_array_foreach(json_object_get(g, "sample"), i, v) {
-        const char *cells[6] = {jstr(v, "reference"), jstr(v, "received_at"), jstr(v, "channel"),
-                                jstr(v, "country"), jstr(v, "category"),
+    json_array_foreach(json_object_get(g, "sample"), i, v)
+    {
+        const char *cells[6] = {jstr(v, "reference"),
+                                jstr(v, "received_at"),
+                                jstr(v, "channel"),
+                                jstr(v, "country"),
+                                jstr(v, "category"),
                                 out_json_cell(json_object_get(v, "people_affected"), b, sizeof b)};
         out_table_add(t, cells);
     }
@@ -381,7 +401,8 @@ static void case_show_print(const json_t *c)
     printf("\nowners\n");
     static const char *const ohdr[] = {"member", "role", "involvement"};
     t = out_table_new(ohdr, 3);
-    json_array_foreach(json_object_get(c, "owners"), i, v) {
+    json_array_foreach(json_object_get(c, "owners"), i, v)
+    {
         const char *cells[3] = {jstr(v, "member"), jstr(v, "role"), jstr(v, "involvement")};
         out_table_add(t, cells);
     }
@@ -391,9 +412,11 @@ static void case_show_print(const json_t *c)
     printf("\nremedies\n");
     static const char *const rhdr[] = {"id", "type", "status", "proposed", "details"};
     t = out_table_new(rhdr, 5);
-    json_array_foreach(json_object_get(c, "remedies"), i, v) {
-        const char *cells[5] = {out_json_cell(json_object_get(v, "id"), b, sizeof b), jstr(v, "type"),
-                                jstr(v, "status"), jstr(v, "proposed_at"), jstr(v, "details")};
+    json_array_foreach(json_object_get(c, "remedies"), i, v)
+    {
+        const char *cells[5] = {out_json_cell(json_object_get(v, "id"), b, sizeof b),
+                                jstr(v, "type"), jstr(v, "status"), jstr(v, "proposed_at"),
+                                jstr(v, "details")};
         out_table_add(t, cells);
     }
     out_table_print(t, stdout);
@@ -402,9 +425,14 @@ static void case_show_print(const json_t *c)
     printf("\naudit trail\n");
     static const char *const ehdr[] = {"#", "at", "actor", "action", "from", "to", "note"};
     t = out_table_new(ehdr, 7);
-    json_array_foreach(json_object_get(c, "events"), i, v) {
-        const char *cells[7] = {out_json_cell(json_object_get(v, "seq"), b, sizeof b), jstr(v, "at"),
-                                jstr(v, "actor"), jstr(v, "action"), jstr(v, "from"), jstr(v, "to"),
+    json_array_foreach(json_object_get(c, "events"), i, v)
+    {
+        const char *cells[7] = {out_json_cell(json_object_get(v, "seq"), b, sizeof b),
+                                jstr(v, "at"),
+                                jstr(v, "actor"),
+                                jstr(v, "action"),
+                                jstr(v, "from"),
+                                jstr(v, "to"),
                                 jstr(v, "note")};
         out_table_add(t, cells);
     }
@@ -478,7 +506,8 @@ int case_cmd_assign(Ctx *ctx, int argc, char **argv)
     char from[32];
     snprintf(from, sizeof from, "%s", c.status);
     const char *pm[] = {member};
-    PGresult *res = ctx_exec(ctx, "looking up the member", "SELECT id FROM member WHERE slug = $1", 1, pm);
+    PGresult *res =
+        ctx_exec(ctx, "looking up the member", "SELECT id FROM member WHERE slug = $1", 1, pm);
     if (!res)
         return CTL_FAIL;
     if (PQntuples(res) != 1) {
@@ -505,11 +534,13 @@ int case_cmd_assign(Ctx *ctx, int argc, char **argv)
                        2, p) < 0) {
         return CTL_FAIL;
     }
-    if (ctx_run(ctx, "assigning the owner",
-                "INSERT INTO case_owner (case_id, member_id, role, involvement) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (case_id, member_id) DO UPDATE SET role = EXCLUDED.role, "
-                "involvement = EXCLUDED.involvement, assigned_at = now(), assigned_by = current_user",
-                4, p) < 0)
+    if (ctx_run(
+            ctx, "assigning the owner",
+            "INSERT INTO case_owner (case_id, member_id, role, involvement) VALUES ($1, $2, $3, "
+            "$4) "
+            "ON CONFLICT (case_id, member_id) DO UPDATE SET role = EXCLUDED.role, "
+            "involvement = EXCLUDED.involvement, assigned_at = now(), assigned_by = current_user",
+            4, p) < 0)
         return CTL_FAIL;
     char detail[200];
     snprintf(detail, sizeof detail, "%s as %s (%s)", member, role, inv);

@@ -40,7 +40,8 @@ static const Command commands[] = {
      "SLUG --name NAME --sector isp|telco|platform|other [--countries KE,UG] [--services a,b]",
      "Adds a company to the joint mechanism and creates its remedy team's role team_<slug>."},
     {"member list", member_cmd_list, "[--json]", "Lists the members."},
-    {"member show", member_cmd_show, "SLUG [--json]", "One member and the cases it owns by status."},
+    {"member show", member_cmd_show, "SLUG [--json]",
+     "One member and the cases it owns by status."},
     {"member import", member_cmd_import, "FILE.csv",
      "Adds members from a CSV file with the header slug,name,sector,countries,services (lists "
      "inside a cell separated by ';'). All or nothing; errors name the line."},
@@ -59,7 +60,8 @@ static const Command commands[] = {
     {"audit verify", audit_cmd_verify, "[--json]",
      "Recomputes every case's audit hash chain and names the first broken link."},
     {"migrate", migrate_cmd_run, "[--dir DIR]",
-     "Applies the sql/NNN_name.sql migrations not yet in schema_migration, each in its own transaction."},
+     "Applies the sql/NNN_name.sql migrations not yet in schema_migration, each in its own "
+     "transaction."},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -12,7 +12,7 @@
 typedef int (*CommandFn)(Ctx *ctx, int argc, char **argv);
 
 struct Command {
-    const char *verb;  /* one or two words: "queue", "case show" */
+    const char *verb; /* one or two words: "queue", "case show" */
     CommandFn handler;
     const char *usage; /* arguments after the verb */
     const char *help;  /* one paragraph */

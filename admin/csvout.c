@@ -9,12 +9,12 @@
 #include "util.h"
 
 struct CsvOut {
-    FILE *fp;          /* borrowed */
-    char *row;         /* the row being built */
+    FILE *fp;  /* borrowed */
+    char *row; /* the row being built */
     size_t len, cap;
-    char *scratch;     /* a neutralised copy of a cell */
+    char *scratch; /* a neutralised copy of a cell */
     size_t scratch_cap;
-    bool first_cell;   /* no comma before the next cell */
+    bool first_cell; /* no comma before the next cell */
     EVP_MD_CTX *md;
     uint64_t bytes;
 };

@@ -14,12 +14,12 @@
 typedef struct {
     char *fields[CSVREAD_MAX_FIELDS];
     size_t nfields;
-    long line;       /* line being fed to the parser */
-    long row_line;   /* line the current record's first field was seen on */
-    bool stop;       /* callback asked to stop */
+    long line;     /* line being fed to the parser */
+    long row_line; /* line the current record's first field was seen on */
+    bool stop;     /* callback asked to stop */
     char *err;
     size_t errlen;
-    bool failed;     /* a limit was broken */
+    bool failed; /* a limit was broken */
     CsvReadRowFn fn;
     void *user;
 } CsvRead;
@@ -39,7 +39,8 @@ static void csvread_field_cb(void *data, size_t len, void *user)
     if (r->nfields == 0)
         r->row_line = r->line;
     if (r->nfields >= CSVREAD_MAX_FIELDS) {
-        snprintf(r->err, r->errlen, "line %ld: more than %d fields", r->row_line, CSVREAD_MAX_FIELDS);
+        snprintf(r->err, r->errlen, "line %ld: more than %d fields", r->row_line,
+                 CSVREAD_MAX_FIELDS);
         r->failed = true;
         return;
     }
@@ -100,7 +101,8 @@ int csvread_file(const char *path, CsvReadRowFn fn, void *user, char *err, size_
         goto fail;
     }
     if (!r.stop && !r.failed && csv_fini(&p, csvread_field_cb, csvread_row_cb, &r) != 0) {
-        snprintf(err, errlen, "%s: line %ld: malformed CSV (unterminated quoted field)", path, r.line);
+        snprintf(err, errlen, "%s: line %ld: malformed CSV (unterminated quoted field)", path,
+                 r.line);
         goto fail;
     }
     rc = (r.stop || r.failed) ? -1 : 0;

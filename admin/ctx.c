@@ -41,8 +41,8 @@ int ctx_connect(Ctx *ctx)
     if (ctx_config(ctx) < 0)
         return -1;
     /* No config file: libpq's environment decides where to connect, not the built-in default. */
-    if (!ctx->cfg->path && (getenv("PGHOST") || getenv("PGSERVICE") || getenv("PGDATABASE") ||
-                            getenv("PGPORT"))) {
+    if (!ctx->cfg->path &&
+        (getenv("PGHOST") || getenv("PGSERVICE") || getenv("PGDATABASE") || getenv("PGPORT"))) {
         free(ctx->cfg->conninfo);
         ctx->cfg->conninfo = xstrdup("");
     }

@@ -22,11 +22,16 @@
 #include "output.h"
 #include "util.h"
 
-static const char *const export_columns[] = {
-    "case_reference", "status", "category", "country", "collective", "grievance_count",
-    "people_affected", "band", "score", "rules_version", "lead_member", "owners", "remedies",
-    "first_received_at", "opened_at", "ack_due", "response_due", "remedy_due", "closed_at",
-    "narrative"};
+static const char *const export_columns[] = {"case_reference",  "status",
+                                             "category",        "country",
+                                             "collective",      "grievance_count",
+                                             "people_affected", "band",
+                                             "score",           "rules_version",
+                                             "lead_member",     "owners",
+                                             "remedies",        "first_received_at",
+                                             "opened_at",       "ack_due",
+                                             "response_due",    "remedy_due",
+                                             "closed_at",       "narrative"};
 #define EXPORT_NCOLS 20
 
 int export_date_check(const char *s)
@@ -77,7 +82,8 @@ fail:
 }
 
 /* Streams the query's rows into out. Returns the row count, or -1 (printed). */
-static long export_stream(Ctx *ctx, CsvOut *out, const char *const *params, int ncols, bool progress)
+static long export_stream(Ctx *ctx, CsvOut *out, const char *const *params, int ncols,
+                          bool progress)
 {
     long rows = 0;
     bool failed = false;
@@ -204,19 +210,21 @@ int export_cmd_cases(Ctx *ctx, int argc, char **argv)
     char rows_buf[24];
     snprintf(rows_buf, sizeof rows_buf, "%ld", rows);
     const char *mp[] = {fname, rows_buf, sha, filter_text, narrative ? "true" : "false"};
-    PGresult *res = ctx_exec(ctx, "recording the export manifest",
-                             "INSERT INTO export_manifest (kind, file_name, row_count, sha256, filter, "
-                             "with_narrative) VALUES ('cases', $1, $2, $3, $4::jsonb, $5::boolean) "
-                             "RETURNING id, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-                             "created_by",
-                             5, mp);
+    PGresult *res =
+        ctx_exec(ctx, "recording the export manifest",
+                 "INSERT INTO export_manifest (kind, file_name, row_count, sha256, filter, "
+                 "with_narrative) VALUES ('cases', $1, $2, $3, $4::jsonb, $5::boolean) "
+                 "RETURNING id, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+                 "created_by",
+                 5, mp);
     if (!res)
         goto fail;
-    manifest = json_pack("{s:I, s:s, s:s, s:I, s:s, s:O, s:b, s:s, s:s, s:s}", "id",
-                         (json_int_t)atoll(PQgetvalue(res, 0, 0)), "kind", "cases", "file", fname,
-                         "rows", (json_int_t)rows, "sha256", sha, "filter", filter, "with_narrative",
-                         narrative, "created_at", PQgetvalue(res, 0, 1), "created_by",
-                         PQgetvalue(res, 0, 2), "format", "RFC 4180 CSV, UTF-8, header row");
+    manifest =
+        json_pack("{s:I, s:s, s:s, s:I, s:s, s:O, s:b, s:s, s:s, s:s}", "id",
+                  (json_int_t)atoll(PQgetvalue(res, 0, 0)), "kind", "cases", "file", fname, "rows",
+                  (json_int_t)rows, "sha256", sha, "filter", filter, "with_narrative", narrative,
+                  "created_at", PQgetvalue(res, 0, 1), "created_by", PQgetvalue(res, 0, 2),
+                  "format", "RFC 4180 CSV, UTF-8, header row");
     PQclear(res);
     json_t *cols = json_array();
     for (int c = 0; c < ncols; c++)

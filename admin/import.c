@@ -24,12 +24,26 @@
 #define IMPORT_MAX_ERRORS 50
 #define IMPORT_LIST_MAX 64
 
-static const char *const import_columns[] = {
-    "description", "category", "country", "rights", "companies", "services", "people_affected",
-    "ongoing", "started_on", "vulnerability", "complainant_type", "language",
-    "consent.share_with_members", "consent.share_with_regulator", "contact.name", "contact.email",
-    "contact.phone", NULL};
-static const char *const list_columns[] = {"rights", "companies", "services", "vulnerability", NULL};
+static const char *const import_columns[] = {"description",
+                                             "category",
+                                             "country",
+                                             "rights",
+                                             "companies",
+                                             "services",
+                                             "people_affected",
+                                             "ongoing",
+                                             "started_on",
+                                             "vulnerability",
+                                             "complainant_type",
+                                             "language",
+                                             "consent.share_with_members",
+                                             "consent.share_with_regulator",
+                                             "contact.name",
+                                             "contact.email",
+                                             "contact.phone",
+                                             NULL};
+static const char *const list_columns[] = {"rights", "companies", "services", "vulnerability",
+                                           NULL};
 
 static int import_bool(const char *s, bool *out)
 {
@@ -71,7 +85,8 @@ json_t *import_row_json(char **header, char **fields, size_t n, char *err, size_
         } else if (strcmp(key, "people_affected") == 0) {
             long num;
             if (args_long(cell, 1, 2147483647L, &num) < 0) {
-                snprintf(err, errlen, "people_affected must be a whole number from 1 to 2147483647");
+                snprintf(err, errlen,
+                         "people_affected must be a whole number from 1 to 2147483647");
                 goto fail;
             }
             v = json_integer(num);
@@ -111,16 +126,16 @@ fail:
 typedef struct {
     Ctx *ctx;
     const Taxonomy *tax;
-    char **header;      /* owned copies of the header names */
+    char **header; /* owned copies of the header names */
     size_t ncols;
-    json_t *rows;       /* intake_submit rows */
-    json_t *out;        /* [{line, reference, receipt}] */
+    json_t *rows; /* intake_submit rows */
+    json_t *out;  /* [{line, reference, receipt}] */
     unsigned char receipt_key[KEY_LEN];
     unsigned char contact_key[KEY_LEN];
     bool have_contact_key;
     long nrows;
     int nerrors;
-    bool fatal;         /* stop reading: header wrong, too many rows, a key missing */
+    bool fatal; /* stop reading: header wrong, too many rows, a key missing */
 } Import;
 
 static int import_header(Import *im, char **f, size_t n, long line)
@@ -132,7 +147,8 @@ static int import_header(Import *im, char **f, size_t n, long line)
         if (!args_one_of(f[i], import_columns)) {
             ctx_error("line %ld: unknown column '%s' (columns are the API's field names, e.g. "
                       "description, category, country, rights, consent.share_with_regulator, "
-                      "contact.email)", line, f[i]);
+                      "contact.email)",
+                      line, f[i]);
             im->fatal = true;
             return -1;
         }
@@ -195,8 +211,8 @@ static int import_row_cb(void *user, char **f, size_t n, long line)
         if (!im->have_contact_key) {
             if (key_file_load(im->ctx->cfg->contact_key_file, im->contact_key, key_err,
                               sizeof key_err) < 0) {
-                ctx_error("line %ld has contact details but the contact key cannot be read: %s", line,
-                          key_err);
+                ctx_error("line %ld has contact details but the contact key cannot be read: %s",
+                          line, key_err);
                 grievance_free(g);
                 im->fatal = true;
                 return -1;
@@ -244,7 +260,8 @@ static int import_store(Import *im)
     PQclear(res);
     if (stored != json_array_size(im->rows)) {
         ctx_error("only %zu of %zu grievances could be stored (a reference collided); nothing was "
-                  "imported, run the import again", stored, json_array_size(im->rows));
+                  "imported, run the import again",
+                  stored, json_array_size(im->rows));
         ctx_rollback(ctx);
         goto done;
     }
@@ -306,7 +323,8 @@ int import_cmd_grievances(Ctx *ctx, int argc, char **argv)
         OutTable *t = out_table_new(hdr, 3);
         size_t i;
         json_t *r;
-        json_array_foreach(im.out, i, r) {
+        json_array_foreach(im.out, i, r)
+        {
             char line[24];
             snprintf(line, sizeof line, "%" JSON_INTEGER_FORMAT,
                      json_integer_value(json_object_get(r, "line")));

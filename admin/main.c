@@ -42,7 +42,8 @@ int main(int argc, char **argv)
     const Command *cmd = commands_find(argc - i, argv + i, &nwords);
     if (!cmd) {
         if (commands_is_group(argv[i])) {
-            int help = i + 1 < argc && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"));
+            int help =
+                i + 1 < argc && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"));
             if (!help)
                 ctx_error(i + 1 < argc ? "unknown command '%s %s'" : "'%s' needs a command",
                           argv[i], i + 1 < argc ? argv[i + 1] : "");

@@ -71,7 +71,7 @@ static int member_list_norm(const char *in, char sep, bool countries, char *out,
         }
         off += (size_t)w;
         continue;
-bad:
+    bad:
         snprintf(why, whylen, "'%s' is not a %s", s,
                  countries ? "two-letter country code" : "service name ([a-z0-9_-])");
         goto fail;
@@ -90,7 +90,8 @@ static int member_insert(Ctx *ctx, const char *where, const char *slug, const ch
     char role[64], c_norm[1024], s_norm[4096], why[160];
     if (member_team_role(slug, role, sizeof role) < 0) {
         ctx_error("%sslug '%s' must be 1-47 characters of a-z, 0-9 and '-', starting with a letter "
-                  "or digit", where, slug);
+                  "or digit",
+                  where, slug);
         return -1;
     }
     if (!name || !*name || strlen(name) > 200) {
@@ -110,7 +111,8 @@ static int member_insert(Ctx *ctx, const char *where, const char *slug, const ch
         return -1;
     }
     const char *p[] = {slug, name, sector, c_norm, s_norm, role};
-    PGresult *res = ctx_exec(ctx, "checking the slug", "SELECT 1 FROM member WHERE slug = $1", 1, p);
+    PGresult *res =
+        ctx_exec(ctx, "checking the slug", "SELECT 1 FROM member WHERE slug = $1", 1, p);
     if (!res)
         return -1;
     int exists = PQntuples(res);
@@ -134,7 +136,7 @@ static int member_insert(Ctx *ctx, const char *where, const char *slug, const ch
 }
 
 #define MEMBER_JSON                                                                                \
-    "json_build_object('slug', m.slug, 'name', m.name, 'sector', m.sector, "                      \
+    "json_build_object('slug', m.slug, 'name', m.name, 'sector', m.sector, "                       \
     "'countries', m.countries, 'services', m.services, 'team_role', m.team_role, "                 \
     "'created_at', m.created_at)"
 
@@ -177,7 +179,8 @@ static int member_print_one(Ctx *ctx, const char *slug, bool with_cases)
         free(c);
         free(s);
         out_kv(stdout, "team role", json_string_value(json_object_get(m, "team_role")));
-        json_object_foreach(json_object_get(m, "cases"), key, v) {
+        json_object_foreach(json_object_get(m, "cases"), key, v)
+        {
             char k[64];
             snprintf(k, sizeof k, "cases %s", key);
             out_kv(stdout, k, out_json_cell(v, b, sizeof b));
@@ -189,7 +192,9 @@ static int member_print_one(Ctx *ctx, const char *slug, bool with_cases)
 
 int member_cmd_add(Ctx *ctx, int argc, char **argv)
 {
-    ArgOpt opts[] = {{"name", NULL, true}, {"sector", NULL, true}, {"countries", NULL, true},
+    ArgOpt opts[] = {{"name", NULL, true},
+                     {"sector", NULL, true},
+                     {"countries", NULL, true},
                      {"services", NULL, true}};
     ArgPos pos;
     char err[256];
@@ -203,8 +208,9 @@ int member_cmd_add(Ctx *ctx, int argc, char **argv)
     }
     if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
         return CTL_FAIL;
-    if (member_insert(ctx, "", pos.pos[0], args_value(opts, 4, "name"), args_value(opts, 4, "sector"),
-                      args_value(opts, 4, "countries"), args_value(opts, 4, "services"), ',') < 0 ||
+    if (member_insert(ctx, "", pos.pos[0], args_value(opts, 4, "name"),
+                      args_value(opts, 4, "sector"), args_value(opts, 4, "countries"),
+                      args_value(opts, 4, "services"), ',') < 0 ||
         ctx_commit(ctx) < 0)
         return CTL_FAIL;
     return member_print_one(ctx, pos.pos[0], false) < 0 ? CTL_FAIL : CTL_OK;
@@ -220,10 +226,11 @@ int member_cmd_list(Ctx *ctx, int argc, char **argv)
     }
     if (ctx_connect(ctx) < 0)
         return CTL_FAIL;
-    PGresult *res = ctx_exec(ctx, "listing members",
-                             "SELECT coalesce(json_agg(" MEMBER_JSON " ORDER BY m.slug), '[]')::text "
-                             "FROM member m",
-                             0, NULL);
+    PGresult *res =
+        ctx_exec(ctx, "listing members",
+                 "SELECT coalesce(json_agg(" MEMBER_JSON " ORDER BY m.slug), '[]')::text "
+                 "FROM member m",
+                 0, NULL);
     if (!res)
         return CTL_FAIL;
     json_t *list = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
@@ -233,16 +240,20 @@ int member_cmd_list(Ctx *ctx, int argc, char **argv)
     if (ctx->json) {
         out_json_print(stdout, list);
     } else {
-        static const char *const hdr[] = {"slug", "name", "sector", "countries", "services", "team role"};
+        static const char *const hdr[] = {"slug",      "name",     "sector",
+                                          "countries", "services", "team role"};
         OutTable *t = out_table_new(hdr, 6);
         size_t i;
         json_t *m;
-        json_array_foreach(list, i, m) {
+        json_array_foreach(list, i, m)
+        {
             char *c = json_dumps(json_object_get(m, "countries"), JSON_COMPACT);
             char *s = json_dumps(json_object_get(m, "services"), JSON_COMPACT);
             const char *cells[6] = {json_string_value(json_object_get(m, "slug")),
                                     json_string_value(json_object_get(m, "name")),
-                                    json_string_value(json_object_get(m, "sector")), c, s,
+                                    json_string_value(json_object_get(m, "sector")),
+                                    c,
+                                    s,
                                     json_string_value(json_object_get(m, "team_role"))};
             out_table_add(t, cells);
             free(c);
@@ -271,13 +282,14 @@ int member_cmd_show(Ctx *ctx, int argc, char **argv)
 /* member import: the header names the columns (any order, all five required). */
 typedef struct {
     Ctx *ctx;
-    int col[5];  /* slug, name, sector, countries, services: index in the record */
+    int col[5]; /* slug, name, sector, countries, services: index in the record */
     bool header_done;
     long rows;
     json_t *slugs;
 } MemberImport;
 
-static const char *const member_columns[] = {"slug", "name", "sector", "countries", "services", NULL};
+static const char *const member_columns[] = {"slug",      "name",     "sector",
+                                             "countries", "services", NULL};
 
 static int member_import_row_cb(void *user, char **f, size_t n, long line)
 {
@@ -291,8 +303,9 @@ static int member_import_row_cb(void *user, char **f, size_t n, long line)
             while (member_columns[k] && strcmp(member_columns[k], f[i]) != 0)
                 k++;
             if (!member_columns[k]) {
-                ctx_error("line %ld: unknown column '%s' (expected slug,name,sector,countries,services)",
-                          line, f[i]);
+                ctx_error(
+                    "line %ld: unknown column '%s' (expected slug,name,sector,countries,services)",
+                    line, f[i]);
                 return -1;
             }
             mi->col[k] = (int)i;
@@ -337,7 +350,8 @@ int member_cmd_import(Ctx *ctx, int argc, char **argv)
         goto done;
     }
     if (!mi.header_done) {
-        ctx_error("%s: empty file (a header slug,name,sector,countries,services is needed)", pos.pos[0]);
+        ctx_error("%s: empty file (a header slug,name,sector,countries,services is needed)",
+                  pos.pos[0]);
         ctx_rollback(ctx);
         goto done;
     }

@@ -48,8 +48,8 @@ static int migrate_apply(Ctx *ctx, const char *dir, const char *name, const char
     }
     PQclear(res);
     const char *p[] = {version};
-    if (ctx_run(ctx, "recording the migration", "INSERT INTO schema_migration (version) VALUES ($1)",
-                1, p) < 0 ||
+    if (ctx_run(ctx, "recording the migration",
+                "INSERT INTO schema_migration (version) VALUES ($1)", 1, p) < 0 ||
         ctx_commit(ctx) < 0)
         goto done;
     rc = 0;
@@ -100,12 +100,14 @@ int migrate_cmd_run(Ctx *ctx, int argc, char **argv)
         goto done;
     }
     if (ctx_connect(ctx) < 0 ||
-        ctx_run(ctx, "taking the migration lock", "SELECT pg_advisory_lock(7466115)", 0, NULL) < 0 ||
+        ctx_run(ctx, "taking the migration lock", "SELECT pg_advisory_lock(7466115)", 0, NULL) <
+            0 ||
         migrate_table_ensure(ctx) < 0)
         goto done;
     for (int i = 0; i < n; i++) {
         char version[256];
-        snprintf(version, sizeof version, "%.*s", (int)(strlen(list[i]->d_name) - 4), list[i]->d_name);
+        snprintf(version, sizeof version, "%.*s", (int)(strlen(list[i]->d_name) - 4),
+                 list[i]->d_name);
         const char *p[] = {version};
         PGresult *res = ctx_exec(ctx, "reading schema_migration",
                                  "SELECT 1 FROM schema_migration WHERE version = $1", 1, p);

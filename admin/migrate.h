@@ -1,5 +1,5 @@
-/* `migrate`: applies the numbered sql/NNN_*.sql files not yet recorded in schema_migration (the table
- * scripts/pgcluster.sh uses too), each file and its record in one transaction. */
+/* `migrate`: applies the numbered sql/NNN_*.sql files not yet recorded in schema_migration (the
+ * table scripts/pgcluster.sh uses too), each file and its record in one transaction. */
 #ifndef REDRESS_ADMIN_MIGRATE_H
 #define REDRESS_ADMIN_MIGRATE_H
 

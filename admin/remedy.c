@@ -11,8 +11,9 @@
 
 #define DETAILS_MAX 10000
 
-static const char *const remedy_types[] = {"restoration", "correction", "apology", "compensation",
-                                           "policy_change", "non_repetition", "referral", NULL};
+static const char *const remedy_types[] = {
+    "restoration",   "correction",     "apology",  "compensation",
+    "policy_change", "non_repetition", "referral", NULL};
 
 typedef struct {
     const char *from;        /* remedy status before */
@@ -55,9 +56,9 @@ int remedy_cmd_propose(Ctx *ctx, int argc, char **argv)
     char from[32];
     snprintf(from, sizeof from, "%s", c.status);
     const char *p[] = {c.id, type, details};
-    PGresult *res = ctx_exec(ctx, "storing the remedy",
-                             "INSERT INTO remedy (case_id, type, details) VALUES ($1, $2, $3) RETURNING id",
-                             3, p);
+    PGresult *res = ctx_exec(
+        ctx, "storing the remedy",
+        "INSERT INTO remedy (case_id, type, details) VALUES ($1, $2, $3) RETURNING id", 3, p);
     if (!res)
         return CTL_FAIL;
     char note[96];
@@ -98,10 +99,11 @@ int remedy_cmd_record(Ctx *ctx, int argc, char **argv)
     char from[32];
     snprintf(from, sizeof from, "%s", c.status);
     const char *pc[] = {c.id};
-    PGresult *res = ctx_exec(ctx, "reading the case's remedy",
-                             "SELECT id, status FROM remedy WHERE case_id = $1 ORDER BY id DESC LIMIT 1 "
-                             "FOR UPDATE",
-                             1, pc);
+    PGresult *res =
+        ctx_exec(ctx, "reading the case's remedy",
+                 "SELECT id, status FROM remedy WHERE case_id = $1 ORDER BY id DESC LIMIT 1 "
+                 "FOR UPDATE",
+                 1, pc);
     if (!res)
         return CTL_FAIL;
     if (PQntuples(res) != 1) {
