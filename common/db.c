@@ -20,7 +20,8 @@ typedef enum {
 
 typedef struct DbJob {
     struct DbJob *next;
-    int nqueries;
+    int nqueries;          /* queries, not counting sync points */
+    int syncs;             /* inner sync points still to pass before the job's last one */
     int index;             /* query whose results are arriving */
     DbResultCb on_result;
     DbDoneCb on_done;
@@ -221,6 +222,11 @@ static void db_results_drain(Db *db)
             job->index++; /* end of one query's results */
             continue;
         }
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC && job->syncs > 0) {
+            job->syncs--; /* an inner sync point: the job goes on */
+            PQclear(res);
+            continue;
+        }
         if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
             PQclear(res);
             db->head = job->next;
@@ -311,9 +317,16 @@ int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, D
 {
     if (db->state != DB_CONNECTED || n < 1 || n > DB_JOB_MAX_QUERIES)
         return -1;
+    int syncs = 0;
     for (int i = 0; i < n; i++) {
-        if (!PQsendQueryParams(db->conn, queries[i].sql, queries[i].nparams, NULL,
-                               queries[i].params, NULL, NULL, 0)) {
+        if (!queries[i].sql) {
+            syncs++;
+            if (!PQpipelineSync(db->conn)) {
+                db_fail(db, "send failed");
+                return -1;
+            }
+        } else if (!PQsendQueryParams(db->conn, queries[i].sql, queries[i].nparams, NULL,
+                                      queries[i].params, NULL, NULL, 0)) {
             db_fail(db, "send failed");
             return -1;
         }
@@ -323,7 +336,8 @@ int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, D
         return -1;
     }
     DbJob *job = xcalloc(1, sizeof *job);
-    job->nqueries = n;
+    job->nqueries = n - syncs;
+    job->syncs = syncs;
     job->on_result = on_result;
     job->on_done = on_done;
     job->arg = arg;

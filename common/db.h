@@ -37,7 +37,10 @@ void db_free(Db *db);
 /* True when connected and accepting jobs. */
 bool db_ready(const Db *db);
 /* Sends a job of n queries (at most 8). Returns 0, or -1 when not connected (nothing sent, no
- * callback will come). Callbacks run later from the event loop, never from inside this call. */
+ * callback will come). Callbacks run later from the event loop, never from inside this call.
+ * A query with sql NULL is an inner sync point: an error before it skips only the queries up to
+ * it, and a transaction block the server left aborted there can be ended by the queries after it.
+ * Result indexes count queries only, not sync points. */
 int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, DbDoneCb on_done,
                   void *arg);
 /* Jobs sent and not yet completed. */

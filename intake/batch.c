@@ -190,10 +190,14 @@ static void batch_send(Batcher *b)
     f->rows_json = json_dumps(rows, JSON_COMPACT);
     json_decref(rows);
     const char *params[1] = {f->rows_json};
-    DbQuery q[3] = {{"BEGIN", 0, NULL}, {SUBMIT_SQL, 1, params}, {"COMMIT", 0, NULL}};
+    /* After an error inside BEGIN..COMMIT the server skips to the sync point and leaves the
+     * session in an aborted transaction: every later command would fail (25P02) until a ROLLBACK.
+     * So each flight ends with one, after a sync point (harmless when the COMMIT went through). */
+    DbQuery q[5] = {{"BEGIN", 0, NULL}, {SUBMIT_SQL, 1, params}, {"COMMIT", 0, NULL},
+                    {NULL, 0, NULL}, {"ROLLBACK", 0, NULL}};
     b->inflight++;
     b->inflight_rows += f->n;
-    if (db_job_submit(b->worker->db, q, 3, flight_result_cb, flight_done_cb, f) < 0) {
+    if (db_job_submit(b->worker->db, q, 5, flight_result_cb, flight_done_cb, f) < 0) {
         b->inflight--;
         b->inflight_rows -= f->n;
         for (int i = 0; i < f->n; i++)

@@ -1135,3 +1135,47 @@ class TestBackPressure(IntakeBase):
             self.assertEqual(cluster().sql("SELECT reference FROM grievance WHERE idempotency_key = %s",
                                            (key,)), [(body["reference"],)])
         self.assertLessEqual(count(), before + 24 - len(by_status[429]))
+
+
+class TestDatabaseRefusesRow(IntakeBase):
+    """A row the database refuses (here: a test CHECK constraint) fails alone: its batch-mates
+    are stored, and the connection stays usable (no session left in an aborted transaction)."""
+    overrides = {"server.request_timeout": 5, "server.workers": 1, "database.batch_window_us": 300000}
+
+    def test_bad_row_fails_alone_and_connection_recovers(self):
+        deadline = time.time() + 10
+        while self.req("GET", "/healthz")[0] != 200 and time.time() < deadline:
+            time.sleep(0.2)
+        cluster().sql("ALTER TABLE grievance ADD CONSTRAINT e2e_refuse_poison CHECK (description <> 'poison row')")
+        try:
+            results, lock = {}, threading.Lock()
+
+            def submit(name, desc):
+                r = self.post_json(grievance(description=desc))
+                with lock:
+                    results[name] = r
+
+            threads = [threading.Thread(target=submit, args=("bad", "poison row"))]
+            threads += [threading.Thread(target=submit, args=(f"good{i}", f"good row {i}")) for i in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            self.assertEqual(results["bad"][0], 500, results["bad"][3])
+            self.assertNotIn("poison", results["bad"][3].decode())
+            for i in range(3):
+                st, _, body, raw = results[f"good{i}"]
+                self.assertEqual(st, 201, raw)
+                self.assertEqual(cluster().sql("SELECT description FROM grievance WHERE reference = %s",
+                                               (body["reference"],)), [(f"good row {i}",)])
+            # The same connection goes on working.
+            for _ in range(3):
+                st, _, body, raw = self.post_json(grievance(contact=None))
+                self.assertEqual(st, 201, raw)
+                st, _, data = self.req("GET", "/healthz")
+                self.assertEqual(st, 200, data)
+                st, _, data = self.req("GET", body["status_url"], headers={"Authorization": "Receipt " + body["receipt"]})
+                self.assertEqual(st, 200, data)
+        finally:
+            cluster().sql("ALTER TABLE grievance DROP CONSTRAINT IF EXISTS e2e_refuse_poison")
+        self.assertNotIn("poison", self.intake.output())
