@@ -15,6 +15,7 @@ typedef struct {
     char reference[REFERENCE_LEN + 1];
     const char *params[1];
     bool found;
+    bool failed;             /* the query itself failed: unavailable, not "not found" */
     StatusInfo info;
 } StatusQuery;
 
@@ -29,6 +30,8 @@ static void status_result_cb(void *arg, int index, const PGresult *res)
 {
     StatusQuery *q = arg;
     unsigned char stored[32];
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        q->failed = true;
     if (index != 0 || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         return;
     if (hex_decode(PQgetvalue(res, 0, 1), stored, 32) < 0 ||
@@ -47,7 +50,7 @@ static void status_done_cb(void *arg, DbStatus status)
     StatusQuery *q = arg;
     struct evhttp_request *req = conn_slot_release(&q->slot);
     if (req) {
-        if (status != DB_OK)
+        if (status != DB_OK || q->failed)
             q->reply(req, STATUS_UNAVAILABLE, NULL);
         else
             q->reply(req, q->found ? STATUS_FOUND : STATUS_NOT_FOUND, q->found ? &q->info : NULL);

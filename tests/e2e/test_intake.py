@@ -299,6 +299,21 @@ class TestIntake(IntakeBase):
                                headers={"Authorization": "Receipt " + body["receipt"]})
         self.assertEqual(st, 404, data)
 
+    def test_status_query_failure_is_503_not_404(self):
+        """A failing status query is 'unavailable, retry', never 'no such grievance'."""
+        status, _, body, raw = self.post_json(grievance())
+        self.assertEqual(status, 201, raw)
+        cluster().sql("ALTER FUNCTION grievance_status(text) RENAME TO grievance_status_e2e_hidden")
+        try:
+            st, hdrs, data = self.req("GET", body["status_url"],
+                                      headers={"Authorization": "Receipt " + body["receipt"]})
+        finally:
+            cluster().sql("ALTER FUNCTION grievance_status_e2e_hidden(text) RENAME TO grievance_status")
+        self.assert_error(st, json.loads(data), "unavailable", 503)
+        self.assertIn("retry-after", hdrs)
+        st, _, data = self.req("GET", body["status_url"], headers={"Authorization": "Receipt " + body["receipt"]})
+        self.assertEqual(st, 200, data)
+
     def test_status_html_form(self):
         status, _, body, raw = self.post_json(grievance())
         self.assertEqual(status, 201, raw)
