@@ -88,9 +88,12 @@ static const char *text_get(const json_t *v, const char *field, size_t max_chars
     }
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
+    if (!utf8_valid(s, len, (size_t)-1)) {
+        error_set(err, field, "invalid", "%s is not valid UTF-8 text", field);
+        return NULL;
+    }
     if (!utf8_valid(s, len, max_chars)) {
-        error_set(err, field, "too_long", "%s must be valid UTF-8 of at most %zu characters", field,
-                  max_chars);
+        error_set(err, field, "too_long", "%s must be at most %zu characters", field, max_chars);
         return NULL;
     }
     if (len == 0 || blank(s)) {

@@ -223,7 +223,8 @@ static void test_utf8_valid(void **state)
     assert_true(utf8_valid("\xed\x9f\xbf", 3, 10));         /* U+D7FF */
     assert_false(utf8_valid("a\0b", 3, 10));                /* NUL */
     /* Invalid bytes in a field (json_stringn_nocheck, as the form builds them) are refused. */
-    expect_error(with("description", json_stringn_nocheck("caf\xc3", 4)), "description", "too_long");
+    expect_error(with("description", json_stringn_nocheck("caf\xc3", 4)), "description", "invalid");
+    expect_error(with("description", json_stringn_nocheck("a\0b", 3)), "description", "invalid");
 }
 
 static const char *date_str(time_t t)
