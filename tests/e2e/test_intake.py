@@ -986,7 +986,7 @@ class TestShutdownWithCommitInFlight(IntakeBase):
 class TestConnectionCap(IntakeBase):
     """server.max_connections: past the cap new connections wait (listener paused) and are served
     once a slot frees."""
-    overrides = {"server.request_timeout": 3, "server.workers": 1, "server.max_connections": 3}
+    overrides = {"server.request_timeout": 2, "server.workers": 1, "server.max_connections": 3}
 
     def test_cap_and_resume(self):
         held = [self.tls_socket() for _ in range(3)]
@@ -1015,6 +1015,38 @@ class TestConnectionCap(IntakeBase):
         for _ in range(10):
             st, _, _ = self.req("GET", "/healthz")
             self.assertEqual(st, 200)
+
+    def test_failed_connections_free_their_slots(self):
+        """Failed handshakes, plain HTTP, silent clients and timed-out requests give their slot back."""
+        for _ in range(3):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1
+            with socket.create_connection(("127.0.0.1", self.intake.port), timeout=5) as raw:
+                with self.assertRaises(ssl.SSLError):
+                    ctx.wrap_socket(raw, server_hostname="localhost")
+            socket.create_connection(("127.0.0.1", self.intake.port), timeout=5).close()
+        # Two at a time (the cap is 3), each left to the server's deadline.
+        for _ in range(2):
+            plain = socket.create_connection(("127.0.0.1", self.intake.port), timeout=5)
+            plain.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            unfinished = self.tls_socket()
+            unfinished.sendall(b"GET /healthz HTTP/1.1\r\n")
+            for s in (plain, unfinished):
+                _, closed = recv_all(s, 6)
+                self.assertTrue(closed)
+                s.close()
+        time.sleep(0.5)
+        held = [self.tls_socket() for _ in range(3)]
+        try:
+            for s in held:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.settimeout(5)
+                self.assertRegex(s.recv(65536), rb"^HTTP/1\.1 200 ")
+        finally:
+            for s in held:
+                s.close()
 
 
 class TestDatabaseFailures(IntakeBase):
