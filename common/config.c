@@ -40,7 +40,7 @@ static const ConfigKey config_keys[] = {
     STR("database", "conninfo", conninfo, "host=var/pg/sock port=5433 dbname=redress", 0),
     STR("database", "intake_user", intake_user, "redress_intake", 0),
     STR("database", "triage_user", triage_user, "redress_triage", 0),
-    STR("database", "admin_user", admin_user, "", 0),
+    STR("database", "admin_user", admin_user, "redress_staff", 0),
     INT("database", "batch_max_rows", batch_max_rows, "256", 1, 4096),
     INT("database", "batch_window_us", batch_window_us, "1000", 0, 1000000),
     INT("database", "timeout", db_timeout_s, "10", 1, 3600),
