@@ -3,16 +3,12 @@
 # "N passed, N failed" over both. Exit status non-zero if anything failed.
 set -uo pipefail
 build=$1; shift
-passed=0; failed=0
-for t in "$@"; do
-  out=$("$t" 2>&1); rc=$?
-  echo "$out"
-  p=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
-  f=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
-  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
-  if [ $rc -ne 0 ] && [ -z "$f" ]; then failed=$((failed + 1)); echo "unit: $t exited $rc"; fi
-done
-echo "unit tests: $passed passed, $failed failed"
+unit_out=$(mktemp)
+scripts/run-unit.sh "$@" 2>&1 | tee "$unit_out"
+passed=$(sed -n 's/^unit tests: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$unit_out" | tail -1)
+failed=$(sed -n 's/^unit tests: \([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$unit_out" | tail -1)
+rm -f "$unit_out"
+passed=${passed:-0}; failed=${failed:-1}
 e2e_out=$(mktemp)
 /usr/bin/python3 tests/e2e/run.py --build "$build" 2>&1 | tee "$e2e_out"
 e2e_rc=${PIPESTATUS[0]}
