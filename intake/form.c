@@ -226,11 +226,16 @@ static bool form_post_same_origin(struct evhttp_request *req)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
-    if (site && strcasecmp(site, "cross-site") == 0)
-        return false;
+    if (site && strcasecmp(site, "same-origin") != 0 && strcasecmp(site, "none") != 0)
+        return false; /* cross-site, or a sibling subdomain (same-site) */
     const char *origin = evhttp_find_header(in, "Origin");
     if (!origin)
         return true;
+    /* Our pages carry Referrer-Policy: no-referrer, under which browsers send "Origin: null" for
+     * the page's own form post (Fetch, "append a request Origin header"). Fetch Metadata still
+     * says same-origin then; without it (or from a sandboxed frame) null is refused. */
+    if (strcmp(origin, "null") == 0)
+        return site != NULL;
     const char *host = evhttp_find_header(in, "Host");
     if (!host || strncmp(origin, "https://", 8) != 0)
         return false;

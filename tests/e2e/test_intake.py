@@ -796,6 +796,20 @@ class TestIntake(IntakeBase):
         st, _, data = self.req("GET", "/v1/grievances/" + ref, headers={"Authorization": "Receipt " + receipt})
         self.assertEqual(st, 200, data)
 
+    def test_form_post_as_chromium_sends_it(self):
+        """Under our Referrer-Policy: no-referrer a browser posts our own form with Origin: null
+        and Sec-Fetch-Site: same-origin (Fetch spec): that is accepted, for both forms."""
+        before = count()
+        chromium = {"Origin": "null", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+        st, _, page = self.post_form(self.form_fields(), chromium)
+        self.assertEqual(st, 201, page[:300])
+        self.assertEqual(count(), before + 1)
+        ref, receipt = re.findall(r'<p class="secret">([^<]+)</p>', page)
+        form = urllib.parse.urlencode({"reference": ref, "receipt": receipt})
+        st, _, page = self.req("POST", "/status", form,
+                               dict(chromium, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        self.assertEqual(st, 200, page[:300])
+
     def test_form_reshows_entries_and_error(self):
         before = count()
         fields = self.form_fields(contact_email="not an address")
@@ -830,6 +844,9 @@ class TestIntake(IntakeBase):
         before = count()
         for headers in ({"Origin": "https://evil.example"},
                         {"Sec-Fetch-Site": "cross-site"},
+                        {"Sec-Fetch-Site": "same-site", "Origin": "https://sub.127.0.0.1"},
+                        {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+                        {"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"},
                         {"Origin": "null"},
                         {"Origin": f"http://127.0.0.1:{self.intake.port}"}):
             with self.subTest(headers=headers):
