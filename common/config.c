@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -115,6 +116,49 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
     return 0;
 }
 
+/* libpq takes a host that starts with '/' as a socket directory and anything else as a host name,
+ * so "host=var/pg/sock" would be looked up in DNS. A host with a '/' that is not absolute is made
+ * absolute from the working directory, like every other relative path in the config. */
+static int config_conninfo_resolve(Config *cfg, char *err, size_t errlen)
+{
+    if (!strstr(cfg->conninfo, "/"))
+        return 0;
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(cfg->conninfo, &perr);
+    if (!opts) {
+        snprintf(err, errlen, "%s: [database] conninfo: %s", cfg->path ? cfg->path : "defaults",
+                 perr ? perr : "out of memory");
+        PQfreemem(perr);
+        return -1;
+    }
+    bool relative = false;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        relative = relative || (strcmp(o->keyword, "host") == 0 && o->val && o->val[0] != '/' &&
+                                strchr(o->val, '/') && !strchr(o->val, ','));
+    if (relative) {
+        char cwd[PATH_MAX], *out = NULL;
+        size_t outlen = 0;
+        FILE *f = open_memstream(&out, &outlen);
+        if (!f || !getcwd(cwd, sizeof cwd))
+            abort();
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+            if (!o->val)
+                continue;
+            fprintf(f, "%s%s='", ftell(f) ? " " : "", o->keyword);
+            if (strcmp(o->keyword, "host") == 0 && o->val[0] != '/')
+                fprintf(f, "%s/", cwd);
+            for (const char *c = o->val; *c; c++)
+                fprintf(f, "%s%c", (*c == '\\' || *c == '\'') ? "\\" : "", *c);
+            fputc('\'', f);
+        }
+        fclose(f);
+        free(cfg->conninfo);
+        cfg->conninfo = out;
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
 Config *config_load(const char *path, char *err, size_t errlen)
 {
     Config *cfg = xcalloc(1, sizeof *cfg);
@@ -124,7 +168,7 @@ Config *config_load(const char *path, char *err, size_t errlen)
             abort(); /* a default that breaks its own rule is a programmer error */
     }
     if (!path)
-        return cfg;
+        return config_conninfo_resolve(cfg, err, errlen) < 0 ? (config_free(cfg), NULL) : cfg;
     cfg->path = xstrdup(path);
     ConfigLoad load = {cfg, err, errlen, false};
     int rc = inifile_parse(path, config_ini_cb, &load);
@@ -139,6 +183,8 @@ Config *config_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s:%d: not a valid INI line (or longer than 199 characters)", path, rc);
         goto fail;
     }
+    if (config_conninfo_resolve(cfg, err, errlen) < 0)
+        goto fail;
     return cfg;
 fail:
     config_free(cfg);

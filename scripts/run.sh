@@ -8,8 +8,11 @@ mkdir -p var/tls var/keys
 chmod 700 var/keys
 
 [ -f var/redress.conf ] || { cp config/redress.conf.example var/redress.conf; echo "run: wrote var/redress.conf"; }
-conf_get() {  # section key -> value from var/redress.conf
-  awk -F= -v s="[$1]" -v k="$2" '$0 ~ /^\[/ {sec=$0} sec==s && $1 ~ "^ *"k" *$" {sub(/^[ \t]+/, "", $2); sub(/[ \t]+$/, "", $2); print $2}' var/redress.conf
+conf_get() {  # section key -> value from var/redress.conf (everything after the first '=')
+  awk -v s="[$1]" -v k="$2" '
+    /^\[/ {sec=$0; next}
+    sec==s {i=index($0, "="); if (i == 0) next; key=substr($0, 1, i-1); gsub(/[ \t]/, "", key)
+            if (key == k) {v=substr($0, i+1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); print v}}' var/redress.conf
 }
 port=$(conf_get server port); port=${port:-8443}
 listen=$(conf_get server listen); listen=${listen:-127.0.0.1}
