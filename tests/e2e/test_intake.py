@@ -1252,3 +1252,45 @@ class TestDatabaseRefusesRow(IntakeBase):
         finally:
             cluster().sql("ALTER TABLE grievance DROP CONSTRAINT IF EXISTS e2e_refuse_poison")
         self.assertNotIn("poison", self.intake.output())
+
+
+class TestStartupRefusals(unittest.TestCase):
+    """A bad setting, key file or certificate stops the server at start, naming what is wrong."""
+
+    def run_intake(self, config):
+        p = harness.Process([os.path.join(harness.BUILD, "redress-intake"), "-c", config], config + ".log")
+        try:
+            rc = p.proc.wait(15)
+        finally:
+            p.stop()
+        return rc, p.output()
+
+    def test_bad_settings(self):
+        d = tempfile.mkdtemp(prefix="redress-intake-bad-")
+        config = harness.make_config(d, cluster(), **{"server.request_timeout": "soon"})
+        rc, out = self.run_intake(config)
+        self.assertNotEqual(rc, 0)
+        lines = open(config).read().splitlines()
+        lineno = next(i + 1 for i, l in enumerate(lines) if l.startswith("request_timeout"))
+        self.assertIn(f"{config}:{lineno}:", out)
+        self.assertIn("request_timeout", out)
+        self.assertIn("whole number", out)
+
+        config = harness.make_config(d, cluster(), **{"server.colour": "blue"})
+        rc, out = self.run_intake(config)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("colour", out)
+        self.assertIn("unknown", out)
+
+        config = harness.make_config(d, cluster())
+        with open(os.path.join(d, "contact.key"), "w") as f:
+            f.write("not a key\n")
+        rc, out = self.run_intake(config)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("contact.key", out)
+        self.assertNotIn("not a key", out)
+
+        config = harness.make_config(d, cluster(), **{"tls.cert": os.path.join(d, "missing.pem")})
+        rc, out = self.run_intake(config)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("missing.pem", out)
