@@ -302,6 +302,12 @@ void db_free(Db *db)
     free(db);
 }
 
+void db_close(Db *db)
+{
+    db_fail(db, "closing");
+    event_del(db->ev_timer); /* no reconnect */
+}
+
 bool db_ready(const Db *db)
 {
     return db->state == DB_CONNECTED;

@@ -34,6 +34,9 @@ typedef void (*DbDoneCb)(void *arg, DbStatus status);
 Db *db_new(struct event_base *base, const Config *cfg, const char *user, const char *application);
 /* Fails every job still in flight with DB_FAILED, then closes. Accepts NULL. */
 void db_free(Db *db);
+/* Closes the connection now and does not reconnect: every job in flight completes with DB_FAILED
+ * from the event loop (used at shutdown so waiting clients get an answer). */
+void db_close(Db *db);
 /* True when connected and accepting jobs. */
 bool db_ready(const Db *db);
 /* Sends a job of n queries (at most 8). Returns 0, or -1 when not connected (nothing sent, no

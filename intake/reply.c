@@ -37,6 +37,9 @@ void reply_send(struct evhttp_request *req, int code, const char *content_type, 
     evhttp_add_header(h, "Content-Security-Policy",
                       "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
                       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    /* libevent 2.1.12 would send a HEAD reply's body: it must not have one. */
+    if (body && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+        evbuffer_drain(body, evbuffer_get_length(body));
     evhttp_send_reply(req, code, reply_reason(code), body);
     if (body)
         evbuffer_free(body);

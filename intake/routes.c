@@ -136,7 +136,8 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
         if (!matches)
             continue;
         path_match = r;
-        if (r->method == method) {
+        /* HEAD is GET without a body: evhttp leaves the body out of the reply. */
+        if (r->method == method || (method == EVHTTP_REQ_HEAD && r->method == EVHTTP_REQ_GET)) {
             r->handle(w, conn, req, path + strlen(r->path));
             return;
         }

@@ -117,8 +117,18 @@ static void worker_drain_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     Worker *w = arg;
     static __thread int waited_ms;
-    if (batcher_pending(w->batcher) == 0 || waited_ms >= SHUTDOWN_GRACE_S * 1000) {
+    if (batcher_pending(w->batcher) == 0) {
         event_base_loopexit(w->base, NULL);
+        return;
+    }
+    if (waited_ms >= SHUTDOWN_GRACE_S * 1000) {
+        /* The database is stuck: close it so waiting clients get their 503 (never a 201 whose
+         * commit is unknown), and give those replies a moment to be written. */
+        LOG_WARN("worker %d: %d submission(s) still waiting at shutdown; answering 503", w->id,
+                 batcher_pending(w->batcher));
+        db_close(w->db);
+        struct timeval flush = {0, 200000};
+        event_base_loopexit(w->base, &flush);
         return;
     }
     waited_ms += 50;
