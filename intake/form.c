@@ -169,7 +169,7 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const F
                "For example: mobile data, messaging app, search. Separate with commas.", "services");
     text_input(out, v, err, "people_affected", "number", "How many people are affected? (optional)",
                "Your best estimate.", "people_affected");
-    text_input(out, v, err, "started_on", "date", "When did it start? (optional)", "YYYY-MM-DD",
+    text_input(out, v, err, "started_on", "date", "When did it start? (optional)", "An approximate date is fine.",
                "started_on");
     evbuffer_add_printf(out, "<fieldset>\n<legend>Is it still going on?</legend>\n");
     field_error(out, err, "ongoing");
