@@ -140,6 +140,11 @@ def main():
         nginx_stop(tmp)
 
         intake = harness.Intake(cfg)
+        deadline = time.time() + 15  # its database connections must exist before we count their CPU
+        while intake.request("GET", "/healthz")[0] != 200 or len(postgres_pids()) < 6 + 2:
+            if time.time() > deadline:
+                sys.exit("bench: redress-intake did not connect to the database")
+            time.sleep(0.1)
         before_rows = cluster.sql("SELECT count(*) FROM grievance")[0][0]
         xact_sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = 'redress'"
         before_xact = cluster.sql(xact_sql)[0][0]

@@ -102,14 +102,17 @@ CREATE TABLE grievance (
     share_with_regulator boolean NOT NULL DEFAULT false,
     contact_enc          bytea,                     -- AES-256-GCM: nonce | ciphertext | tag
     receipt_hash         bytea NOT NULL,            -- SHA-256 of the receipt; never the receipt
-    idempotency_key      text UNIQUE,
+    idempotency_key      text,
     request_hash         bytea,                     -- SHA-256 of the request body, for idempotency
     -- Set once by triage; everything above is immutable (see grievance_immutable).
     case_id              bigint REFERENCES remedy_case(id),
     triaged_at           timestamptz
 );
 CREATE INDEX grievance_untriaged ON grievance (id) WHERE triaged_at IS NULL;
-CREATE INDEX grievance_case ON grievance (case_id);
+-- Partial indexes: a row without an idempotency key, or not yet triaged, costs no index entry at
+-- intake (ON CONFLICT DO NOTHING still checks the key index).
+CREATE UNIQUE INDEX grievance_idempotency_key ON grievance (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX grievance_case ON grievance (case_id) WHERE case_id IS NOT NULL;
 
 -- A grievance is immutable once stored: only triage's columns may change, and only once.
 CREATE FUNCTION grievance_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
