@@ -54,9 +54,20 @@ def cpu_seconds(pids):
     return total
 
 
-def postgres_pids():
-    out = subprocess.run(["ps", "-u", "postgres", "-o", "pid="], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+def postgres_pids(cluster):
+    """The cluster's postmaster and its children (other clusters on the machine do not count)."""
+    with open(os.path.join(cluster.path, "data", "postmaster.pid")) as f:
+        master = int(f.readline())
+    pids = [master]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
 
 
 def h2load(url, body_path, log_path):
@@ -141,14 +152,14 @@ def main():
 
         intake = harness.Intake(cfg)
         deadline = time.time() + 15  # its database connections must exist before we count their CPU
-        while intake.request("GET", "/healthz")[0] != 200 or len(postgres_pids()) < 6 + 2:
+        while intake.request("GET", "/healthz")[0] != 200 or len(cluster.sql("SELECT 1 FROM pg_stat_activity WHERE application_name = 'redress-intake'")) < 2:
             if time.time() > deadline:
                 sys.exit("bench: redress-intake did not connect to the database")
             time.sleep(0.1)
         before_rows = cluster.sql("SELECT count(*) FROM grievance")[0][0]
         xact_sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = 'redress'"
         before_xact = cluster.sql(xact_sql)[0][0]
-        pg = postgres_pids()
+        pg = postgres_pids(cluster)
         cpu0 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
         ours = h2load(f"https://127.0.0.1:{intake.port}/v1/grievances", body_path,
                       os.path.join(tmp, "intake.log"))
