@@ -1,0 +1,43 @@
+/* One triage batch, in one transaction: claim up to batch_size untriaged grievances (FOR UPDATE
+ * SKIP LOCKED, so workers never share a row), decide owners, group them into cases (joining open
+ * collective cases or opening new ones, serialised per cluster key by advisory locks so one event
+ * never splits across workers), score the touched cases, then write grievances, cases, owners,
+ * decisions and audit events with one statement each (arrays and unnest) and COMMIT. Any failure
+ * rolls the whole batch back: its grievances are claimed again later. */
+#ifndef REDRESS_TRIAGE_BATCH_H
+#define REDRESS_TRIAGE_BATCH_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "owners.h"
+#include "rules.h"
+
+typedef struct {
+    long long grievances; /* triaged */
+    long long opened;     /* new cases */
+    long long joined;     /* grievances that joined an existing case */
+    long long decisions;  /* triage_decision rows */
+} BatchStats;
+
+/* The advisory lock class of cluster keys: pg_advisory_xact_lock(BATCH_LOCK_CLASS, id). The
+ * two-key form never collides with case_event's single-key locks on case ids. */
+#define BATCH_LOCK_CLASS 1953653345 /* 'tria' */
+
+/* Runs one batch. Returns the number of grievances triaged (0: nothing was waiting), or -1 with
+ * a reason (an SQLSTATE, never server text) in err after rolling back. rules and members are
+ * borrowed. */
+int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batch_size,
+              BatchStats *stats, char *err, size_t errlen);
+
+/* Runs a statement that must succeed with the given status; on failure puts what failed and
+ * the SQLSTATE in err and returns NULL. Caller PQclears. Shared with rescore.c. */
+PGresult *batch_exec(PGconn *conn, const char *what, const char *sql, int nparams,
+                     const char *const *params, ExecStatusType want, char *err, size_t errlen);
+/* COMMIT, checked: an aborted transaction answers COMMIT with ROLLBACK. 0 or -1. */
+int batch_commit(PGconn *conn, char *err, size_t errlen);
+void batch_rollback(PGconn *conn);
+/* 'C' and 10 random Crockford base32 symbols. */
+void batch_case_reference(char out[12]);
+
+#endif

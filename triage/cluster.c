@@ -1,0 +1,119 @@
+/* MinHash over word pairs, cluster keys and their lock ids (cluster.h). Each of the
+ * CLUSTER_SIG_LEN hash functions is a 64-bit mix of the pair's FNV-1a hash with its own seed. */
+#include "cluster.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+static uint64_t cluster_mix(uint64_t x)
+{
+    /* splitmix64's finaliser */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t cluster_word_hash(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        h = (h ^ c) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static int cluster_is_word(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+static void cluster_shingle(uint32_t sig[CLUSTER_SIG_LEN], uint64_t h)
+{
+    for (int i = 0; i < CLUSTER_SIG_LEN; i++) {
+        uint32_t v = (uint32_t)(cluster_mix(h ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1))) >> 32);
+        if (v < sig[i])
+            sig[i] = v;
+    }
+}
+
+void cluster_signature(const char *text, uint32_t sig[CLUSTER_SIG_LEN])
+{
+    uint64_t prev = 0;
+    size_t words = 0;
+    for (int i = 0; i < CLUSTER_SIG_LEN; i++)
+        sig[i] = UINT32_MAX;
+    const char *p = text;
+    while (*p) {
+        while (*p && !cluster_is_word((unsigned char)*p))
+            p++;
+        const char *start = p;
+        while (*p && cluster_is_word((unsigned char)*p))
+            p++;
+        if (p == start)
+            break;
+        uint64_t h = cluster_word_hash(start, (size_t)(p - start));
+        if (words > 0)
+            cluster_shingle(sig, cluster_mix(prev) * 31 + h);
+        prev = h;
+        words++;
+    }
+    if (words == 1)
+        cluster_shingle(sig, prev);
+}
+
+double cluster_similarity(const uint32_t *a, const uint32_t *b)
+{
+    int same = 0;
+    for (int i = 0; i < CLUSTER_SIG_LEN; i++)
+        same += a[i] == b[i];
+    return (double)same / CLUSTER_SIG_LEN;
+}
+
+void cluster_signature_hex(const uint32_t sig[CLUSTER_SIG_LEN], char out[2 * CLUSTER_SIG_BYTES + 1])
+{
+    unsigned char bytes[CLUSTER_SIG_BYTES];
+    for (int i = 0; i < CLUSTER_SIG_LEN; i++)
+        for (int j = 0; j < 4; j++)
+            bytes[4 * i + j] = (unsigned char)(sig[i] >> (8 * j));
+    hex_encode(bytes, sizeof bytes, out);
+}
+
+int cluster_signature_parse(const char *hex, uint32_t sig[CLUSTER_SIG_LEN])
+{
+    unsigned char bytes[CLUSTER_SIG_BYTES];
+    if (hex[0] == '\\' && hex[1] == 'x')
+        hex += 2;
+    if (strlen(hex) != 2 * CLUSTER_SIG_BYTES || hex_decode(hex, bytes, sizeof bytes) < 0)
+        return -1;
+    for (int i = 0; i < CLUSTER_SIG_LEN; i++)
+        sig[i] = (uint32_t)bytes[4 * i] | (uint32_t)bytes[4 * i + 1] << 8 |
+                 (uint32_t)bytes[4 * i + 2] << 16 | (uint32_t)bytes[4 * i + 3] << 24;
+    return 0;
+}
+
+char *cluster_key_make(const char *category, const char *country, const long long *members,
+                       size_t n)
+{
+    size_t cap = strlen(category) + strlen(country) + 4 + n * 21;
+    char *key = xmalloc(cap);
+    size_t off = (size_t)snprintf(key, cap, "%s|%s|", category, country);
+    if (n == 0)
+        snprintf(key + off, cap - off, "-");
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(key + off, cap - off, "%s%lld", i ? "," : "", members[i]);
+    return key;
+}
+
+int32_t cluster_lock_id(const char *key)
+{
+    uint64_t h = cluster_word_hash(key, strlen(key));
+    return (int32_t)(uint32_t)(h ^ (h >> 32));
+}
