@@ -13,20 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "cluster.h"
 #include "log.h"
 #include "pgconn.h"
 #include "score.h"
 #include "sqlarray.h"
+#include "txn.h"
 #include "util.h"
 
 #define BATCH_MAX_VULN 16
 
 typedef struct {
     long long id;
-    double received; /* epoch seconds */
+    double received;                /* epoch seconds */
     const char *country, *category; /* borrowed from the claim result */
     long long people;
     bool ongoing;
@@ -75,52 +75,6 @@ typedef struct {
     size_t *table; /* open addressing: group index + 1, 0 empty */
     size_t tablecap;
 } Batch;
-
-PGresult *batch_exec(PGconn *conn, const char *what, const char *sql, int nparams,
-                     const char *const *params, ExecStatusType want, char *err, size_t errlen)
-{
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != want) {
-        const char *state = pgconn_sqlstate(res);
-        snprintf(err, errlen, "%s failed (SQLSTATE %s)", what,
-                 state[0] ? state : (PQstatus(conn) == CONNECTION_OK ? "none" : "connection lost"));
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
-int batch_commit(PGconn *conn, char *err, size_t errlen)
-{
-    PGresult *res = batch_exec(conn, "COMMIT", "COMMIT", 0, NULL, PGRES_COMMAND_OK, err, errlen);
-    if (!res)
-        return -1;
-    int ok = strcmp(PQcmdStatus(res), "COMMIT") == 0;
-    PQclear(res);
-    if (!ok) {
-        snprintf(err, errlen, "COMMIT answered ROLLBACK");
-        return -1;
-    }
-    return 0;
-}
-
-void batch_rollback(PGconn *conn)
-{
-    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
-        PQclear(PQexec(conn, "ROLLBACK"));
-}
-
-void batch_case_reference(char out[12])
-{
-    static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    unsigned char rnd[10];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        abort(); /* the kernel's generator does not fail for 10 bytes */
-    out[0] = 'C';
-    for (int i = 0; i < 10; i++)
-        out[1 + i] = crockford[rnd[i] & 31];
-    out[11] = '\0';
-}
 
 static uint64_t batch_hash(const char *s)
 {
@@ -317,10 +271,10 @@ static int batch_lock_keys(PGconn *conn, Batch *b, char *err, size_t errlen)
     snprintf(cls, sizeof cls, "%d", BATCH_LOCK_CLASS);
     const char *params[] = {cls, sqlarray_text(&a)};
     /* unnest keeps the array's order: the locks are taken in ascending id order. */
-    PGresult *res = batch_exec(conn, "locking cluster keys",
-                               "SELECT pg_advisory_xact_lock($1::int4, k) "
-                               "FROM unnest($2::int4[]) AS k",
-                               2, params, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = txn_exec(conn, "locking cluster keys",
+                             "SELECT pg_advisory_xact_lock($1::int4, k) "
+                             "FROM unnest($2::int4[]) AS k",
+                             2, params, PGRES_TUPLES_OK, err, errlen);
     sqlarray_free(&a);
     free(ids);
     if (!res)
@@ -346,18 +300,18 @@ static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, cha
     snprintf(limit_s, sizeof limit_s, "%d", rules->max_candidates);
     const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
     /* Most recently active first; reversed below so a group's list runs oldest to newest. */
-    PGresult *res = batch_exec(
-        conn, "reading candidate cases",
-        "SELECT c.id, c.cluster_key, encode(c.signature, 'hex'), c.grievance_count, "
-        "c.people_affected, extract(epoch FROM c.first_received_at)::float8, "
-        "extract(epoch FROM c.last_received_at)::float8, c.ongoing, "
-        "array_to_json(c.vulnerability)::text, coalesce(c.band, ''), coalesce(c.score, 0) "
-        "FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
-        "  SELECT * FROM remedy_case c WHERE c.cluster_key = k "
-        "  AND c.status NOT IN ('closed', 'rejected', 'referred') "
-        "  AND c.last_received_at >= to_timestamp($2::float8) "
-        "  ORDER BY c.last_received_at DESC LIMIT $3::int) c",
-        3, params, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res =
+        txn_exec(conn, "reading candidate cases",
+                 "SELECT c.id, c.cluster_key, encode(c.signature, 'hex'), c.grievance_count, "
+                 "c.people_affected, extract(epoch FROM c.first_received_at)::float8, "
+                 "extract(epoch FROM c.last_received_at)::float8, c.ongoing, "
+                 "array_to_json(c.vulnerability)::text, coalesce(c.band, ''), coalesce(c.score, 0) "
+                 "FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
+                 "  SELECT * FROM remedy_case c WHERE c.cluster_key = k "
+                 "  AND c.status NOT IN ('closed', 'rejected', 'referred') "
+                 "  AND c.last_received_at >= to_timestamp($2::float8) "
+                 "  ORDER BY c.last_received_at DESC LIMIT $3::int) c",
+                 3, params, PGRES_TUPLES_OK, err, errlen);
     sqlarray_free(&keys);
     if (!res)
         return -1;
@@ -366,7 +320,7 @@ static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, cha
         size_t g = batch_group_find(b, PQgetvalue(res, r, 1), &found);
         uint32_t sig[CLUSTER_SIG_LEN];
         if (!found || cluster_signature_parse(PQgetvalue(res, r, 2), sig) < 0)
-            continue; /* a case without a usable signature is never joined */
+            continue;                     /* a case without a usable signature is never joined */
         size_t ci = batch_case_new(b, g); /* may move b->cases */
         BatchCase *c = &b->cases[ci];
         c->id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
@@ -419,7 +373,7 @@ static void batch_assign(Batch *b, const Rules *rules)
             c->opener = i;
             memcpy(c->sig, it->sig, sizeof c->sig);
             c->first = c->last = it->received;
-            batch_case_reference(c->reference);
+            txn_case_reference(c->reference);
         }
         batch_case_join(&b->cases[it->ci], it);
     }
@@ -431,9 +385,8 @@ static void batch_score(Batch *b, const Rules *rules)
         BatchCase *c = &b->cases[i];
         if (c->added == 0)
             continue;
-        ScoreInput in = {c->category,       c->people,
-                         c->count,          c->ongoing,
-                         (const char *const *)c->vuln, c->nvuln};
+        ScoreInput in = {c->category, c->people, c->count, c->ongoing, (const char *const *)c->vuln,
+                         c->nvuln};
         score_compute(rules, &in, &c->score);
     }
 }
@@ -444,9 +397,10 @@ static int batch_ids_draw(PGconn *conn, Batch *b, size_t nnew, char *err, size_t
     char n_s[24];
     snprintf(n_s, sizeof n_s, "%zu", nnew);
     const char *params[] = {n_s};
-    PGresult *res = batch_exec(conn, "drawing case ids",
-                               "SELECT nextval('remedy_case_id_seq') FROM generate_series(1, $1::int)",
-                               1, params, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res =
+        txn_exec(conn, "drawing case ids",
+                 "SELECT nextval('remedy_case_id_seq') FROM generate_series(1, $1::int)", 1, params,
+                 PGRES_TUPLES_OK, err, errlen);
     if (!res)
         return -1;
     int r = 0;
@@ -498,19 +452,14 @@ static int batch_cases_insert(PGconn *conn, Batch *b, const Rules *rules, char *
         sqlarray_add_text(&a[13], buf);
         sqlarray_add_bool(&a[14], c->ongoing);
     }
-    const int *h[BAND_COUNT];
-    for (int i = 0; i < BAND_COUNT; i++)
-        h[i] = rules->deadline_h[i];
     char dl[128];
-    snprintf(dl, sizeof dl, "{{%d,%d,%d},{%d,%d,%d},{%d,%d,%d},{%d,%d,%d}}", h[0][0], h[0][1],
-             h[0][2], h[1][0], h[1][1], h[1][2], h[2][0], h[2][1], h[2][2], h[3][0], h[3][1],
-             h[3][2]);
+    rules_deadlines_literal(rules, dl, sizeof dl);
     const char *params[N + 2];
     for (int i = 0; i < N; i++)
         params[i] = sqlarray_text(&a[i]);
     params[N] = rules->version;
     params[N + 1] = dl;
-    PGresult *res = batch_exec(
+    PGresult *res = txn_exec(
         conn, "inserting cases",
         "INSERT INTO remedy_case (id, reference, status, category, country, collective, "
         "cluster_key, signature, grievance_count, people_affected, score, band, rules_version, "
@@ -537,8 +486,8 @@ static int batch_cases_insert(PGconn *conn, Batch *b, const Rules *rules, char *
     return 0;
 }
 
-static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t *ngrown,
-                              char *err, size_t errlen)
+static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t *ngrown, char *err,
+                              size_t errlen)
 {
     enum { N = 9 };
     SqlArray a[N];
@@ -566,10 +515,7 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
     int rc = 0;
     if (*ngrown > 0) {
         char dl[128];
-        const int(*h)[STAGE_COUNT] = rules->deadline_h;
-        snprintf(dl, sizeof dl, "{{%d,%d,%d},{%d,%d,%d},{%d,%d,%d},{%d,%d,%d}}", h[0][0],
-                 h[0][1], h[0][2], h[1][0], h[1][1], h[1][2], h[2][0], h[2][1], h[2][2], h[3][0],
-                 h[3][1], h[3][2]);
+        rules_deadlines_literal(rules, dl, sizeof dl);
         const char *params[N + 2];
         for (int i = 0; i < N; i++)
             params[i] = sqlarray_text(&a[i]);
@@ -577,7 +523,7 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
         params[N + 1] = dl;
         /* Counts add up (a concurrent writer cannot be lost); deadlines only ever tighten when
          * a growing case moves to a more urgent band. */
-        res = batch_exec(
+        res = txn_exec(
             conn, "updating cases",
             "UPDATE remedy_case c SET grievance_count = c.grievance_count + u.added, "
             "people_affected = greatest(c.people_affected, u.people, c.grievance_count + u.added), "
@@ -586,7 +532,8 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
             "last_received_at = greatest(c.last_received_at, to_timestamp(u.last)), "
             "score = u.score, band = u.band, rules_version = $10, "
             "vulnerability = string_to_array(u.vuln, ','), ongoing = u.ongoing, "
-            "ack_due = least(c.ack_due, c.opened_at + make_interval(hours => ($11::int[])[b.i][1])), "
+            "ack_due = least(c.ack_due, c.opened_at + make_interval(hours => "
+            "($11::int[])[b.i][1])), "
             "response_due = least(c.response_due, "
             "  c.opened_at + make_interval(hours => ($11::int[])[b.i][2])), "
             "remedy_due = least(c.remedy_due, "
@@ -620,11 +567,11 @@ static int batch_grievances_update(PGconn *conn, Batch *b, char *err, size_t err
         sqlarray_add_int(&cases, b->cases[b->items[i].ci].id);
     }
     const char *params[] = {sqlarray_text(&ids), sqlarray_text(&cases)};
-    PGresult *res = batch_exec(conn, "updating grievances",
-                               "UPDATE grievance g SET case_id = u.case_id, triaged_at = now() "
-                               "FROM unnest($1::int8[], $2::int8[]) AS u(id, case_id) "
-                               "WHERE g.id = u.id AND g.triaged_at IS NULL",
-                               2, params, PGRES_COMMAND_OK, err, errlen);
+    PGresult *res = txn_exec(conn, "updating grievances",
+                             "UPDATE grievance g SET case_id = u.case_id, triaged_at = now() "
+                             "FROM unnest($1::int8[], $2::int8[]) AS u(id, case_id) "
+                             "WHERE g.id = u.id AND g.triaged_at IS NULL",
+                             2, params, PGRES_COMMAND_OK, err, errlen);
     sqlarray_free(&ids);
     sqlarray_free(&cases);
     if (!res)
@@ -660,11 +607,11 @@ static int batch_owners_insert(PGconn *conn, Batch *b, char *err, size_t errlen)
         const char *params[4];
         for (int i = 0; i < 4; i++)
             params[i] = sqlarray_text(&a[i]);
-        PGresult *res = batch_exec(conn, "inserting owners",
-                                   "INSERT INTO case_owner (case_id, member_id, role, involvement) "
-                                   "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], "
-                                   "$4::text[])",
-                                   4, params, PGRES_COMMAND_OK, err, errlen);
+        PGresult *res = txn_exec(conn, "inserting owners",
+                                 "INSERT INTO case_owner (case_id, member_id, role, involvement) "
+                                 "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], "
+                                 "$4::text[])",
+                                 4, params, PGRES_COMMAND_OK, err, errlen);
         rc = res ? 0 : -1;
         PQclear(res);
     }
@@ -731,13 +678,13 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
         for (int i = 0; i < 6; i++)
             params[i] = sqlarray_text(&d[i]);
         params[6] = rules->version;
-        res = batch_exec(conn, "inserting decisions",
-                         "INSERT INTO triage_decision (case_id, grievance_id, score, band, "
-                         "components, rules_fired, rules_version) "
-                         "SELECT u.c, u.g, u.s, u.b, u.comp::jsonb, u.fired::jsonb, $7 "
-                         "FROM unnest($1::int8[], $2::int8[], $3::numeric[], $4::text[], "
-                         "$5::text[], $6::text[]) AS u(c, g, s, b, comp, fired)",
-                         7, params, PGRES_COMMAND_OK, err, errlen);
+        res = txn_exec(conn, "inserting decisions",
+                       "INSERT INTO triage_decision (case_id, grievance_id, score, band, "
+                       "components, rules_fired, rules_version) "
+                       "SELECT u.c, u.g, u.s, u.b, u.comp::jsonb, u.fired::jsonb, $7 "
+                       "FROM unnest($1::int8[], $2::int8[], $3::numeric[], $4::text[], "
+                       "$5::text[], $6::text[]) AS u(c, g, s, b, comp, fired)",
+                       7, params, PGRES_COMMAND_OK, err, errlen);
         rc = res ? 0 : -1;
         PQclear(res);
     }
@@ -745,12 +692,12 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
         const char *params[4];
         for (int i = 0; i < 4; i++)
             params[i] = sqlarray_text(&e[i]);
-        res = batch_exec(conn, "inserting events",
-                         "INSERT INTO case_event (case_id, action, to_status, note) "
-                         "SELECT u.c, u.a, u.s::case_status, u.n "
-                         "FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) "
-                         "AS u(c, a, s, n)",
-                         4, params, PGRES_COMMAND_OK, err, errlen);
+        res = txn_exec(conn, "inserting events",
+                       "INSERT INTO case_event (case_id, action, to_status, note) "
+                       "SELECT u.c, u.a, u.s::case_status, u.n "
+                       "FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) "
+                       "AS u(c, a, s, n)",
+                       4, params, PGRES_COMMAND_OK, err, errlen);
         rc = res ? 0 : -1;
         PQclear(res);
     }
@@ -771,26 +718,26 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     size_t nnew = 0, ngrown = 0;
     long long ndec = 0;
 
-    PGresult *res = batch_exec(conn, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, err, errlen);
+    PGresult *res = txn_exec(conn, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, err, errlen);
     if (!res)
         goto fail;
     PQclear(res);
     char limit_s[16];
     snprintf(limit_s, sizeof limit_s, "%d", batch_size);
     const char *cp[] = {limit_s};
-    claim = batch_exec(conn, "claiming grievances",
-                       "SELECT id, extract(epoch FROM received_at)::float8, country, category, "
-                       "description, array_to_json(companies)::text, "
-                       "array_to_json(services)::text, coalesce(people_affected, 1), ongoing, "
-                       "array_to_json(vulnerability)::text "
-                       "FROM grievance WHERE triaged_at IS NULL ORDER BY id LIMIT $1::int "
-                       "FOR UPDATE SKIP LOCKED",
-                       1, cp, PGRES_TUPLES_OK, err, errlen);
+    claim = txn_exec(conn, "claiming grievances",
+                     "SELECT id, extract(epoch FROM received_at)::float8, country, category, "
+                     "description, array_to_json(companies)::text, "
+                     "array_to_json(services)::text, coalesce(people_affected, 1), ongoing, "
+                     "array_to_json(vulnerability)::text "
+                     "FROM grievance WHERE triaged_at IS NULL ORDER BY id LIMIT $1::int "
+                     "FOR UPDATE SKIP LOCKED",
+                     1, cp, PGRES_TUPLES_OK, err, errlen);
     if (!claim)
         goto fail;
     if (PQntuples(claim) == 0) {
         PQclear(claim);
-        batch_rollback(conn);
+        txn_rollback(conn);
         return 0;
     }
     if (batch_items_load(&b, claim, rules, members, err, errlen) < 0 ||
@@ -808,7 +755,7 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
         batch_grievances_update(conn, &b, err, errlen) < 0 ||
         batch_owners_insert(conn, &b, err, errlen) < 0 ||
         batch_decisions_insert(conn, &b, rules, &ndec, err, errlen) < 0 ||
-        batch_commit(conn, err, errlen) < 0)
+        txn_commit(conn, err, errlen) < 0)
         goto fail;
     rc = (int)b.nitems;
     stats->grievances += (long long)b.nitems;
@@ -821,7 +768,7 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     batch_free(&b);
     return rc;
 fail:
-    batch_rollback(conn);
+    txn_rollback(conn);
     PQclear(claim);
     batch_free(&b);
     return -1;

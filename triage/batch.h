@@ -30,14 +30,4 @@ typedef struct {
 int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batch_size,
               BatchStats *stats, char *err, size_t errlen);
 
-/* Runs a statement that must succeed with the given status; on failure puts what failed and
- * the SQLSTATE in err and returns NULL. Caller PQclears. Shared with rescore.c. */
-PGresult *batch_exec(PGconn *conn, const char *what, const char *sql, int nparams,
-                     const char *const *params, ExecStatusType want, char *err, size_t errlen);
-/* COMMIT, checked: an aborted transaction answers COMMIT with ROLLBACK. 0 or -1. */
-int batch_commit(PGconn *conn, char *err, size_t errlen);
-void batch_rollback(PGconn *conn);
-/* 'C' and 10 random Crockford base32 symbols. */
-void batch_case_reference(char out[12]);
-
 #endif

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLUSTER_SIG_LEN 64                   /* hash functions (values in a signature) */
+#define CLUSTER_SIG_LEN 64                      /* hash functions (values in a signature) */
 #define CLUSTER_SIG_BYTES (CLUSTER_SIG_LEN * 4) /* stored as bytea, little-endian */
 
 /* The MinHash signature of a text: lower-cased words (letters and digits; any non-ASCII byte
@@ -18,7 +18,8 @@ void cluster_signature(const char *text, uint32_t sig[CLUSTER_SIG_LEN]);
 /* Estimated Jaccard similarity 0..1: the share of positions where the signatures agree. */
 double cluster_similarity(const uint32_t *a, const uint32_t *b);
 /* Signature <-> bytes (CLUSTER_SIG_BYTES), and hex text for the database. */
-void cluster_signature_hex(const uint32_t sig[CLUSTER_SIG_LEN], char out[2 * CLUSTER_SIG_BYTES + 1]);
+void cluster_signature_hex(const uint32_t sig[CLUSTER_SIG_LEN],
+                           char out[2 * CLUSTER_SIG_BYTES + 1]);
 /* Parses hex (optionally with PostgreSQL's "\x" prefix); 0, or -1 when malformed. */
 int cluster_signature_parse(const char *hex, uint32_t sig[CLUSTER_SIG_LEN]);
 

@@ -21,15 +21,16 @@ static WorkerPool *main_pool;
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: redress-triage [-c FILE] [--once | --rescore | --check]\n"
-            "Ranks stored grievances by severity, groups mass events into collective cases and\n"
-            "assigns joint-mechanism owners. Runs until SIGINT/SIGTERM.\n\n"
-            "  -c, --config FILE  settings (default: $REDRESS_CONFIG, else var/redress.conf)\n"
-            "      --once         triage the backlog, then exit\n"
-            "      --rescore      re-score every open case under the current rules file, then exit\n"
-            "      --check        check the config and rules file, then exit\n"
-            "  -h, --help         this help\n");
+    fprintf(
+        out,
+        "usage: redress-triage [-c FILE] [--once | --rescore | --check]\n"
+        "Ranks stored grievances by severity, groups mass events into collective cases and\n"
+        "assigns joint-mechanism owners. Runs until SIGINT/SIGTERM.\n\n"
+        "  -c, --config FILE  settings (default: $REDRESS_CONFIG, else var/redress.conf)\n"
+        "      --once         triage the backlog, then exit\n"
+        "      --rescore      re-score every open case under the current rules file, then exit\n"
+        "      --check        check the config and rules file, then exit\n"
+        "  -h, --help         this help\n");
 }
 
 static void main_stop_cb(int sig)
@@ -66,12 +67,24 @@ int main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': cli_config = optarg; break;
-        case OPT_ONCE: once = true; break;
-        case OPT_RESCORE: rescore = true; break;
-        case OPT_CHECK: check = true; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            cli_config = optarg;
+            break;
+        case OPT_ONCE:
+            once = true;
+            break;
+        case OPT_RESCORE:
+            rescore = true;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc || once + rescore + check > 1) {
@@ -153,8 +166,8 @@ int main(int argc, char **argv)
     double secs = main_now() - t0;
     LOG_INFO("stopped: %lld grievance(s) triaged in %.2f s (%.0f/s), %lld case(s) opened, "
              "%lld joined an open case, %lld decision(s)",
-             total.grievances, secs, secs > 0 ? (double)total.grievances / secs : 0.0,
-             total.opened, total.joined, total.decisions);
+             total.grievances, secs, secs > 0 ? (double)total.grievances / secs : 0.0, total.opened,
+             total.joined, total.decisions);
     status = rc == 0 ? 0 : 1;
 done:
     if (conn)

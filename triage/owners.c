@@ -178,9 +178,12 @@ const char *owners_role(const Ownership *own, size_t i)
 const char *owners_involvement_name(Involvement inv)
 {
     switch (inv) {
-    case INVOLVEMENT_CAUSED: return "caused";
-    case INVOLVEMENT_CONTRIBUTED: return "contributed";
-    case INVOLVEMENT_LINKED: return "linked";
+    case INVOLVEMENT_CAUSED:
+        return "caused";
+    case INVOLVEMENT_CONTRIBUTED:
+        return "contributed";
+    case INVOLVEMENT_LINKED:
+        return "linked";
     }
     return "?";
 }
@@ -203,8 +206,9 @@ void owners_note(const Rules *r, const Ownership *own, const char *category, con
             n = snprintf(buf + off, len - off,
                          "owners: lead %s (%s, %s: %s; lead by involvement, then sector rank %d "
                          "for %s)",
-                         o->member->slug, o->member->sector, owners_involvement_name(o->involvement),
-                         o->why, rules_lead_rank(r, category, o->member->sector) + 1, category);
+                         o->member->slug, o->member->sector,
+                         owners_involvement_name(o->involvement), o->why,
+                         rules_lead_rank(r, category, o->member->sector) + 1, category);
         else
             n = snprintf(buf + off, len - off, "; %s %s (%s, %s: %s)", owners_role(own, i),
                          o->member->slug, o->member->sector,

@@ -34,7 +34,7 @@ typedef struct {
     char *sector;
     char **countries; /* ISO codes, upper case */
     size_t ncountries;
-    char **services;  /* lower-case service names */
+    char **services; /* lower-case service names */
     size_t nservices;
 } Member;
 
@@ -46,7 +46,7 @@ typedef struct {
 typedef struct {
     const Member *member; /* borrowed from Members */
     Involvement involvement;
-    const char *why;      /* static text: how it matched */
+    const char *why; /* static text: how it matched */
 } Owner;
 
 typedef struct {

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "score.h"
 #include "sqlarray.h"
+#include "txn.h"
 #include "util.h"
 
 #define RESCORE_PAGE 500
@@ -35,7 +36,7 @@ static int rescore_page(PGconn *conn, const Rules *rules, long long *after, char
     for (int i = 0; i < 2; i++)
         sqlarray_init(&e[i]);
 
-    res = batch_exec(conn, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, err, errlen);
+    res = txn_exec(conn, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, err, errlen);
     if (!res)
         goto fail;
     PQclear(res);
@@ -43,11 +44,11 @@ static int rescore_page(PGconn *conn, const Rules *rules, long long *after, char
     snprintf(after_s, sizeof after_s, "%lld", *after);
     snprintf(page_s, sizeof page_s, "%d", RESCORE_PAGE);
     const char *p1[] = {after_s, page_s};
-    keys = batch_exec(conn, "listing open cases",
-                      "SELECT id, coalesce(cluster_key, '') FROM remedy_case "
-                      "WHERE status NOT IN ('closed', 'rejected', 'referred') AND id > $1::int8 "
-                      "ORDER BY id LIMIT $2::int",
-                      2, p1, PGRES_TUPLES_OK, err, errlen);
+    keys = txn_exec(conn, "listing open cases",
+                    "SELECT id, coalesce(cluster_key, '') FROM remedy_case "
+                    "WHERE status NOT IN ('closed', 'rejected', 'referred') AND id > $1::int8 "
+                    "ORDER BY id LIMIT $2::int",
+                    2, p1, PGRES_TUPLES_OK, err, errlen);
     if (!keys)
         goto fail;
     int n = PQntuples(keys);
@@ -70,19 +71,19 @@ static int rescore_page(PGconn *conn, const Rules *rules, long long *after, char
     char cls[16];
     snprintf(cls, sizeof cls, "%d", BATCH_LOCK_CLASS);
     const char *p2[] = {cls, sqlarray_text(&locks)};
-    res = batch_exec(conn, "locking cluster keys",
-                     "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k", 2,
-                     p2, PGRES_TUPLES_OK, err, errlen);
+    res = txn_exec(conn, "locking cluster keys",
+                   "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k", 2, p2,
+                   PGRES_TUPLES_OK, err, errlen);
     if (!res)
         goto fail;
     PQclear(res);
     const char *p3[] = {sqlarray_text(&ids)};
-    rows = batch_exec(conn, "reading cases",
-                      "SELECT id, category, grievance_count, people_affected, ongoing, "
-                      "array_to_json(vulnerability)::text, coalesce(band, ''), coalesce(score, 0), "
-                      "coalesce(rules_version, '') FROM remedy_case WHERE id = ANY($1::int8[]) "
-                      "AND status NOT IN ('closed', 'rejected', 'referred') ORDER BY id FOR UPDATE",
-                      1, p3, PGRES_TUPLES_OK, err, errlen);
+    rows = txn_exec(conn, "reading cases",
+                    "SELECT id, category, grievance_count, people_affected, ongoing, "
+                    "array_to_json(vulnerability)::text, coalesce(band, ''), coalesce(score, 0), "
+                    "coalesce(rules_version, '') FROM remedy_case WHERE id = ANY($1::int8[]) "
+                    "AND status NOT IN ('closed', 'rejected', 'referred') ORDER BY id FOR UPDATE",
+                    1, p3, PGRES_TUPLES_OK, err, errlen);
     if (!rows)
         goto fail;
     char note[512];
@@ -121,14 +122,16 @@ static int rescore_page(PGconn *conn, const Rules *rules, long long *after, char
     }
     if (a[0].n > 0) {
         char dl[128];
-        const int(*h)[STAGE_COUNT] = rules->deadline_h;
-        snprintf(dl, sizeof dl, "{{%d,%d,%d},{%d,%d,%d},{%d,%d,%d},{%d,%d,%d}}", h[0][0],
-                 h[0][1], h[0][2], h[1][0], h[1][1], h[1][2], h[2][0], h[2][1], h[2][2], h[3][0],
-                 h[3][1], h[3][2]);
-        const char *p4[] = {sqlarray_text(&a[0]), sqlarray_text(&a[1]), sqlarray_text(&a[2]),
-                            sqlarray_text(&a[3]), sqlarray_text(&a[4]), rules->version, dl};
+        rules_deadlines_literal(rules, dl, sizeof dl);
+        const char *p4[] = {sqlarray_text(&a[0]),
+                            sqlarray_text(&a[1]),
+                            sqlarray_text(&a[2]),
+                            sqlarray_text(&a[3]),
+                            sqlarray_text(&a[4]),
+                            rules->version,
+                            dl};
         /* Deadlines already promised are kept; a more urgent band brings them forward. */
-        res = batch_exec(
+        res = txn_exec(
             conn, "updating cases",
             "WITH u AS (SELECT * FROM unnest($1::int8[], $2::numeric[], $3::text[], $4::text[], "
             "$5::text[]) AS u(id, score, band, comp, fired)), "
@@ -148,22 +151,22 @@ static int rescore_page(PGconn *conn, const Rules *rules, long long *after, char
             goto fail;
         PQclear(res);
         const char *p5[] = {sqlarray_text(&e[0]), sqlarray_text(&e[1])};
-        res = batch_exec(conn, "inserting events",
-                         "INSERT INTO case_event (case_id, action, note) "
-                         "SELECT u.c, 'rescored', u.n FROM unnest($1::int8[], $2::text[]) AS u(c, n)",
-                         2, p5, PGRES_COMMAND_OK, err, errlen);
+        res = txn_exec(conn, "inserting events",
+                       "INSERT INTO case_event (case_id, action, note) "
+                       "SELECT u.c, 'rescored', u.n FROM unnest($1::int8[], $2::text[]) AS u(c, n)",
+                       2, p5, PGRES_COMMAND_OK, err, errlen);
         if (!res)
             goto fail;
         PQclear(res);
     }
-    if (batch_commit(conn, err, errlen) < 0)
+    if (txn_commit(conn, err, errlen) < 0)
         goto fail;
     rc = (int)a[0].n;
     if (rc == 0)
         rc = -2; /* a page whose cases all closed meanwhile: go on */
     goto done;
 fail:
-    batch_rollback(conn);
+    txn_rollback(conn);
 done:
     PQclear(keys);
     PQclear(rows);

@@ -52,10 +52,10 @@ typedef struct {
     const Taxonomy *tax;
     char *err;
     size_t errlen;
-    unsigned weights_set;  /* bit i: rules_weights[i] seen */
-    unsigned bands_set;    /* bit b: [bands] Pb seen */
+    unsigned weights_set; /* bit i: rules_weights[i] seen */
+    unsigned bands_set;   /* bit b: [bands] Pb seen */
     unsigned deadlines_set;
-    unsigned cluster_set;  /* bits: window_hours, similarity, max_candidates */
+    unsigned cluster_set; /* bits: window_hours, similarity, max_candidates */
 } RulesLoad;
 
 static int rules_fail(RulesLoad *ld, int line, const char *section, const char *name,
@@ -242,7 +242,8 @@ static int rules_handler(void *user, const char *section, const char *name, cons
             ld->cluster_set |= 2;
         } else if (strcmp(name, "max_candidates") == 0) {
             if (!rules_number(value, 1, 10000, &v) || v != floor(v))
-                return rules_fail(ld, line, section, name, value, "must be a whole number 1..10000");
+                return rules_fail(ld, line, section, name, value,
+                                  "must be a whole number 1..10000");
             r->max_candidates = (int)v;
             ld->cluster_set |= 4;
         } else {
@@ -295,21 +296,19 @@ Rules *rules_load(const char *path, const Taxonomy *tax, char *err, size_t errle
     for (int b = BAND_P2; b < BAND_COUNT; b++)
         for (int s = 0; s < STAGE_COUNT; s++)
             if (r->deadline_h[b][s] < r->deadline_h[b - 1][s]) {
-                snprintf(err, errlen, "%s: [deadlines] %s is shorter than %s", path,
-                         band_names[b], band_names[b - 1]);
+                snprintf(err, errlen, "%s: [deadlines] %s is shorter than %s", path, band_names[b],
+                         band_names[b - 1]);
                 goto fail;
             }
     if (ld.cluster_set != 7) {
-        snprintf(err, errlen, "%s: [cluster] needs window_hours, similarity, max_candidates",
-                 path);
+        snprintf(err, errlen, "%s: [cluster] needs window_hours, similarity, max_candidates", path);
         goto fail;
     }
     for (size_t i = 0; i < r->ncats; i++)
         if (strcmp(r->cats[i].id, "default") == 0)
             r->def = &r->cats[i];
     if (!r->def || r->def->gravity < 0 || r->def->nlead == 0) {
-        snprintf(err, errlen, "%s: [gravity] default and [lead_sector] default are required",
-                 path);
+        snprintf(err, errlen, "%s: [gravity] default and [lead_sector] default are required", path);
         goto fail;
     }
     return r;
@@ -369,4 +368,11 @@ int rules_lead_rank(const Rules *r, const char *category, const char *sector)
         if (strcasecmp(c->lead[i], sector) == 0)
             return i;
     return c->nlead;
+}
+
+void rules_deadlines_literal(const Rules *r, char *buf, size_t len)
+{
+    const int(*h)[STAGE_COUNT] = r->deadline_h;
+    snprintf(buf, len, "{{%d,%d,%d},{%d,%d,%d},{%d,%d,%d},{%d,%d,%d}}", h[0][0], h[0][1], h[0][2],
+             h[1][0], h[1][1], h[1][2], h[2][0], h[2][1], h[2][2], h[3][0], h[3][1], h[3][2]);
 }

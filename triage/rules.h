@@ -28,13 +28,13 @@ typedef enum {
 #define RULES_MAX_SECTORS 8
 
 typedef struct {
-    char *id;            /* category id, or "default" for the fallback row */
-    double gravity;      /* 0..10; < 0: not set, the default row's gravity applies */
-    char *irremediable;  /* why harm of this category cannot be undone, or NULL */
-    char *worsens;       /* why it worsens while ongoing, or NULL */
-    int floor;           /* lowest band a case of this category may get (Band), or -1 */
+    char *id;                      /* category id, or "default" for the fallback row */
+    double gravity;                /* 0..10; < 0: not set, the default row's gravity applies */
+    char *irremediable;            /* why harm of this category cannot be undone, or NULL */
+    char *worsens;                 /* why it worsens while ongoing, or NULL */
+    int floor;                     /* lowest band a case of this category may get (Band), or -1 */
     char *lead[RULES_MAX_SECTORS]; /* sectors that lead, in order of preference */
-    int nlead;           /* 0: the default row's list applies, and no country fallback */
+    int nlead;                     /* 0: the default row's list applies, and no country fallback */
 } RulesCategory;
 
 typedef struct {
@@ -83,6 +83,10 @@ double rules_gravity(const Rules *r, const char *id);
 double rules_vulnerability(const Rules *r, const char *id);
 /* Sector preference for leading a case of this category: 0 best, nlead when unlisted. */
 int rules_lead_rank(const Rules *r, const char *category, const char *sector);
+
+/* The deadlines as a PostgreSQL int[4][3] literal (band, stage), for SQL that picks a row by band.
+ */
+void rules_deadlines_literal(const Rules *r, char *buf, size_t len);
 
 const char *band_name(Band b);
 /* Parses "P1".."P4"; -1 for anything else. */

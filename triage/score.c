@@ -104,11 +104,11 @@ static double score_round2(double v)
 
 char *score_components_json(const Score *s)
 {
-    json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s}", "scale", score_round2(s->scale),
-                          "scope", score_round2(s->scope), "irremediable",
-                          score_round2(s->irremediable), "urgency", score_round2(s->urgency),
-                          "vulnerability", score_round2(s->vulnerability), "score", s->score,
-                          "band", band_name(s->band));
+    json_t *o =
+        json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s}", "scale", score_round2(s->scale), "scope",
+                  score_round2(s->scope), "irremediable", score_round2(s->irremediable), "urgency",
+                  score_round2(s->urgency), "vulnerability", score_round2(s->vulnerability),
+                  "score", s->score, "band", band_name(s->band));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (!text)

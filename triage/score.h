@@ -15,23 +15,23 @@
 /* What a case is scored from (one grievance is a case of one). Strings borrowed. */
 typedef struct {
     const char *category;
-    long long people;                  /* largest stated estimate of people affected (>= 1) */
-    long long grievances;              /* grievances in the case (>= 1) */
-    bool ongoing;                      /* some grievance says the harm is ongoing or imminent */
-    const char *const *vulnerability;  /* flags of the rights-holders in the case */
+    long long people;                 /* largest stated estimate of people affected (>= 1) */
+    long long grievances;             /* grievances in the case (>= 1) */
+    bool ongoing;                     /* some grievance says the harm is ongoing or imminent */
+    const char *const *vulnerability; /* flags of the rights-holders in the case */
     size_t nvulnerability;
 } ScoreInput;
 
 typedef struct {
-    char rule[48];  /* "scale", "scope", "irremediable", "worsens", "urgency",
-                       "vulnerability:<flag>", "vulnerability_cap", "score_cap", "band_floor" */
+    char rule[48]; /* "scale", "scope", "irremediable", "worsens", "urgency",
+                      "vulnerability:<flag>", "vulnerability_cap", "score_cap", "band_floor" */
     double points;
     char why[200];
 } ScoreFactor;
 
 typedef struct {
     double scale, scope, irremediable, urgency, vulnerability; /* component points */
-    double score; /* 0..100, rounded to two decimals */
+    double score;                                              /* 0..100, rounded to two decimals */
     Band band;
     ScoreFactor factors[SCORE_MAX_FACTORS];
     size_t nfactors;

@@ -101,7 +101,8 @@ static int worker_members_reload(Worker *w)
 /* True when untriaged grievances remain (claimed by others, or not yet visible to us). */
 static int worker_backlog_left(Worker *w)
 {
-    PGresult *res = PQexec(w->conn, "SELECT EXISTS (SELECT 1 FROM grievance WHERE triaged_at IS NULL)");
+    PGresult *res =
+        PQexec(w->conn, "SELECT EXISTS (SELECT 1 FROM grievance WHERE triaged_at IS NULL)");
     int left = PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0)[0] == 't' : -1;
     PQclear(res);
     return left;
