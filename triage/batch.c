@@ -52,6 +52,7 @@ typedef struct {
     const char *category, *country; /* borrowed from an item */
     int old_band;                   /* -1: none */
     double old_score;
+    bool old_version; /* last scored under other rules: the next decision records this version */
     long long last_gid;
     size_t opener; /* new cases: the item that opened it */
     Score score;
@@ -300,18 +301,19 @@ static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, cha
     snprintf(limit_s, sizeof limit_s, "%d", rules->max_candidates);
     const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
     /* Most recently active first; reversed below so a group's list runs oldest to newest. */
-    PGresult *res =
-        txn_exec(conn, "reading candidate cases",
-                 "SELECT c.id, c.cluster_key, encode(c.signature, 'hex'), c.grievance_count, "
-                 "c.people_affected, extract(epoch FROM c.first_received_at)::float8, "
-                 "extract(epoch FROM c.last_received_at)::float8, c.ongoing, "
-                 "array_to_json(c.vulnerability)::text, coalesce(c.band, ''), coalesce(c.score, 0) "
-                 "FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
-                 "  SELECT * FROM remedy_case c WHERE c.cluster_key = k "
-                 "  AND c.status NOT IN ('closed', 'rejected', 'referred') "
-                 "  AND c.last_received_at >= to_timestamp($2::float8) "
-                 "  ORDER BY c.last_received_at DESC LIMIT $3::int) c",
-                 3, params, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = txn_exec(
+        conn, "reading candidate cases",
+        "SELECT c.id, c.cluster_key, encode(c.signature, 'hex'), c.grievance_count, "
+        "c.people_affected, extract(epoch FROM c.first_received_at)::float8, "
+        "extract(epoch FROM c.last_received_at)::float8, c.ongoing, "
+        "array_to_json(c.vulnerability)::text, coalesce(c.band, ''), coalesce(c.score, 0), "
+        "coalesce(c.rules_version, '') "
+        "FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
+        "  SELECT * FROM remedy_case c WHERE c.cluster_key = k "
+        "  AND c.status NOT IN ('closed', 'rejected', 'referred') "
+        "  AND c.last_received_at >= to_timestamp($2::float8) "
+        "  ORDER BY c.last_received_at DESC LIMIT $3::int) c",
+        3, params, PGRES_TUPLES_OK, err, errlen);
     sqlarray_free(&keys);
     if (!res)
         return -1;
@@ -339,6 +341,7 @@ static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, cha
         }
         c->old_band = band_parse(PQgetvalue(res, r, 9));
         c->old_score = strtod(PQgetvalue(res, r, 10), NULL);
+        c->old_version = strcmp(PQgetvalue(res, r, 11), rules->version) != 0;
     }
     PQclear(res);
     return 0;
@@ -620,8 +623,9 @@ static int batch_owners_insert(PGconn *conn, Batch *b, char *err, size_t errlen)
     return rc;
 }
 
-/* Decisions for new cases and for grown cases whose score moved; events for new cases (severity
- * and ownership with their reasons) and for grown cases whose band moved. */
+/* Decisions for new cases and for grown cases whose score moved; events: 'created' for a new
+ * case (severity and the ownership decision with their reasons), 'grievances_joined' for a case
+ * that grew (how many, the new score and any band change). */
 static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, long long *ndec,
                                   char *err, size_t errlen)
 {
@@ -636,7 +640,7 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
         if (c->added == 0)
             continue;
         bool moved = c->is_new || fabs(c->score.score - c->old_score) >= 0.005 ||
-                     c->old_band != (int)c->score.band;
+                     c->old_band != (int)c->score.band || c->old_version;
         if (!moved)
             continue;
         char *comp = score_components_json(&c->score), *fired = score_factors_json(&c->score);
@@ -654,21 +658,31 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
             snprintf(note, sizeof note, "opened by triage: band %s, score %.2f under rules %s; %s",
                      band_name(c->score.band), c->score.score, rules->version, owners);
             sqlarray_add_int(&e[0], c->id);
-            sqlarray_add_text(&e[1], "triaged");
+            sqlarray_add_text(&e[1], "created");
             sqlarray_add_text(&e[2], "triaged");
             sqlarray_add_text(&e[3], note);
-        } else if (c->old_band != (int)c->score.band) {
-            snprintf(note, sizeof note,
-                     "band %s -> %s (score %.2f -> %.2f) as the case grew to %lld grievances, "
-                     "rules %s",
-                     c->old_band >= 0 ? band_name((Band)c->old_band) : "none",
-                     band_name(c->score.band), c->old_score, c->score.score, c->count,
-                     rules->version);
-            sqlarray_add_int(&e[0], c->id);
-            sqlarray_add_text(&e[1], "rescored");
-            sqlarray_add_text(&e[2], NULL);
-            sqlarray_add_text(&e[3], note);
         }
+    }
+    /* One event per grown case per batch, not one per grievance: a case of 50,000 grievances
+     * keeps a readable trail. */
+    for (size_t i = 0; i < b->ncases; i++) {
+        const BatchCase *c = &b->cases[i];
+        if (c->is_new || c->added == 0)
+            continue;
+        char band[96] = "";
+        if (c->old_band != (int)c->score.band)
+            snprintf(band, sizeof band, "; band %s -> %s",
+                     c->old_band >= 0 ? band_name((Band)c->old_band) : "none",
+                     band_name(c->score.band));
+        snprintf(note, sizeof note,
+                 "%lld grievance%s joined: the case now holds %lld; score %.2f -> %.2f%s "
+                 "(rules %s)",
+                 c->added, c->added == 1 ? "" : "s", c->count, c->old_score, c->score.score, band,
+                 rules->version);
+        sqlarray_add_int(&e[0], c->id);
+        sqlarray_add_text(&e[1], "grievances_joined");
+        sqlarray_add_text(&e[2], NULL);
+        sqlarray_add_text(&e[3], note);
     }
     int rc = 0;
     PGresult *res = NULL;

@@ -23,10 +23,12 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: redress-triage [-c FILE] [--once | --rescore | --check]\n"
+        "usage: redress-triage [-c FILE] [-w N] [--once | --rescore | --check]\n"
         "Ranks stored grievances by severity, groups mass events into collective cases and\n"
         "assigns joint-mechanism owners. Runs until SIGINT/SIGTERM.\n\n"
         "  -c, --config FILE  settings (default: $REDRESS_CONFIG, else var/redress.conf)\n"
+        "  -w, --workers N    worker threads, each with its own database connection\n"
+        "                     (default: [triage] workers)\n"
         "      --once         triage the backlog, then exit\n"
         "      --rescore      re-score every open case under the current rules file, then exit\n"
         "      --check        check the config and rules file, then exit\n"
@@ -51,12 +53,14 @@ int main(int argc, char **argv)
 {
     enum { OPT_ONCE = 1000, OPT_RESCORE, OPT_CHECK };
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"workers", required_argument, NULL, 'w'},
                                          {"once", no_argument, NULL, OPT_ONCE},
                                          {"rescore", no_argument, NULL, OPT_RESCORE},
                                          {"check", no_argument, NULL, OPT_CHECK},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *cli_config = NULL;
+    long workers = 0;
     bool once = false, rescore = false, check = false;
     char err[1024];
     int c, status = 1;
@@ -65,10 +69,18 @@ int main(int argc, char **argv)
     Rules *rules = NULL;
     PGconn *conn = NULL;
 
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:w:h", opts, NULL)) != -1) {
+        char *end;
         switch (c) {
         case 'c':
             cli_config = optarg;
+            break;
+        case 'w':
+            workers = strtol(optarg, &end, 10);
+            if (*end || workers < 1 || workers > 64) {
+                fprintf(stderr, "redress-triage: --workers must be 1..64, not '%s'\n", optarg);
+                return 2;
+            }
             break;
         case OPT_ONCE:
             once = true;
@@ -104,6 +116,8 @@ int main(int argc, char **argv)
         goto done;
     }
     log_init("redress-triage", level);
+    if (workers > 0)
+        cfg->triage_workers = (int)workers;
     tax = taxonomy_load(cfg->taxonomy_file, err, sizeof err);
     if (!tax) {
         LOG_ERROR("taxonomy: %s", err);

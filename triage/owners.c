@@ -107,11 +107,19 @@ static int owners_cmp_id(const void *pa, const void *pb)
     return a->member->id < b->member->id ? -1 : a->member->id > b->member->id;
 }
 
+/* Whether m operates in country; a member listing no country operates everywhere. */
+static bool owners_operates_in(const Member *m, const char *country)
+{
+    return m->ncountries == 0 || owners_in_list(m->countries, m->ncountries, country);
+}
+
 void owners_decide(const Rules *r, const Members *members, const OwnersInput *in, Ownership *out)
 {
     out->n = 0;
     for (size_t i = 0; i < members->n; i++) {
         const Member *m = &members->v[i];
+        if (!owners_operates_in(m, in->country))
+            continue; /* named or not, a member not active there does not own it */
         for (size_t k = 0; k < in->ncompanies; k++)
             if (owners_name_eq(in->companies[k], m->slug) ||
                 owners_name_eq(in->companies[k], m->name)) {
@@ -122,8 +130,6 @@ void owners_decide(const Rules *r, const Members *members, const OwnersInput *in
                     owners_put(out, m, INVOLVEMENT_CONTRIBUTED, "named by the complainant");
                 break;
             }
-        if (!owners_in_list(m->countries, m->ncountries, in->country))
-            continue;
         for (size_t k = 0; k < in->nservices; k++)
             if (owners_in_list(m->services, m->nservices, in->services[k])) {
                 owners_put(out, m, INVOLVEMENT_LINKED,
@@ -133,6 +139,8 @@ void owners_decide(const Rules *r, const Members *members, const OwnersInput *in
     }
     const RulesCategory *cat = rules_category(r, in->category);
     if (out->n == 0 && cat != r->def && cat->nlead > 0) {
+        /* Only members that list the country: a member active everywhere is not presumed to be
+         * involved in every unnamed harm of its sector. */
         for (size_t i = 0; i < members->n; i++) {
             const Member *m = &members->v[i];
             if (owners_in_list(m->countries, m->ncountries, in->country) &&

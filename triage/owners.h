@@ -1,11 +1,11 @@
 /* Joint-mechanism ownership: which members own a case, with what involvement, and who leads.
  * From the companies the complainant named (a member's slug or name, any case), the services
- * named (a member operating that service in the grievance's country), the country and the harm
- * category:
+ * named, the country and the harm category. Only members operating in the grievance's country
+ * count (a member listing no country operates everywhere):
  *   named, and its sector leads the category (rules [lead_sector])  -> caused
  *   named, other sector                                             -> contributed
  *   not named, operates a named service in the country              -> directly linked
- *   nothing named matched: members of a sector listed for the category operating in the
+ *   nothing named matched: members of a sector listed for the category that list the
  *   country                                                         -> directly linked
  * The lead is the owner of strongest involvement (caused > contributed > linked), then the best
  * sector for the category, then the lowest member id; caused/contributed owners are co-owners,
