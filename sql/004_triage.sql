@@ -48,3 +48,8 @@ FROM (
 ) q;
 
 GRANT SELECT ON case_queue TO redress_staff, redress_teams, redress_regulator, redress_triage;
+
+-- Candidates for joining: the open collective cases of a cluster key, however many single cases
+-- share the key (remedy_case_open_cluster in 001 serves the most recent cases of any size).
+CREATE INDEX remedy_case_open_collective ON remedy_case (cluster_key, last_received_at)
+    WHERE collective AND status NOT IN ('closed', 'rejected', 'referred');

@@ -300,7 +300,9 @@ static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, cha
     snprintf(since_s, sizeof since_s, "%.6f", since);
     snprintf(limit_s, sizeof limit_s, "%d", rules->max_candidates);
     const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
-    /* Most recently active first; reversed below so a group's list runs oldest to newest. */
+    /* Per key the most recently active open cases and the most recently active open collective
+     * cases: a mass event stays a candidate however many single cases share its key. Most recent
+     * first; reversed below so a group's list runs oldest to newest. */
     PGresult *res = txn_exec(
         conn, "reading candidate cases",
         "SELECT c.id, c.cluster_key, encode(c.signature, 'hex'), c.grievance_count, "
@@ -309,10 +311,16 @@ static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, cha
         "array_to_json(c.vulnerability)::text, coalesce(c.band, ''), coalesce(c.score, 0), "
         "coalesce(c.rules_version, '') "
         "FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
-        "  SELECT * FROM remedy_case c WHERE c.cluster_key = k "
-        "  AND c.status NOT IN ('closed', 'rejected', 'referred') "
-        "  AND c.last_received_at >= to_timestamp($2::float8) "
-        "  ORDER BY c.last_received_at DESC LIMIT $3::int) c",
+        "  (SELECT * FROM remedy_case c WHERE c.cluster_key = k "
+        "   AND c.status NOT IN ('closed', 'rejected', 'referred') "
+        "   AND c.last_received_at >= to_timestamp($2::float8) "
+        "   ORDER BY c.last_received_at DESC LIMIT $3::int) "
+        "  UNION "
+        "  (SELECT * FROM remedy_case c WHERE c.cluster_key = k AND c.collective "
+        "   AND c.status NOT IN ('closed', 'rejected', 'referred') "
+        "   AND c.last_received_at >= to_timestamp($2::float8) "
+        "   ORDER BY c.last_received_at DESC LIMIT $3::int)) c "
+        "ORDER BY c.last_received_at DESC, c.id DESC",
         3, params, PGRES_TUPLES_OK, err, errlen);
     sqlarray_free(&keys);
     if (!res)
@@ -356,9 +364,12 @@ static void batch_assign(Batch *b, const Rules *rules)
         BatchGroup *g = &b->groups[it->group];
         double best_sim = -1;
         size_t best = 0;
-        size_t looked = 0;
-        for (size_t k = g->ncases; k-- > 0 && looked < (size_t)rules->max_candidates; looked++) {
+        size_t singles = 0;
+        /* Every collective case of the group, and the most recent single cases. */
+        for (size_t k = g->ncases; k-- > 0;) {
             BatchCase *c = &b->cases[g->cases[k]];
+            if (c->count <= 1 && singles++ >= (size_t)rules->max_candidates)
+                continue;
             if (it->received > c->last + window || it->received < c->first - window)
                 continue;
             double sim = cluster_similarity(it->sig, c->sig);
@@ -692,13 +703,16 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
         for (int i = 0; i < 6; i++)
             params[i] = sqlarray_text(&d[i]);
         params[6] = rules->version;
-        res = txn_exec(conn, "inserting decisions",
-                       "INSERT INTO triage_decision (case_id, grievance_id, score, band, "
-                       "components, rules_fired, rules_version) "
-                       "SELECT u.c, u.g, u.s, u.b, u.comp::jsonb, u.fired::jsonb, $7 "
-                       "FROM unnest($1::int8[], $2::int8[], $3::numeric[], $4::text[], "
-                       "$5::text[], $6::text[]) AS u(c, g, s, b, comp, fired)",
-                       7, params, PGRES_COMMAND_OK, err, errlen);
+        /* decided_at is the insert's own time, not the transaction's start: a worker that
+         * waited on a cluster-key lock must order after the one it waited for. */
+        res = txn_exec(
+            conn, "inserting decisions",
+            "INSERT INTO triage_decision (case_id, grievance_id, score, band, "
+            "components, rules_fired, rules_version, decided_at) "
+            "SELECT u.c, u.g, u.s, u.b, u.comp::jsonb, u.fired::jsonb, $7, clock_timestamp() "
+            "FROM unnest($1::int8[], $2::int8[], $3::numeric[], $4::text[], "
+            "$5::text[], $6::text[]) AS u(c, g, s, b, comp, fired)",
+            7, params, PGRES_COMMAND_OK, err, errlen);
         rc = res ? 0 : -1;
         PQclear(res);
     }

@@ -144,8 +144,10 @@ static int rescore_page(PGconn *conn, const Rules *rules, long long *after, char
             "  make_interval(hours => ($7::int[])[substr(u.band, 2)::int][3])) "
             "FROM u WHERE c.id = u.id RETURNING c.id) "
             "INSERT INTO triage_decision (case_id, grievance_id, score, band, components, "
-            "rules_fired, rules_version) "
-            "SELECT u.id, NULL, u.score, u.band, u.comp::jsonb, u.fired::jsonb, $6 FROM u",
+            "rules_fired, rules_version, decided_at) "
+            "SELECT u.id, NULL, u.score, u.band, u.comp::jsonb, u.fired::jsonb, $6, "
+            "clock_timestamp() "
+            "FROM u",
             7, p4, PGRES_COMMAND_OK, err, errlen);
         if (!res)
             goto fail;

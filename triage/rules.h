@@ -67,7 +67,7 @@ typedef struct Rules {
     /* [cluster] */
     double window_h;    /* a case accepts grievances received this long after its last one */
     double similarity;  /* least estimated Jaccard similarity of descriptions to join a case */
-    int max_candidates; /* open cases per cluster key compared, most recent first */
+    int max_candidates; /* single cases per cluster key compared, most recent first */
 } Rules;
 
 /* Loads and validates a rules file. tax (may be NULL) checks category, vulnerability and sector
