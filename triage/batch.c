@@ -301,8 +301,8 @@ static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, cha
     snprintf(limit_s, sizeof limit_s, "%d", rules->max_candidates);
     const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
     /* Per key the most recently active open cases and the most recently active open collective
-     * cases: a mass event stays a candidate however many single cases share its key. Most recent
-     * first; reversed below so a group's list runs oldest to newest. */
+     * cases: a mass event stays a candidate however many single cases share its key. Narrow id
+     * lists first, whole rows once (IN drops the duplicates). */
     PGresult *res = txn_exec(
         conn, "reading candidate cases",
         "SELECT c.id, c.cluster_key, encode(c.signature, 'hex'), c.grievance_count, "
@@ -310,17 +310,17 @@ static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, cha
         "extract(epoch FROM c.last_received_at)::float8, c.ongoing, "
         "array_to_json(c.vulnerability)::text, coalesce(c.band, ''), coalesce(c.score, 0), "
         "coalesce(c.rules_version, '') "
-        "FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
-        "  (SELECT * FROM remedy_case c WHERE c.cluster_key = k "
-        "   AND c.status NOT IN ('closed', 'rejected', 'referred') "
-        "   AND c.last_received_at >= to_timestamp($2::float8) "
-        "   ORDER BY c.last_received_at DESC LIMIT $3::int) "
-        "  UNION "
-        "  (SELECT * FROM remedy_case c WHERE c.cluster_key = k AND c.collective "
-        "   AND c.status NOT IN ('closed', 'rejected', 'referred') "
-        "   AND c.last_received_at >= to_timestamp($2::float8) "
-        "   ORDER BY c.last_received_at DESC LIMIT $3::int)) c "
-        "ORDER BY c.last_received_at DESC, c.id DESC",
+        "FROM remedy_case c WHERE c.id IN ("
+        "  SELECT x.id FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
+        "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k "
+        "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
+        "     AND o.last_received_at >= to_timestamp($2::float8) "
+        "     ORDER BY o.last_received_at DESC LIMIT $3::int) "
+        "    UNION ALL "
+        "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k AND o.collective "
+        "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
+        "     AND o.last_received_at >= to_timestamp($2::float8) "
+        "     ORDER BY o.last_received_at DESC LIMIT $3::int)) x)",
         3, params, PGRES_TUPLES_OK, err, errlen);
     sqlarray_free(&keys);
     if (!res)
