@@ -252,6 +252,24 @@ class TestIntake(IntakeBase):
                                      (body["reference"],))[0][0])
         self.assertEqual(stored, hashlib.sha256(receipt.encode()).digest())
 
+    def test_stored_grievance_is_immutable(self):
+        import psycopg2
+        status, _, body, raw = self.post_json(grievance())
+        self.assertEqual(status, 201, raw)
+        ref = body["reference"]
+        before = row_text(ref)
+        # Even the superuser cannot change what was submitted, nor delete it.
+        for stmt in ("UPDATE grievance SET description = 'changed' WHERE reference = %s",
+                     "UPDATE grievance SET country = 'FR', category = 'other' WHERE reference = %s",
+                     "DELETE FROM grievance WHERE reference = %s"):
+            with self.assertRaises(psycopg2.Error, msg=stmt) as ctx:
+                cluster().sql(stmt, (ref,))
+            self.assertIn("immutable", str(ctx.exception))
+        self.assertEqual(row_text(ref), before)
+        # Triage's own columns may be set.
+        cluster().sql("UPDATE grievance SET triaged_at = now() WHERE reference = %s", (ref,))
+        cluster().sql("UPDATE grievance SET triaged_at = NULL WHERE reference = %s", (ref,))
+
     # ---- status -------------------------------------------------------------------------------
     def test_status_right_wrong_missing_receipt(self):
         status, _, body, raw = self.post_json(grievance())
