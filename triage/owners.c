@@ -1,6 +1,7 @@
 /* Ownership decisions (owners.h) and the member table they are made from. */
 #include "owners.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,14 +60,44 @@ void owners_members_free(Members *m)
 }
 
 /* Case-insensitive equality ignoring leading and trailing blanks of a (what a person typed). */
+/* The next character of a name in its folded form: ASCII letters in lower case, and every run of
+ * spaces, dashes, underscores and dots as one '-', ignored at either end. So "Example Telco" is
+ * the member "example-telco" and the service "mobile data" is "mobile-data" or "Mobile_Data". */
+static char owners_fold_next(const char **p)
+{
+    const char *s = *p;
+    bool gap = false;
+    while (*s == ' ' || *s == '\t' || *s == '-' || *s == '_' || *s == '.') {
+        gap = true;
+        s++;
+    }
+    if (!*s) {
+        *p = s;
+        return '\0';
+    }
+    if (gap) {
+        *p = s;
+        return '-';
+    }
+    *p = s + 1;
+    return (char)tolower((unsigned char)*s);
+}
+
 static bool owners_name_eq(const char *typed, const char *name)
 {
-    while (*typed == ' ' || *typed == '\t')
+    while (*typed == ' ' || *typed == '\t' || *typed == '-' || *typed == '_' || *typed == '.')
         typed++;
-    size_t n = strlen(typed);
-    while (n > 0 && (typed[n - 1] == ' ' || typed[n - 1] == '\t'))
-        n--;
-    return n > 0 && strlen(name) == n && strncasecmp(typed, name, n) == 0;
+    while (*name == ' ' || *name == '\t' || *name == '-' || *name == '_' || *name == '.')
+        name++;
+    if (!*typed)
+        return false;
+    for (;;) {
+        char a = owners_fold_next(&typed), b = owners_fold_next(&name);
+        if (a != b)
+            return false;
+        if (!a)
+            return true;
+    }
 }
 
 static bool owners_in_list(char *const *list, size_t n, const char *s)
@@ -130,12 +161,13 @@ void owners_decide(const Rules *r, const Members *members, const OwnersInput *in
                     owners_put(out, m, INVOLVEMENT_CONTRIBUTED, "named by the complainant");
                 break;
             }
-        for (size_t k = 0; k < in->nservices; k++)
-            if (owners_in_list(m->services, m->nservices, in->services[k])) {
-                owners_put(out, m, INVOLVEMENT_LINKED,
-                           "operates a service named by the complainant in the country");
-                break;
-            }
+        bool offers = false;
+        for (size_t k = 0; k < in->nservices && !offers; k++)
+            for (size_t j = 0; j < m->nservices && !offers; j++)
+                offers = owners_name_eq(in->services[k], m->services[j]);
+        if (offers)
+            owners_put(out, m, INVOLVEMENT_LINKED,
+                       "operates a service named by the complainant in the country");
     }
     const RulesCategory *cat = rules_category(r, in->category);
     if (out->n == 0 && cat != r->def && cat->nlead > 0) {

@@ -112,9 +112,10 @@ static void test_sqlarray(void **state)
 
 /* Members: a Kenyan telco, a global platform, an ISP in Kenya and Uganda. */
 static char *ke[] = {"KE"}, *keug[] = {"KE", "UG"};
-static char *mobile[] = {"mobile", "broadband"}, *social[] = {"social"}, *bb[] = {"broadband"};
+static char *mobile[] = {"mobile", "broadband", "mobile-data"}, *social[] = {"social"},
+            *bb[] = {"broadband"};
 static Member mv[] = {
-    {1, "safaricom", "Safaricom PLC", "telco", ke, 1, mobile, 2},
+    {1, "safaricom", "Safaricom PLC", "telco", ke, 1, mobile, 3},
     {2, "beta-social", "Beta Social", "platform", NULL, 0, social, 1},
     {3, "acme-net", "Acme Net", "isp", keug, 2, bb, 1},
 };
@@ -181,6 +182,24 @@ static void test_owners_services_and_country(void **state)
     assert_int_equal(own.owners[1].involvement, INVOLVEMENT_LINKED);
 }
 
+/* People type names and services as they say them; slugs and service ids are folded forms. */
+static void test_owners_folded_names(void **state)
+{
+    (void)state;
+    Ownership own;
+    const char *named[] = {"beta social"}, *svc[] = {"Mobile Data"};
+    decide("account_removal", "KE", named, 1, svc, 1, &own);
+    assert_int_equal(own.n, 2);
+    assert_string_equal(own.owners[0].member->slug, "beta-social");
+    assert_int_equal(own.owners[0].involvement, INVOLVEMENT_CAUSED);
+    assert_string_equal(own.owners[1].member->slug, "safaricom");
+    assert_int_equal(own.owners[1].involvement, INVOLVEMENT_LINKED);
+    /* Folding does not make different names equal. */
+    const char *other[] = {"beta socials"}, *svc2[] = {"mobile datas"};
+    decide("account_removal", "KE", other, 1, svc2, 1, &own);
+    assert_int_equal(own.n, 0);
+}
+
 static void test_owners_none(void **state)
 {
     (void)state;
@@ -207,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_sqlarray),
         cmocka_unit_test(test_owners_platform_and_telco),
         cmocka_unit_test(test_owners_services_and_country),
+        cmocka_unit_test(test_owners_folded_names),
         cmocka_unit_test(test_owners_none),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
