@@ -39,6 +39,14 @@ static int case_ref_normalize(const char *in, char *out, size_t outlen)
     return 0;
 }
 
+int case_open_for_change(Ctx *ctx, const char *ref, CaseRef *c, char *from, size_t fromlen)
+{
+    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0 || case_resolve(ctx, ref, true, c) < 0)
+        return -1;
+    snprintf(from, fromlen, "%s", c->status);
+    return 0;
+}
+
 int case_resolve(Ctx *ctx, const char *ref, bool lock, CaseRef *out)
 {
     char norm[64];
@@ -499,12 +507,9 @@ int case_cmd_assign(Ctx *ctx, int argc, char **argv)
         ctx_error("--involvement must be caused, contributed or linked, not '%s'", inv);
         return CTL_USAGE;
     }
-    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
-        return CTL_FAIL;
-    if (case_resolve(ctx, pos.pos[0], true, &c) < 0)
-        return CTL_FAIL;
     char from[32];
-    snprintf(from, sizeof from, "%s", c.status);
+    if (case_open_for_change(ctx, pos.pos[0], &c, from, sizeof from) < 0)
+        return CTL_FAIL;
     const char *pm[] = {member};
     PGresult *res =
         ctx_exec(ctx, "looking up the member", "SELECT id FROM member WHERE slug = $1", 1, pm);
@@ -581,12 +586,9 @@ int case_cmd_transition(Ctx *ctx, int argc, char **argv)
         ctx_error("--note is longer than %d bytes", NOTE_MAX);
         return CTL_USAGE;
     }
-    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
-        return CTL_FAIL;
-    if (case_resolve(ctx, pos.pos[0], true, &c) < 0)
-        return CTL_FAIL;
     char from[32];
-    snprintf(from, sizeof from, "%s", c.status);
+    if (case_open_for_change(ctx, pos.pos[0], &c, from, sizeof from) < 0)
+        return CTL_FAIL;
     if (case_move(ctx, &c, pos.pos[1], note) < 0 || ctx_commit(ctx) < 0)
         return CTL_FAIL;
     case_print_result(ctx, &c, "transition", from, NULL);

@@ -18,6 +18,9 @@ typedef struct {
  * row is locked FOR UPDATE. 0, or -1 after printing why (a case the role may not see is reported
  * as not found). */
 int case_resolve(Ctx *ctx, const char *ref, bool lock, CaseRef *out);
+/* Connects, begins the command's transaction and locks the case of ref; its status before the
+ * change is copied to from. 0, or -1 after printing why. */
+int case_open_for_change(Ctx *ctx, const char *ref, CaseRef *c, char *from, size_t fromlen);
 
 /* Moves the case from c->status to status `to` when case_transition allows it (note required when
  * the table says so), writes the case_event, and updates c->status. 0 or -1 (printed). */

@@ -49,12 +49,9 @@ int remedy_cmd_propose(Ctx *ctx, int argc, char **argv)
         ctx_error("--details must have 1 to %d bytes", DETAILS_MAX);
         return CTL_USAGE;
     }
-    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
-        return CTL_FAIL;
-    if (case_resolve(ctx, pos.pos[0], true, &c) < 0)
-        return CTL_FAIL;
     char from[32];
-    snprintf(from, sizeof from, "%s", c.status);
+    if (case_open_for_change(ctx, pos.pos[0], &c, from, sizeof from) < 0)
+        return CTL_FAIL;
     const char *p[] = {c.id, type, details};
     PGresult *res = ctx_exec(
         ctx, "storing the remedy",
@@ -92,12 +89,9 @@ int remedy_cmd_record(Ctx *ctx, int argc, char **argv)
         ctx_error("--note is longer than %d bytes", DETAILS_MAX);
         return CTL_USAGE;
     }
-    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
-        return CTL_FAIL;
-    if (case_resolve(ctx, pos.pos[0], true, &c) < 0)
-        return CTL_FAIL;
     char from[32];
-    snprintf(from, sizeof from, "%s", c.status);
+    if (case_open_for_change(ctx, pos.pos[0], &c, from, sizeof from) < 0)
+        return CTL_FAIL;
     const char *pc[] = {c.id};
     PGresult *res =
         ctx_exec(ctx, "reading the case's remedy",
