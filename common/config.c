@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "inifile.h"
+#include "log.h"
 #include "util.h"
 
 typedef enum { CONFIG_STR, CONFIG_INT } ConfigType;
@@ -213,4 +214,24 @@ void config_free(Config *cfg)
     }
     free(cfg->path);
     free(cfg);
+}
+
+Config *config_load_logged(const char *program, const char *cli_path)
+{
+    char err[1024];
+    LogLevel level;
+    log_init(program, LOG_LEVEL_INFO);
+    Config *cfg = config_load(config_default_path(cli_path), err, sizeof err);
+    if (!cfg) {
+        LOG_ERROR("%s", err);
+        return NULL;
+    }
+    if (!log_level_parse(cfg->log_level, &level)) {
+        LOG_ERROR("%s: [server] log_level = '%s': must be error, warn, info or debug",
+                  cfg->path ? cfg->path : "defaults", cfg->log_level);
+        config_free(cfg);
+        return NULL;
+    }
+    log_init(program, level);
+    return cfg;
 }

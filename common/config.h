@@ -48,5 +48,8 @@ Config *config_load(const char *path, char *err, size_t errlen);
  * var/redress.conf if it exists, else NULL (defaults). */
 const char *config_default_path(const char *cli_path);
 void config_free(Config *cfg);
+/* A server's start: logs as program, loads config_default_path(cli_path) and applies its
+ * [server] log_level. NULL after logging why. */
+Config *config_load_logged(const char *program, const char *cli_path);
 
 #endif

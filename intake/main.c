@@ -60,19 +60,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    log_init("redress-intake", LOG_LEVEL_INFO);
-    cfg = config_load(config_default_path(cli_config), err, sizeof err);
-    if (!cfg) {
-        LOG_ERROR("%s", err);
+    cfg = config_load_logged("redress-intake", cli_config);
+    if (!cfg)
         goto done;
-    }
-    LogLevel level;
-    if (!log_level_parse(cfg->log_level, &level)) {
-        LOG_ERROR("%s: [server] log_level = '%s': must be error, warn, info or debug",
-                  cfg->path ? cfg->path : "defaults", cfg->log_level);
-        goto done;
-    }
-    log_init("redress-intake", level);
     tax = taxonomy_load(cfg->taxonomy_file, err, sizeof err);
     if (!tax) {
         LOG_ERROR("taxonomy: %s", err);
