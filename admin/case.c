@@ -12,15 +12,23 @@
 
 #include "args.h"
 #include "output.h"
+#include "reference.h"
 
 #define NOTE_MAX 10000 /* bytes */
 
 static const char *const owner_roles[] = {"lead", "co-owner", "informed", NULL};
 static const char *const involvements[] = {"caused", "contributed", "linked", NULL};
 
-/* References are typed by people: upper-case them and drop separators; refuse anything else. */
+/* References are typed by people. A grievance reference is put in canonical form (its check
+ * symbol may be * ~ $ = or U; O/I/L read as 0/1/1); otherwise, as for case references, upper-case
+ * it and drop separators; refuse anything else. */
 static int case_ref_normalize(const char *in, char *out, size_t outlen)
 {
+    char canon[REFERENCE_LEN + 1];
+    if (outlen > REFERENCE_LEN && reference_normalize(in, canon)) {
+        memcpy(out, canon, sizeof canon);
+        return 0;
+    }
     size_t n = 0;
     for (const char *p = in; *p; p++) {
         if (*p == '-' || *p == ' ')

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -124,6 +125,38 @@ class AdminBase(unittest.TestCase):
         with open(path, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         return path
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"
+
+
+def reference_with_check(data):
+    """A grievance reference: 10 Crockford symbols and their mod-37 check symbol."""
+    value = 0
+    for ch in data:
+        value = (value * 32 + CROCKFORD.index(ch)) % 37
+    return data + CROCKFORD[value]
+
+
+class TestAdminReferences(AdminBase):
+    def test_every_check_symbol_and_typed_forms(self):
+        # Grievance references end in any of 37 check symbols, five of them not alphanumeric; people
+        # type them in lower case, with hyphens, O for 0 and L for 1.
+        found, rng = {}, random.Random(37)
+        for _ in range(5000):
+            ref = reference_with_check("".join(rng.choice(CROCKFORD[:32]) for _ in range(10)))
+            found.setdefault(ref[-1], ref)
+            if all(c in found for c in "*~$=U0"):
+                break
+        for check in "*~$=U0":
+            ref = found[check]
+            cluster().sql("INSERT INTO grievance (reference, channel, country, category, description, "
+                          "receipt_hash) VALUES (%s, 'api', 'KE', 'other', 'reference test', '\\x00')",
+                          (ref,))
+            case_ref = self.triage(ref)
+            for typed in (ref, ref.lower(), ref[:5] + "-" + ref[5:]):
+                out = self.ctl_json("case", "show", typed)
+                self.assertEqual(out["reference"], case_ref, typed)
 
 
 class TestAdminLifecycle(AdminBase):
