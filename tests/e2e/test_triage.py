@@ -809,5 +809,33 @@ class TestTriageProgram(TriageBase):
         self.assert_exactly_once(3)
 
 
+class TestTriageCandidatePlan(unittest.TestCase):
+    """With many open cases, the worker's probe for candidate cases of a cluster key must use the
+    key's index when it runs as redress_triage (row-level security once hid the statistics from
+    the planner, and each probe filtered every open case)."""
+
+    def test_candidate_probe_uses_the_key_index(self):
+        c = harness.CLUSTER
+        c.reset()
+        try:
+            c.sql("INSERT INTO remedy_case (reference, category, country, cluster_key, grievance_count, "
+                  "last_received_at, band, score) SELECT 'C' || i, 'other', 'KE', 'other|KE|' || (i % 1000), "
+                  "1, now() - i * interval '1 s', 'P' || (1 + i % 4), i % 100 FROM generate_series(1, 25000) i")
+            c.sql("VACUUM ANALYZE remedy_case")
+            keys = "{" + ",".join(f"other|KE|{i}" for i in range(20)) + "}"
+            probe = ("EXPLAIN (ANALYZE, FORMAT JSON, COSTS OFF, TIMING OFF) SELECT x.id "
+                     "FROM unnest(%s::text[]) AS k CROSS JOIN LATERAL (SELECT o.id FROM remedy_case o "
+                     "WHERE o.cluster_key = k AND o.status NOT IN ('closed', 'rejected', 'referred') "
+                     "AND o.last_received_at >= now() - interval '96 hours' "
+                     "ORDER BY o.last_received_at DESC LIMIT 32) x")
+            plan = c.sql(probe, (keys,), user="redress_triage")[0][0]
+            text = json.dumps(plan)
+            removed = sum(int(n) for n in re.findall(r'"Rows Removed by Filter": (\d+)', text))
+            self.assertLess(removed, 1000, text)
+            self.assertIn("cluster_key", text)
+        finally:
+            c.reset()
+
+
 if __name__ == "__main__":
     unittest.main()
