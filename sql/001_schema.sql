@@ -289,6 +289,24 @@ BEGIN
     PERFORM pg_notify('grievance_new', '');
 END $$;
 
+-- The next deadline of a case in status st: acknowledge while received or triaged, first
+-- substantive response once assigned, remedy proposal while investigating (or appealed); none once
+-- a remedy is proposed or the case is over. Shared by the status page and the queue (004).
+CREATE FUNCTION case_next_deadline(st case_status, ack_due timestamptz, response_due timestamptz,
+                                   remedy_due timestamptz)
+RETURNS TABLE (stage text, due timestamptz)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT s.stage, s.due FROM (VALUES
+        (1, 'acknowledge', ack_due),
+        (2, 'first_response', response_due),
+        (3, 'remedy_proposal', remedy_due)) AS s(ord, stage, due)
+    WHERE s.due IS NOT NULL
+      AND st IN ('received', 'triaged', 'assigned', 'investigating', 'appealed')
+      AND (s.ord > 1 OR st IN ('received', 'triaged'))
+      AND (s.ord > 2 OR st IN ('received', 'triaged', 'assigned'))
+    ORDER BY s.ord LIMIT 1
+$$;
+
 -- What the complainant sees: status of a grievance by reference, and the next deadline.
 CREATE FUNCTION grievance_status(ref text)
 RETURNS TABLE (reference text, receipt_hash bytea, received_at timestamptz, status text,
@@ -299,14 +317,6 @@ LANGUAGE sql STABLE AS $$
     FROM grievance g
     LEFT JOIN remedy_case c ON c.id = g.case_id
     LEFT JOIN LATERAL (
-        SELECT s.stage, s.due FROM (VALUES
-            (1, 'acknowledge', c.ack_due),
-            (2, 'first_response', c.response_due),
-            (3, 'remedy_proposal', c.remedy_due)) AS s(ord, stage, due)
-        WHERE s.due IS NOT NULL
-          AND c.status IN ('received', 'triaged', 'assigned', 'investigating', 'appealed')
-          AND (s.ord > 1 OR c.status IN ('received', 'triaged'))
-          AND (s.ord > 2 OR c.status IN ('received', 'triaged', 'assigned'))
-        ORDER BY s.ord LIMIT 1) d ON true
+        SELECT * FROM case_next_deadline(c.status, c.ack_due, c.response_due, c.remedy_due)) d ON true
     WHERE g.reference = ref
 $$;

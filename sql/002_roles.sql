@@ -18,6 +18,7 @@ GRANT SELECT (reference, received_at, idempotency_key, request_hash, receipt_has
 GRANT SELECT (id, status, ack_due, response_due, remedy_due) ON remedy_case TO redress_intake;
 GRANT USAGE ON SEQUENCE grievance_id_seq TO redress_intake;
 GRANT EXECUTE ON FUNCTION intake_submit(jsonb), grievance_status(text) TO redress_intake;
+-- case_next_deadline is EXECUTE-able by PUBLIC (PostgreSQL's default for functions).
 
 -- Triage reads grievances, creates and updates cases, owners, decisions and events.
 GRANT USAGE ON SCHEMA public TO redress_triage;

@@ -28,15 +28,7 @@ FROM (
            coalesce(substr(c.band, 2)::numeric, 5) - a.ageing AS priority
     FROM remedy_case c
     LEFT JOIN LATERAL (
-        SELECT s.stage, s.due FROM (VALUES
-            (1, 'acknowledge', c.ack_due),
-            (2, 'first_response', c.response_due),
-            (3, 'remedy_proposal', c.remedy_due)) AS s(ord, stage, due)
-        WHERE s.due IS NOT NULL
-          AND c.status IN ('received', 'triaged', 'assigned', 'investigating', 'appealed')
-          AND (s.ord > 1 OR c.status IN ('received', 'triaged'))
-          AND (s.ord > 2 OR c.status IN ('received', 'triaged', 'assigned'))
-        ORDER BY s.ord LIMIT 1) d ON true
+        SELECT * FROM case_next_deadline(c.status, c.ack_due, c.response_due, c.remedy_due)) d ON true
     CROSS JOIN LATERAL (
         SELECT CASE
             WHEN d.due IS NULL THEN 0::numeric
