@@ -55,7 +55,7 @@ typedef struct {
     bool old_version; /* last scored under other rules: the next decision records this version */
     long long last_gid;
     size_t opener; /* new cases: the item that opened it */
-    Score score;
+    Score *score;                   /* computed for touched cases only (it is ~6 KB) */
     char reference[12];
 } BatchCase;
 
@@ -187,9 +187,11 @@ static void batch_free(Batch *b)
         sqlarray_strings_free(it->vuln, it->nvuln);
         free(it->key);
     }
-    for (size_t i = 0; i < b->ncases; i++)
+    for (size_t i = 0; i < b->ncases; i++) {
         for (size_t j = 0; j < b->cases[i].nvuln; j++)
             free(b->cases[i].vuln[j]);
+        free(b->cases[i].score);
+    }
     for (size_t i = 0; i < b->ngroups; i++) {
         free(b->groups[i].key);
         free(b->groups[i].cases);
@@ -401,7 +403,8 @@ static void batch_score(Batch *b, const Rules *rules)
             continue;
         ScoreInput in = {c->category, c->people, c->count, c->ongoing, (const char *const *)c->vuln,
                          c->nvuln};
-        score_compute(rules, &in, &c->score);
+        c->score = xmalloc(sizeof *c->score);
+        score_compute(rules, &in, c->score);
     }
 }
 
@@ -454,8 +457,8 @@ static int batch_cases_insert(PGconn *conn, Batch *b, const Rules *rules, char *
         sqlarray_add_text(&a[5], hex);
         sqlarray_add_int(&a[6], c->count);
         sqlarray_add_int(&a[7], c->people);
-        sqlarray_add_fixed2(&a[8], c->score.score);
-        sqlarray_add_text(&a[9], band_name(c->score.band));
+        sqlarray_add_fixed2(&a[8], c->score->score);
+        sqlarray_add_text(&a[9], band_name(c->score->band));
         if (op->own.n > 0)
             sqlarray_add_int(&a[10], op->own.owners[0].member->id);
         else
@@ -518,8 +521,8 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
         sqlarray_add_int(&a[1], c->added);
         sqlarray_add_int(&a[2], c->people);
         sqlarray_add_double(&a[3], c->last);
-        sqlarray_add_fixed2(&a[4], c->score.score);
-        sqlarray_add_text(&a[5], band_name(c->score.band));
+        sqlarray_add_fixed2(&a[4], c->score->score);
+        sqlarray_add_text(&a[5], band_name(c->score->band));
         batch_vuln_join(c, buf, sizeof buf);
         sqlarray_add_text(&a[6], buf);
         sqlarray_add_bool(&a[7], c->ongoing);
@@ -650,15 +653,15 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
         const BatchCase *c = &b->cases[i];
         if (c->added == 0)
             continue;
-        bool moved = c->is_new || fabs(c->score.score - c->old_score) >= 0.005 ||
-                     c->old_band != (int)c->score.band || c->old_version;
+        bool moved = c->is_new || fabs(c->score->score - c->old_score) >= 0.005 ||
+                     c->old_band != (int)c->score->band || c->old_version;
         if (!moved)
             continue;
-        char *comp = score_components_json(&c->score), *fired = score_factors_json(&c->score);
+        char *comp = score_components_json(c->score), *fired = score_factors_json(c->score);
         sqlarray_add_int(&d[0], c->id);
         sqlarray_add_int(&d[1], c->is_new ? b->items[c->opener].id : c->last_gid);
-        sqlarray_add_fixed2(&d[2], c->score.score);
-        sqlarray_add_text(&d[3], band_name(c->score.band));
+        sqlarray_add_fixed2(&d[2], c->score->score);
+        sqlarray_add_text(&d[3], band_name(c->score->band));
         sqlarray_add_text(&d[4], comp);
         sqlarray_add_text(&d[5], fired);
         free(comp);
@@ -667,7 +670,7 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
             const BatchItem *op = &b->items[c->opener];
             owners_note(rules, &op->own, op->category, op->country, owners, sizeof owners);
             snprintf(note, sizeof note, "opened by triage: band %s, score %.2f under rules %s; %s",
-                     band_name(c->score.band), c->score.score, rules->version, owners);
+                     band_name(c->score->band), c->score->score, rules->version, owners);
             sqlarray_add_int(&e[0], c->id);
             sqlarray_add_text(&e[1], "created");
             sqlarray_add_text(&e[2], "triaged");
@@ -681,14 +684,14 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
         if (c->is_new || c->added == 0)
             continue;
         char band[96] = "";
-        if (c->old_band != (int)c->score.band)
+        if (c->old_band != (int)c->score->band)
             snprintf(band, sizeof band, "; band %s -> %s",
                      c->old_band >= 0 ? band_name((Band)c->old_band) : "none",
-                     band_name(c->score.band));
+                     band_name(c->score->band));
         snprintf(note, sizeof note,
                  "%lld grievance%s joined: the case now holds %lld; score %.2f -> %.2f%s "
                  "(rules %s)",
-                 c->added, c->added == 1 ? "" : "s", c->count, c->old_score, c->score.score, band,
+                 c->added, c->added == 1 ? "" : "s", c->count, c->old_score, c->score->score, band,
                  rules->version);
         sqlarray_add_int(&e[0], c->id);
         sqlarray_add_text(&e[1], "grievances_joined");
