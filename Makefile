@@ -104,6 +104,7 @@ bench:
 
 bench-triage: deps all
 	@/usr/bin/python3 bench/triage.py --build $(BUILD)
+	@/usr/bin/python3 bench/triage_events.py --build $(BUILD)
 
 bench-export: deps all
 	@/usr/bin/python3 bench/export.py --build $(BUILD)
