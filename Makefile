@@ -109,11 +109,13 @@ bench-triage: deps all
 bench-export: deps all
 	@/usr/bin/python3 bench/export.py --build $(BUILD)
 
+FORMAT_FILES = $(COMMON_SRC) $(INTAKE_SRC) $(TRIAGE_SRC) $(ADMIN_SRC) $(wildcard common/*.h intake/*.h \
+               triage/*.h admin/*.h)
 format:
-	clang-format -i $(COMMON_SRC) $(INTAKE_SRC) $(TRIAGE_SRC) $(ADMIN_SRC) common/*.h intake/*.h
+	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	clang-format --dry-run --Werror $(COMMON_SRC) $(INTAKE_SRC) $(TRIAGE_SRC) $(ADMIN_SRC)
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build build-asan build-fuzz

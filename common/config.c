@@ -25,8 +25,14 @@ typedef struct {
     long min, max; /* CONFIG_INT bounds; CONFIG_STR: min 1 means must not be empty */
 } ConfigKey;
 
-#define STR(sec, name, field, def, nonempty) {sec, name, CONFIG_STR, offsetof(Config, field), def, nonempty, 0}
-#define INT(sec, name, field, def, lo, hi) {sec, name, CONFIG_INT, offsetof(Config, field), def, lo, hi}
+#define STR(sec, name, field, def, nonempty)                                                       \
+    {                                                                                              \
+        sec, name, CONFIG_STR, offsetof(Config, field), def, nonempty, 0                           \
+    }
+#define INT(sec, name, field, def, lo, hi)                                                         \
+    {                                                                                              \
+        sec, name, CONFIG_INT, offsetof(Config, field), def, lo, hi                                \
+    }
 
 static const ConfigKey config_keys[] = {
     STR("server", "listen", listen_addr, "127.0.0.1", 1),
@@ -64,7 +70,8 @@ typedef struct {
     int lineno; /* of the setting that failed */
 } ConfigLoad;
 
-static int config_set(Config *cfg, const ConfigKey *key, const char *value, char *why, size_t whylen)
+static int config_set(Config *cfg, const ConfigKey *key, const char *value, char *why,
+                      size_t whylen)
 {
     void *dst = (char *)cfg + key->offset;
     if (key->type == CONFIG_STR) {
@@ -91,7 +98,8 @@ static int config_set(Config *cfg, const ConfigKey *key, const char *value, char
     return 0;
 }
 
-static int config_ini_cb(void *user, const char *section, const char *name, const char *value, int lineno)
+static int config_ini_cb(void *user, const char *section, const char *name, const char *value,
+                         int lineno)
 {
     ConfigLoad *load = user;
     char why[128];
@@ -181,7 +189,8 @@ Config *config_load(const char *path, char *err, size_t errlen)
     if (load.failed && rc == load.lineno)
         goto fail;
     if (rc != 0) {
-        snprintf(err, errlen, "%s:%d: not a valid INI line (or longer than 199 characters)", path, rc);
+        snprintf(err, errlen, "%s:%d: not a valid INI line (or longer than 199 characters)", path,
+                 rc);
         goto fail;
     }
     if (config_conninfo_resolve(cfg, err, errlen) < 0)

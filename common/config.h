@@ -8,37 +8,37 @@
 #include <stddef.h>
 
 typedef struct Config {
-    char *path;              /* the file this was loaded from, or NULL for defaults only */
+    char *path; /* the file this was loaded from, or NULL for defaults only */
     /* [server] */
-    char *listen_addr;       /* IPv4/IPv6 literal to bind */
+    char *listen_addr; /* IPv4/IPv6 literal to bind */
     int port;
-    int workers;             /* event-loop threads, each with its own socket and db connection */
-    int max_connections;     /* open connections across all workers */
-    int request_timeout_s;   /* a whole request must arrive within this after connect/response */
-    int max_body_bytes;      /* API/form body limit, answered with a JSON 413 */
+    int workers;           /* event-loop threads, each with its own socket and db connection */
+    int max_connections;   /* open connections across all workers */
+    int request_timeout_s; /* a whole request must arrive within this after connect/response */
+    int max_body_bytes;    /* API/form body limit, answered with a JSON 413 */
     int max_header_bytes;
     char *log_level;
     /* [tls] */
     char *cert_file;
     char *key_file;
     /* [database] */
-    char *conninfo;          /* libpq connection string shared by all programs */
-    char *intake_user;       /* role each program connects as; empty: whatever conninfo/env says */
+    char *conninfo;    /* libpq connection string shared by all programs */
+    char *intake_user; /* role each program connects as; empty: whatever conninfo/env says */
     char *triage_user;
     char *admin_user;
-    int batch_max_rows;      /* group commit: rows per transaction at most */
-    int batch_window_us;     /* group commit: how long the first row waits for company */
-    int db_timeout_s;        /* a database round trip longer than this counts as a dead connection */
+    int batch_max_rows;  /* group commit: rows per transaction at most */
+    int batch_window_us; /* group commit: how long the first row waits for company */
+    int db_timeout_s;    /* a database round trip longer than this counts as a dead connection */
     /* [keys] */
-    char *contact_key_file;  /* 32 random bytes, hex: AES-256-GCM key for contact details */
-    char *receipt_key_file;  /* 32 random bytes, hex: HMAC key deriving receipts from references */
+    char *contact_key_file; /* 32 random bytes, hex: AES-256-GCM key for contact details */
+    char *receipt_key_file; /* 32 random bytes, hex: HMAC key deriving receipts from references */
     /* [taxonomy] */
     char *taxonomy_file;
     /* [triage] */
     char *rules_file;
     int triage_workers;
     int triage_batch_size;
-    int triage_sweep_s;      /* periodic sweep in case a notification was missed */
+    int triage_sweep_s; /* periodic sweep in case a notification was missed */
 } Config;
 
 /* Loads path over the defaults. Returns a Config (caller frees with config_free) or NULL with the

@@ -96,7 +96,8 @@ char *contact_seal_b64(const unsigned char key[KEY_LEN], const char *plaintext, 
         EVP_EncryptUpdate(ctx, blob + GCM_NONCE_LEN, &n, (const unsigned char *)plaintext,
                           (int)len) != 1 ||
         EVP_EncryptFinal_ex(ctx, blob + GCM_NONCE_LEN + n, &fin) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN, blob + GCM_NONCE_LEN + len) != 1)
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN, blob + GCM_NONCE_LEN + len) !=
+            1)
         goto done;
     out = xmalloc(4 * ((bloblen + 2) / 3) + 1);
     EVP_EncodeBlock((unsigned char *)out, blob, (int)bloblen);
@@ -145,8 +146,9 @@ void hmac_sha256(const unsigned char key[KEY_LEN], const void *data, size_t len,
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
                            OSSL_PARAM_construct_end()};
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(crypto_hmac);
-    if (!ctx || EVP_MAC_init(ctx, key, KEY_LEN, params) != 1 || EVP_MAC_update(ctx, data, len) != 1 ||
-        EVP_MAC_final(ctx, out, &outlen, 32) != 1 || outlen != 32)
+    if (!ctx || EVP_MAC_init(ctx, key, KEY_LEN, params) != 1 ||
+        EVP_MAC_update(ctx, data, len) != 1 || EVP_MAC_final(ctx, out, &outlen, 32) != 1 ||
+        outlen != 32)
         abort(); /* cannot fail with valid arguments */
     EVP_MAC_CTX_free(ctx);
 }

@@ -20,9 +20,9 @@ typedef enum {
 
 typedef struct DbJob {
     struct DbJob *next;
-    int nqueries;          /* queries, not counting sync points */
-    int syncs;             /* inner sync points still to pass before the job's last one */
-    int index;             /* query whose results are arriving */
+    int nqueries; /* queries, not counting sync points */
+    int syncs;    /* inner sync points still to pass before the job's last one */
+    int index;    /* query whose results are arriving */
     DbResultCb on_result;
     DbDoneCb on_done;
     void *arg;
@@ -36,12 +36,12 @@ struct Db {
     char *application;
     PGconn *conn;
     DbState state;
-    int sock;                  /* PQsocket at the time the events were made */
+    int sock; /* PQsocket at the time the events were made */
     struct event *ev_read;
     struct event *ev_write;
-    struct event *ev_timer;    /* retry back-off while disconnected; watchdog while connected */
+    struct event *ev_timer; /* retry back-off while disconnected; watchdog while connected */
     int retry_ms;
-    DbJob *head, *tail;        /* jobs in flight, in send order */
+    DbJob *head, *tail; /* jobs in flight, in send order */
     int njobs;
     DbJob *done_head, *done_tail; /* failed jobs whose callbacks run at the next safe point */
     struct event *ev_done;
@@ -197,11 +197,18 @@ static void db_connect_start(Db *db)
 {
     char timeout[16];
     snprintf(timeout, sizeof timeout, "%d", db->cfg->db_timeout_s);
-    const char *keys[] = {"dbname", "user", "application_name", "connect_timeout", "keepalives",
-                          "keepalives_idle", "keepalives_interval", "keepalives_count",
-                          "tcp_user_timeout", NULL};
-    const char *vals[] = {db->cfg->conninfo, db->user, db->application, timeout, "1", "10", "5",
-                          "3", "15000", NULL};
+    const char *keys[] = {"dbname",
+                          "user",
+                          "application_name",
+                          "connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          NULL};
+    const char *vals[] = {
+        db->cfg->conninfo, db->user, db->application, timeout, "1", "10", "5", "3", "15000", NULL};
     db->conn = PQconnectStartParams(keys, vals, 1);
     if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
         db_fail(db, "connect failed");

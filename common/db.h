@@ -16,8 +16,8 @@
 typedef struct Db Db;
 
 typedef enum {
-    DB_OK = 0,  /* every query answered and the sync point reached (results may still be errors) */
-    DB_FAILED,  /* connection lost or timed out: the outcome of the job is unknown */
+    DB_OK = 0, /* every query answered and the sync point reached (results may still be errors) */
+    DB_FAILED, /* connection lost or timed out: the outcome of the job is unknown */
 } DbStatus;
 
 typedef struct {

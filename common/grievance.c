@@ -14,10 +14,11 @@
 #define LIST_MAX_ITEMS 20
 #define NAME_MAX_CHARS 200
 
-static void error_set(GrievanceError *err, const char *field, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void error_set(GrievanceError *err, const char *field, const char *code, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
 
-static void error_set(GrievanceError *err, const char *field, const char *code, const char *fmt, ...)
+static void error_set(GrievanceError *err, const char *field, const char *code, const char *fmt,
+                      ...)
 {
     va_list ap;
     snprintf(err->field, sizeof err->field, "%s", field);
@@ -80,7 +81,8 @@ static bool blank(const char *s)
 }
 
 /* A string field of 1..max_chars characters; returns it (borrowed) or NULL with err set. */
-static const char *text_get(const json_t *v, const char *field, size_t max_chars, GrievanceError *err)
+static const char *text_get(const json_t *v, const char *field, size_t max_chars,
+                            GrievanceError *err)
 {
     if (!json_is_string(v)) {
         error_set(err, field, "invalid", "%s must be a string", field);
@@ -134,8 +136,8 @@ static int strlist_get(const json_t *v, const char *field, size_t max_chars, con
         if (!s)
             return -1;
         if (list >= 0 && !taxonomy_has(tax, (TaxonomyList)list, s)) {
-            error_set(err, field, "invalid", "%s entry %zu is not a known id (see GET /v1/taxonomy)",
-                      field, i + 1);
+            error_set(err, field, "invalid",
+                      "%s entry %zu is not a known id (see GET /v1/taxonomy)", field, i + 1);
             return -1;
         }
         bool dup = false;
@@ -266,14 +268,16 @@ static int contact_get(const json_t *v, Grievance *g, GrievanceError *err)
         } else if (strcmp(key, "email") == 0) {
             s = text_get(val, "contact.email", 254, err);
             if (s && !email_valid(s)) {
-                error_set(err, "contact.email", "invalid", "contact.email is not an e-mail address");
+                error_set(err, "contact.email", "invalid",
+                          "contact.email is not an e-mail address");
                 s = NULL;
             }
         } else if (strcmp(key, "phone") == 0) {
             s = text_get(val, "contact.phone", 32, err);
             if (s && !phone_valid(s)) {
-                error_set(err, "contact.phone", "invalid",
-                          "contact.phone must be 5 to 20 digits, optionally with + - ( ) . or spaces");
+                error_set(
+                    err, "contact.phone", "invalid",
+                    "contact.phone must be 5 to 20 digits, optionally with + - ( ) . or spaces");
                 s = NULL;
             }
         } else {
@@ -339,7 +343,8 @@ static int field_apply(const char *key, const json_t *v, const Taxonomy *tax, Gr
     } else if (strcmp(key, "people_affected") == 0) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
             json_integer_value(v) > 2147483647) {
-            error_set(err, key, "invalid", "people_affected must be a whole number from 1 to 2147483647");
+            error_set(err, key, "invalid",
+                      "people_affected must be a whole number from 1 to 2147483647");
             return -1;
         }
         g->people_affected = (long)json_integer_value(v);
@@ -352,7 +357,8 @@ static int field_apply(const char *key, const json_t *v, const Taxonomy *tax, Gr
         if (!(s = text_get(v, key, 10, err)))
             return -1;
         if (!date_valid(s)) {
-            error_set(err, key, "invalid", "started_on must be a date YYYY-MM-DD, not in the future");
+            error_set(err, key, "invalid",
+                      "started_on must be a date YYYY-MM-DD, not in the future");
             return -1;
         }
         memcpy(g->started_on, s, 11);

@@ -25,21 +25,21 @@ typedef struct Grievance {
     StrList rights;
     StrList companies;
     StrList services;
-    long people_affected;     /* 0: not given */
-    int ongoing;              /* -1: not given, else 0/1 */
-    char started_on[11];      /* YYYY-MM-DD, or "" */
+    long people_affected; /* 0: not given */
+    int ongoing;          /* -1: not given, else 0/1 */
+    char started_on[11];  /* YYYY-MM-DD, or "" */
     StrList vulnerability;
     char complainant_type[16];
-    char *language;           /* BCP 47 tag, or NULL */
+    char *language; /* BCP 47 tag, or NULL */
     bool share_with_members;
     bool share_with_regulator;
-    char *contact_json;       /* compact JSON of the contact object, or NULL; never logged */
+    char *contact_json; /* compact JSON of the contact object, or NULL; never logged */
 } Grievance;
 
 /* Why a submission was refused: the field and a message that never echoes the submitted value. */
 typedef struct {
-    char field[64];     /* "description", "consent.share_with_members", or "" for the whole body */
-    char code[32];      /* "required", "invalid", "unknown_field", "too_long", "not_an_object" */
+    char field[64]; /* "description", "consent.share_with_members", or "" for the whole body */
+    char code[32];  /* "required", "invalid", "unknown_field", "too_long", "not_an_object" */
     char message[256];
 } GrievanceError;
 
@@ -50,13 +50,13 @@ void grievance_free(Grievance *g);
 
 /* What intake_submit() needs beside the grievance itself. All strings borrowed. */
 typedef struct {
-    int n;                       /* the row's position in its batch */
+    int n; /* the row's position in its batch */
     const char *reference;
-    const char *channel;         /* "api", "form" or "import" */
+    const char *channel; /* "api", "form" or "import" */
     const char *receipt_hash_hex;
-    const char *contact_enc_b64; /* NULL when no contact */
-    const char *idempotency_key; /* NULL when none */
-    const char *request_hash_hex;/* NULL when no idempotency key */
+    const char *contact_enc_b64;  /* NULL when no contact */
+    const char *idempotency_key;  /* NULL when none */
+    const char *request_hash_hex; /* NULL when no idempotency key */
 } GrievanceRowMeta;
 
 /* The row object intake_submit(jsonb) takes (see sql/001_schema.sql); caller json_decref-s. */

@@ -23,10 +23,10 @@ void log_write(LogLevel level, const char *fmt, ...) __attribute__((format(print
 #define LOG_ERROR(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define LOG_WARN(...) log_write(LOG_LEVEL_WARN, __VA_ARGS__)
 #define LOG_INFO(...) log_write(LOG_LEVEL_INFO, __VA_ARGS__)
-#define LOG_DEBUG(...)                                                                           \
-    do {                                                                                         \
-        if (log_enabled(LOG_LEVEL_DEBUG))                                                        \
-            log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);                                             \
+#define LOG_DEBUG(...)                                                                             \
+    do {                                                                                           \
+        if (log_enabled(LOG_LEVEL_DEBUG))                                                          \
+            log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);                                               \
     } while (0)
 
 #endif

@@ -8,11 +8,21 @@ PGconn *pgconn_open(const Config *cfg, const char *user, const char *application
                     size_t errlen)
 {
     /* Later keywords override what the expanded conninfo (dbname) says. */
-    const char *keys[] = {"dbname", "user", "application_name", "connect_timeout", "keepalives",
-                          "keepalives_idle", "keepalives_interval", "keepalives_count",
-                          "tcp_user_timeout", NULL};
-    const char *vals[] = {cfg->conninfo, (user && *user) ? user : NULL, application, "10", "1",
-                          "30", "10", "3", "30000", NULL};
+    const char *keys[] = {"dbname",
+                          "user",
+                          "application_name",
+                          "connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          NULL};
+    const char *vals[] = {cfg->conninfo, (user && *user) ? user : NULL,
+                          application,   "10",
+                          "1",           "30",
+                          "10",          "3",
+                          "30000",       NULL};
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     if (!conn) {
         snprintf(err, errlen, "out of memory connecting to the database");

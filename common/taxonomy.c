@@ -56,8 +56,9 @@ Taxonomy *taxonomy_load(const char *path, char *err, size_t errlen)
             const char *id = json_string_value(json_object_get(e, "id"));
             const char *label = json_string_value(json_object_get(e, "label"));
             if (!id || !label || !*id || strlen(id) > 64) {
-                snprintf(err, errlen, "%s: %s[%zu] needs an \"id\" (1..64 characters) and a \"label\"",
-                         path, taxonomy_names[l], i);
+                snprintf(err, errlen,
+                         "%s: %s[%zu] needs an \"id\" (1..64 characters) and a \"label\"", path,
+                         taxonomy_names[l], i);
                 goto fail;
             }
             tax->entries[l][i].id = xstrdup(id);

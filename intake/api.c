@@ -58,16 +58,18 @@ static void api_submit_reply(struct evhttp_request *req, const SubmitResult *r, 
     case SUBMIT_REPLAYED:
         snprintf(url, sizeof url, "/v1/grievances/%s", r->reference);
         if (r->outcome == SUBMIT_REPLAYED)
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Idempotent-Replayed", "true");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Idempotent-Replayed",
+                              "true");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Location", url);
         reply_json(req, 201,
                    json_pack("{s:s, s:s, s:s, s:s, s:s}", "reference", r->reference, "receipt",
-                             r->receipt, "status_url", url, "received_at", r->received_at,
-                             "status", "received"));
+                             r->receipt, "status_url", url, "received_at", r->received_at, "status",
+                             "received"));
         return;
     case SUBMIT_CONFLICT:
         reply_error(req, 409, "idempotency_conflict",
-                    "this Idempotency-Key was already used with a different body", "Idempotency-Key");
+                    "this Idempotency-Key was already used with a different body",
+                    "Idempotency-Key");
         return;
     case SUBMIT_UNAVAILABLE:
         reply_unavailable(req);
@@ -132,7 +134,8 @@ done:
     free(body);
 }
 
-static void api_status_reply(struct evhttp_request *req, StatusOutcome outcome, const StatusInfo *info)
+static void api_status_reply(struct evhttp_request *req, StatusOutcome outcome,
+                             const StatusInfo *info)
 {
     if (outcome == STATUS_UNAVAILABLE) {
         reply_unavailable(req);
@@ -147,7 +150,8 @@ static void api_status_reply(struct evhttp_request *req, StatusOutcome outcome, 
         deadline = json_pack("{s:s, s:s}", "stage", info->next_stage, "due", info->next_due);
     reply_json(req, 200,
                json_pack("{s:s, s:s, s:s, s:o}", "reference", info->reference, "status",
-                         info->status, "received_at", info->received_at, "next_deadline", deadline));
+                         info->status, "received_at", info->received_at, "next_deadline",
+                         deadline));
 }
 
 void api_status(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *reference)

@@ -17,7 +17,7 @@ struct Batcher {
     bool flush_due;          /* the window has passed, or a full batch is waiting */
     Submission *head, *tail; /* waiting, in arrival order */
     int npending;
-    int inflight;            /* transactions sent and not yet answered */
+    int inflight; /* transactions sent and not yet answered */
     int inflight_rows;
 };
 
@@ -25,8 +25,8 @@ typedef struct {
     Batcher *batcher;
     Submission **subs;
     int n;
-    char *rows_json;         /* the one parameter; borrowed by libpq until done */
-    bool *answered;          /* per row: intake_submit returned it */
+    char *rows_json; /* the one parameter; borrowed by libpq until done */
+    bool *answered;  /* per row: intake_submit returned it */
     bool select_ok;
     bool committed;
     char sqlstate[6];
@@ -102,7 +102,8 @@ static void flight_result_cb(void *arg, int index, const PGresult *res)
             if (strcmp(sub->reference, PQgetvalue(res, r, 1)) != 0) {
                 /* An earlier row with this idempotency key: its receipt, not ours. */
                 snprintf(sub->reference, sizeof sub->reference, "%s", PQgetvalue(res, r, 1));
-                receipt_derive(f->batcher->worker->shared->receipt_key, sub->reference, sub->receipt);
+                receipt_derive(f->batcher->worker->shared->receipt_key, sub->reference,
+                               sub->receipt);
             }
             snprintf(sub->received_at, sizeof sub->received_at, "%s", PQgetvalue(res, r, 2));
             bool stored = PQgetvalue(res, r, 3)[0] == 't';
@@ -116,7 +117,8 @@ static void flight_result_cb(void *arg, int index, const PGresult *res)
             }
         }
     } else if (index == 2) {
-        f->committed = st == PGRES_COMMAND_OK && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0;
+        f->committed =
+            st == PGRES_COMMAND_OK && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0;
     } else if (st == PGRES_FATAL_ERROR) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         snprintf(f->sqlstate, sizeof f->sqlstate, "%s", state ? state : "");
@@ -148,7 +150,9 @@ static void flight_done_cb(void *arg, DbStatus status)
                 continue;
             }
             int mark = sub->attempts;
-            sub->done(sub, mark == -1 ? SUBMIT_STORED : mark == -2 ? SUBMIT_REPLAYED : SUBMIT_CONFLICT);
+            sub->done(sub, mark == -1   ? SUBMIT_STORED
+                           : mark == -2 ? SUBMIT_REPLAYED
+                                        : SUBMIT_CONFLICT);
         }
     } else if (f->n > 1) {
         /* The batch was refused: retry every row on its own so the bad one fails alone. */
@@ -163,7 +167,8 @@ static void flight_done_cb(void *arg, DbStatus status)
         LOG_ERROR("worker %d: grievance refused by the database (SQLSTATE %s)", b->worker->id,
                   f->sqlstate[0] ? f->sqlstate : "none");
         f->subs[0]->done(f->subs[0], f->sqlstate[0] == '0' && f->sqlstate[1] == '8'
-                                         ? SUBMIT_UNAVAILABLE : SUBMIT_FAILED);
+                                         ? SUBMIT_UNAVAILABLE
+                                         : SUBMIT_FAILED);
     }
     flight_free(f);
     if (b->npending > 0)
@@ -193,8 +198,11 @@ static void batch_send(Batcher *b)
     /* After an error inside BEGIN..COMMIT the server skips to the sync point and leaves the
      * session in an aborted transaction: every later command would fail (25P02) until a ROLLBACK.
      * So each flight ends with one, after a sync point (harmless when the COMMIT went through). */
-    DbQuery q[5] = {{"BEGIN", 0, NULL}, {SUBMIT_SQL, 1, params}, {"COMMIT", 0, NULL},
-                    {NULL, 0, NULL}, {"ROLLBACK", 0, NULL}};
+    DbQuery q[5] = {{"BEGIN", 0, NULL},
+                    {SUBMIT_SQL, 1, params},
+                    {"COMMIT", 0, NULL},
+                    {NULL, 0, NULL},
+                    {"ROLLBACK", 0, NULL}};
     b->inflight++;
     b->inflight_rows += f->n;
     if (db_job_submit(b->worker->db, q, 5, flight_result_cb, flight_done_cb, f) < 0) {

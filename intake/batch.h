@@ -14,28 +14,28 @@
 #include "worker.h"
 
 typedef enum {
-    SUBMIT_STORED = 0, /* committed now */
-    SUBMIT_REPLAYED,   /* the idempotency key exists with the same body: the earlier row */
-    SUBMIT_CONFLICT,   /* the idempotency key exists with a different body */
-    SUBMIT_UNAVAILABLE,/* database down, or the commit's outcome is unknown: retry */
-    SUBMIT_FAILED,     /* the database refused this row alone */
+    SUBMIT_STORED = 0,  /* committed now */
+    SUBMIT_REPLAYED,    /* the idempotency key exists with the same body: the earlier row */
+    SUBMIT_CONFLICT,    /* the idempotency key exists with a different body */
+    SUBMIT_UNAVAILABLE, /* database down, or the commit's outcome is unknown: retry */
+    SUBMIT_FAILED,      /* the database refused this row alone */
 } SubmitOutcome;
 
 typedef struct Submission Submission;
 typedef void (*SubmissionDoneCb)(Submission *sub, SubmitOutcome outcome);
 
 struct Submission {
-    Submission *next;                     /* batcher's queue link */
-    json_t *row;                          /* intake_submit row; owned */
-    char reference[REFERENCE_LEN + 1];    /* after STORED/REPLAYED: the stored row's reference */
-    char receipt[RECEIPT_LEN + 1];        /* the receipt of reference (derived, never stored) */
-    char received_at[32];                 /* RFC 3339 UTC, after STORED/REPLAYED */
-    unsigned char request_hash[32];       /* of the body, when an idempotency key was given */
+    Submission *next;                  /* batcher's queue link */
+    json_t *row;                       /* intake_submit row; owned */
+    char reference[REFERENCE_LEN + 1]; /* after STORED/REPLAYED: the stored row's reference */
+    char receipt[RECEIPT_LEN + 1];     /* the receipt of reference (derived, never stored) */
+    char received_at[32];              /* RFC 3339 UTC, after STORED/REPLAYED */
+    unsigned char request_hash[32];    /* of the body, when an idempotency key was given */
     bool has_key;
-    bool solo;                            /* retry alone after its batch failed */
+    bool solo; /* retry alone after its batch failed */
     int attempts;
     SubmissionDoneCb done;
-    void *arg;                            /* the caller's context */
+    void *arg; /* the caller's context */
 };
 
 /* Gives sub a fresh reference and its receipt, and puts the reference and the receipt's hash

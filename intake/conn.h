@@ -22,7 +22,8 @@ typedef struct RequestSlot {
 /* Sets up the SSL ex_data index; call once before any worker starts. 0 or -1. */
 int conn_global_init(void);
 /* evhttp_set_bevcb callback (arg: Worker). Never returns NULL: a NULL would make evhttp fall back
- * to plaintext on the TLS port, so on failure the process aborts (only out of memory gets there). */
+ * to plaintext on the TLS port, so on failure the process aborts (only out of memory gets there).
+ */
 struct bufferevent *conn_bev_new_cb(struct event_base *base, void *arg);
 /* The connection of a request; NULL only if the request is not ours. */
 IntakeConn *conn_of_request(struct evhttp_request *req);

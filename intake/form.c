@@ -92,8 +92,9 @@ static void taxonomy_select(struct evbuffer *out, const Taxonomy *tax, TaxonomyL
     html_escape(out, label);
     evbuffer_add_printf(out, " (required)</label>\n");
     field_error(out, err, name);
-    evbuffer_add_printf(out, "<select id=\"%s\" name=\"%s\" required>\n<option value=\"\">Choose…</option>\n",
-                        name, name);
+    evbuffer_add_printf(
+        out, "<select id=\"%s\" name=\"%s\" required>\n<option value=\"\">Choose…</option>\n", name,
+        name);
     for (size_t i = 0; i < taxonomy_count(tax, list); i++) {
         const char *id = taxonomy_id(tax, list, i);
         evbuffer_add_printf(out, "<option value=\"");
@@ -139,7 +140,8 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const F
     const Taxonomy *tax = w->shared->tax;
     struct evbuffer *out = evbuffer_new();
     html_page_open(out, "File a grievance");
-    evbuffer_add_printf(out,
+    evbuffer_add_printf(
+        out,
         "<h1>File a grievance</h1>\n"
         "<p>Tell us about harm you or others suffered through a mobile network, an internet "
         "provider or an online platform. Only the description, the kind of harm and the country "
@@ -150,8 +152,9 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const F
         html_escape(out, err->message);
         evbuffer_add_printf(out, "</p>\n");
     }
-    evbuffer_add_printf(out, "<form method=\"post\" action=\"/grievances\" accept-charset=\"utf-8\">\n"
-                             "<input type=\"hidden\" name=\"language\" value=\"en\">\n");
+    evbuffer_add_printf(out,
+                        "<form method=\"post\" action=\"/grievances\" accept-charset=\"utf-8\">\n"
+                        "<input type=\"hidden\" name=\"language\" value=\"en\">\n");
     evbuffer_add_printf(out, "<label for=\"description\">What happened? (required)</label>\n"
                              "<p class=\"hint\" id=\"description-hint\">In your own words, up to "
                              "20,000 characters.</p>\n");
@@ -166,11 +169,12 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const F
     text_input(out, v, err, "companies", "text", "Companies involved (optional)",
                "Names of the companies, separated by commas.", "companies");
     text_input(out, v, err, "services", "text", "Services involved (optional)",
-               "For example: mobile data, messaging app, search. Separate with commas.", "services");
+               "For example: mobile data, messaging app, search. Separate with commas.",
+               "services");
     text_input(out, v, err, "people_affected", "number", "How many people are affected? (optional)",
                "Your best estimate.", "people_affected");
-    text_input(out, v, err, "started_on", "date", "When did it start? (optional)", "An approximate date is fine.",
-               "started_on");
+    text_input(out, v, err, "started_on", "date", "When did it start? (optional)",
+               "An approximate date is fine.", "started_on");
     evbuffer_add_printf(out, "<fieldset>\n<legend>Is it still going on?</legend>\n");
     field_error(out, err, "ongoing");
     checkbox(out, v, "ongoing", "Yes, the harm is ongoing");
@@ -185,22 +189,25 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const F
     evbuffer_add_printf(out, "<fieldset>\n<legend>Who is filing?</legend>\n");
     field_error(out, err, "complainant_type");
     for (size_t i = 0; i < 4; i++)
-        evbuffer_add_printf(out,
-                            "<label><input type=\"radio\" name=\"complainant_type\" value=\"%s\"%s> "
-                            "%s</label>\n",
-                            types[i][0],
-                            (type ? strcmp(type, types[i][0]) == 0 : i == 0) ? " checked" : "",
-                            types[i][1]);
+        evbuffer_add_printf(
+            out,
+            "<label><input type=\"radio\" name=\"complainant_type\" value=\"%s\"%s> "
+            "%s</label>\n",
+            types[i][0], (type ? strcmp(type, types[i][0]) == 0 : i == 0) ? " checked" : "",
+            types[i][1]);
     evbuffer_add_printf(out, "</fieldset>\n<fieldset>\n<legend>Consent</legend>\n");
     field_error(out, err, "consent");
     checkbox(out, v, "share_with_members", "The companies concerned may see my grievance");
-    checkbox(out, v, "share_with_regulator", "Regulators may receive my description, without my contact details");
-    evbuffer_add_printf(out, "</fieldset>\n<fieldset>\n<legend>How can we reach you? (optional)</legend>\n");
+    checkbox(out, v, "share_with_regulator",
+             "Regulators may receive my description, without my contact details");
+    evbuffer_add_printf(
+        out, "</fieldset>\n<fieldset>\n<legend>How can we reach you? (optional)</legend>\n");
     field_error(out, err, "contact");
     text_input(out, v, err, "contact_name", "text", "Name", NULL, "contact.name");
     text_input(out, v, err, "contact_email", "email", "E-mail", NULL, "contact.email");
     text_input(out, v, err, "contact_phone", "tel", "Phone", NULL, "contact.phone");
-    evbuffer_add_printf(out, "</fieldset>\n<button type=\"submit\">Send grievance</button>\n</form>\n");
+    evbuffer_add_printf(out,
+                        "</fieldset>\n<button type=\"submit\">Send grievance</button>\n</form>\n");
     html_page_close(out);
     reply_send(req, code, "text/html; charset=utf-8", out);
 }
@@ -340,15 +347,18 @@ static void form_submit_reply(struct evhttp_request *req, const SubmitResult *r,
     if (r->outcome == SUBMIT_STORED || r->outcome == SUBMIT_REPLAYED) {
         struct evbuffer *out = evbuffer_new();
         html_page_open(out, "Grievance received");
-        evbuffer_add_printf(out, "<h1>Your grievance has been received</h1>\n"
-                                 "<p>It is stored safely. Your reference is:</p>\n<p class=\"secret\">");
+        evbuffer_add_printf(out,
+                            "<h1>Your grievance has been received</h1>\n"
+                            "<p>It is stored safely. Your reference is:</p>\n<p class=\"secret\">");
         html_escape(out, r->reference);
         evbuffer_add_printf(out, "</p>\n<p>Your receipt (a secret, shown only this once):</p>\n"
                                  "<p class=\"secret\">");
         html_escape(out, r->receipt);
-        evbuffer_add_printf(out,
+        evbuffer_add_printf(
+            out,
             "</p>\n<p><strong>Write down or save both now.</strong> With them you can follow your "
-            "grievance on the <a href=\"/status\">status page</a>. We cannot show the receipt again "
+            "grievance on the <a href=\"/status\">status page</a>. We cannot show the receipt "
+            "again "
             "and nobody can recover it for you. Keep it where others cannot see it: anyone who has "
             "it can see the status of your grievance.</p>\n");
         html_page_close(out);
@@ -418,7 +428,8 @@ static void status_form(struct evbuffer *out, const char *message)
         html_escape(out, message);
         evbuffer_add_printf(out, "</p>\n");
     }
-    evbuffer_add_printf(out,
+    evbuffer_add_printf(
+        out,
         "<form method=\"post\" action=\"/status\" accept-charset=\"utf-8\">\n"
         "<label for=\"reference\">Reference</label>\n"
         "<input type=\"text\" id=\"reference\" name=\"reference\" autocomplete=\"off\" required>\n"
@@ -460,7 +471,8 @@ static const char *status_words(const char *status)
     return status;
 }
 
-static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome, const StatusInfo *info)
+static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
+                              const StatusInfo *info)
 {
     struct evbuffer *out = evbuffer_new();
     html_page_open(out, "Follow a grievance");
@@ -487,9 +499,10 @@ static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
     int code = outcome == STATUS_NOT_FOUND ? 404 : 503;
     if (code == 503)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "2");
-    status_form(out, outcome == STATUS_NOT_FOUND
-                         ? "No grievance matches this reference and receipt. Check both and try again."
-                         : "The status cannot be shown just now. Please try again in a moment.");
+    status_form(out,
+                outcome == STATUS_NOT_FOUND
+                    ? "No grievance matches this reference and receipt. Check both and try again."
+                    : "The status cannot be shown just now. Please try again in a moment.");
     html_page_close(out);
     reply_send(req, code, "text/html; charset=utf-8", out);
 }

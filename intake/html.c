@@ -11,12 +11,23 @@ void html_escape(struct evbuffer *out, const char *s)
     for (; *s; s++) {
         const char *rep = NULL;
         switch (*s) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: continue;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            continue;
         }
         evbuffer_add(out, run, (size_t)(s - run));
         evbuffer_add(out, rep, strlen(rep));
@@ -53,7 +64,7 @@ void html_page_open(struct evbuffer *out, const char *title)
 
 void html_page_close(struct evbuffer *out)
 {
-    evbuffer_add_printf(out,
-                        "<hr>\n<p class=\"hint\"><a href=\"/\">File a grievance</a> · "
-                        "<a href=\"/status\">Follow a grievance</a></p>\n</main>\n</body>\n</html>\n");
+    evbuffer_add_printf(
+        out, "<hr>\n<p class=\"hint\"><a href=\"/\">File a grievance</a> · "
+             "<a href=\"/status\">Follow a grievance</a></p>\n</main>\n</body>\n</html>\n");
 }

@@ -19,11 +19,10 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: redress-intake [-c FILE]\n"
-            "HTTPS intake of grievances: JSON API under /v1, an HTML form at /.\n\n"
-            "  -c, --config FILE  settings (default: $REDRESS_CONFIG, else var/redress.conf)\n"
-            "  -h, --help         this help\n");
+    fprintf(out, "usage: redress-intake [-c FILE]\n"
+                 "HTTPS intake of grievances: JSON API under /v1, an HTML form at /.\n\n"
+                 "  -c, --config FILE  settings (default: $REDRESS_CONFIG, else var/redress.conf)\n"
+                 "  -h, --help         this help\n");
 }
 
 static void libevent_log_cb(int severity, const char *msg)
@@ -51,9 +50,15 @@ int main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': cli_config = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            cli_config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {

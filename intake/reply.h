@@ -9,7 +9,8 @@
 #include <jansson.h>
 
 /* Sends body (may be NULL; freed by the call) with the content type and the security headers. */
-void reply_send(struct evhttp_request *req, int code, const char *content_type, struct evbuffer *body);
+void reply_send(struct evhttp_request *req, int code, const char *content_type,
+                struct evbuffer *body);
 /* Sends obj as JSON; takes ownership of obj. */
 void reply_json(struct evhttp_request *req, int code, json_t *obj);
 /* An API error; field may be NULL. */

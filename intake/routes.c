@@ -19,8 +19,8 @@ typedef struct {
     const char *path;
     RouteMatch match;
     enum evhttp_cmd_type method;
-    const char *allow;      /* the Allow header for a 405 */
-    bool html;              /* errors for this path are pages, not JSON */
+    const char *allow; /* the Allow header for a 405 */
+    bool html;         /* errors for this path are pages, not JSON */
     void (*handle)(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest);
 } Route;
 
@@ -33,7 +33,8 @@ static void route_status(Worker *w, IntakeConn *conn, struct evhttp_request *req
 {
     api_status(w, conn, req, rest);
 }
-static void route_taxonomy(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+static void route_taxonomy(Worker *w, IntakeConn *conn, struct evhttp_request *req,
+                           const char *rest)
 {
     (void)conn;
     (void)rest;
@@ -50,18 +51,21 @@ static void route_form(Worker *w, IntakeConn *conn, struct evhttp_request *req, 
     (void)rest;
     form_page(w, req);
 }
-static void route_form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+static void route_form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req,
+                              const char *rest)
 {
     (void)rest;
     form_submit(w, conn, req);
 }
-static void route_status_page(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+static void route_status_page(Worker *w, IntakeConn *conn, struct evhttp_request *req,
+                              const char *rest)
 {
     (void)conn;
     (void)rest;
     form_status_page(w, req);
 }
-static void route_status_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+static void route_status_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req,
+                                const char *rest)
 {
     (void)rest;
     form_status_submit(w, conn, req);
@@ -131,8 +135,8 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
         const Route *r = &routes[i];
         size_t n = strlen(r->path);
         bool matches = r->match == ROUTE_EXACT ? strcmp(path, r->path) == 0
-                                               : strncmp(path, r->path, n) == 0 && path[n] != '\0' &&
-                                                     !strchr(path + n, '/');
+                                               : strncmp(path, r->path, n) == 0 &&
+                                                     path[n] != '\0' && !strchr(path + n, '/');
         if (!matches)
             continue;
         path_match = r;

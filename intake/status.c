@@ -15,7 +15,7 @@ typedef struct {
     char reference[REFERENCE_LEN + 1];
     const char *params[1];
     bool found;
-    bool failed;             /* the query itself failed: unavailable, not "not found" */
+    bool failed; /* the query itself failed: unavailable, not "not found" */
     StatusInfo info;
 } StatusQuery;
 

@@ -10,7 +10,7 @@
 #include "util.h"
 
 typedef struct {
-    Submission sub;          /* first member: the batcher hands this back */
+    Submission sub; /* first member: the batcher hands this back */
     Worker *worker;
     RequestSlot slot;
     SubmitReplyCb reply;
@@ -48,7 +48,8 @@ void submit_start(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
     p->ctx_free = sr->ctx_free;
     p->ctx = sr->ctx;
     if (g->contact_json) {
-        contact = contact_seal_b64(w->shared->contact_key, g->contact_json, strlen(g->contact_json));
+        contact =
+            contact_seal_b64(w->shared->contact_key, g->contact_json, strlen(g->contact_json));
         if (!contact) {
             LOG_ERROR("worker %d: sealing a contact failed", w->id);
             SubmitResult fail = {SUBMIT_FAILED, NULL, NULL, NULL};
@@ -62,7 +63,12 @@ void submit_start(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
         memcpy(p->sub.request_hash, sr->request_hash, 32);
         p->sub.has_key = true;
     }
-    GrievanceRowMeta meta = {0, "", sr->channel, "", contact, sr->idempotency_key,
+    GrievanceRowMeta meta = {0,
+                             "",
+                             sr->channel,
+                             "",
+                             contact,
+                             sr->idempotency_key,
                              sr->idempotency_key ? hash_hex : NULL};
     p->sub.row = grievance_row_json(g, &meta);
     free(contact);

@@ -28,7 +28,7 @@ typedef struct {
     const char *idempotency_key;       /* NULL: none */
     const unsigned char *request_hash; /* 32 bytes when idempotency_key is set */
     SubmitReplyCb reply;
-    void (*ctx_free)(void *ctx);       /* may be NULL */
+    void (*ctx_free)(void *ctx); /* may be NULL */
     void *ctx;
 } SubmitRequest;
 

@@ -24,7 +24,7 @@ typedef struct {
     SSL_CTX *ssl_ctx;
     unsigned char contact_key[32];
     unsigned char receipt_key[32];
-    char *taxonomy_json;       /* the GET /v1/taxonomy body, built once */
+    char *taxonomy_json; /* the GET /v1/taxonomy body, built once */
 } Shared;
 
 typedef struct Worker {
@@ -35,9 +35,9 @@ typedef struct Worker {
     struct evconnlistener *listener; /* borrowed from evhttp's bound socket */
     Db *db;
     Batcher *batcher;
-    int nconns;                      /* open connections of this worker */
-    int max_conns;                   /* this worker's share of server.max_connections */
-    bool paused;                     /* listener disabled because nconns reached max_conns */
+    int nconns;    /* open connections of this worker */
+    int max_conns; /* this worker's share of server.max_connections */
+    bool paused;   /* listener disabled because nconns reached max_conns */
     bool stopping;
     pthread_t thread;
 } Worker;

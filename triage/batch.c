@@ -55,7 +55,7 @@ typedef struct {
     bool old_version; /* last scored under other rules: the next decision records this version */
     long long last_gid;
     size_t opener; /* new cases: the item that opened it */
-    Score *score;                   /* computed for touched cases only (it is ~6 KB) */
+    Score *score;  /* computed for touched cases only (it is ~6 KB) */
     char reference[12];
 } BatchCase;
 
