@@ -379,7 +379,8 @@ static void case_show_print(const json_t *c)
     json_t *e = json_object_get(c, "explanation");
     printf("\nseverity\n");
     if (json_is_object(e)) {
-        char *comp = json_dumps(json_object_get(e, "components"), JSON_COMPACT);
+        char *comp =
+            json_dumps(json_object_get(e, "components"), JSON_COMPACT | JSON_REAL_PRECISION(10));
         out_kv(stdout, "rules version", jstr(e, "rules_version"));
         out_kv(stdout, "components", comp);
         free(comp);
