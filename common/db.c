@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pgconn.h"
 #include "util.h"
 
 #define DB_JOB_MAX_QUERIES 8
@@ -195,21 +196,9 @@ static void db_connect_step(Db *db)
 
 static void db_connect_start(Db *db)
 {
-    char timeout[16];
-    snprintf(timeout, sizeof timeout, "%d", db->cfg->db_timeout_s);
-    const char *keys[] = {"dbname",
-                          "user",
-                          "application_name",
-                          "connect_timeout",
-                          "keepalives",
-                          "keepalives_idle",
-                          "keepalives_interval",
-                          "keepalives_count",
-                          "tcp_user_timeout",
-                          NULL};
-    const char *vals[] = {
-        db->cfg->conninfo, db->user, db->application, timeout, "1", "10", "5", "3", "15000", NULL};
-    db->conn = PQconnectStartParams(keys, vals, 1);
+    PgConnParams p;
+    pgconn_params(&p, db->cfg, db->user, db->application);
+    db->conn = PQconnectStartParams(p.keys, p.vals, 1);
     if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
         db_fail(db, "connect failed");
         return;

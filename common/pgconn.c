@@ -4,26 +4,35 @@
 #include <stdio.h>
 #include <string.h>
 
+void pgconn_params(PgConnParams *p, const Config *cfg, const char *user, const char *application)
+{
+    /* Later keywords override what the expanded conninfo (dbname) says. */
+    static const char *const keys[] = {"dbname",
+                                       "user",
+                                       "application_name",
+                                       "connect_timeout",
+                                       "keepalives",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "tcp_user_timeout",
+                                       NULL};
+    snprintf(p->timeout, sizeof p->timeout, "%d", cfg->db_timeout_s);
+    const char *vals[] = {cfg->conninfo, (user && *user) ? user : NULL,
+                          application,   p->timeout,
+                          "1",           "10",
+                          "5",           "3",
+                          "15000",       NULL};
+    memcpy(p->keys, keys, sizeof keys);
+    memcpy(p->vals, vals, sizeof vals);
+}
+
 PGconn *pgconn_open(const Config *cfg, const char *user, const char *application, char *err,
                     size_t errlen)
 {
-    /* Later keywords override what the expanded conninfo (dbname) says. */
-    const char *keys[] = {"dbname",
-                          "user",
-                          "application_name",
-                          "connect_timeout",
-                          "keepalives",
-                          "keepalives_idle",
-                          "keepalives_interval",
-                          "keepalives_count",
-                          "tcp_user_timeout",
-                          NULL};
-    const char *vals[] = {cfg->conninfo, (user && *user) ? user : NULL,
-                          application,   "10",
-                          "1",           "30",
-                          "10",          "3",
-                          "30000",       NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    PgConnParams p;
+    pgconn_params(&p, cfg, user, application);
+    PGconn *conn = PQconnectdbParams(p.keys, p.vals, 1);
     if (!conn) {
         snprintf(err, errlen, "out of memory connecting to the database");
         return NULL;

@@ -40,6 +40,10 @@ class Cluster:
         c = cls(path, free_port())
         subprocess.run([os.path.join(ROOT, "scripts/pgcluster.sh"), "start", path, str(c.port)], check=True)
         try:
+            # Every migration applied: the tests run against the whole schema or not at all.
+            applied = {v for (v,) in c.sql("SELECT version FROM schema_migration")}
+            wanted = {f[:-4] for f in os.listdir(os.path.join(ROOT, "sql")) if f.endswith(".sql")}
+            assert applied == wanted, f"migrations applied {sorted(applied)}, expected {sorted(wanted)}"
             yield c
         finally:
             c.stop()

@@ -11,6 +11,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A property the input broke: libFuzzer keeps the input as a crash. */
+#define FUZZ_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz: assertion failed: %s\n", #cond);                              \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static Taxonomy *tax;
@@ -29,8 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         GrievanceRowMeta meta = {0, "REF", "api", "00", NULL, NULL, NULL};
         json_t *row = grievance_row_json(g, &meta);
         char *text = json_dumps(row, JSON_COMPACT);
-        if (!text)
-            abort(); /* a validated grievance must always serialise */
+        FUZZ_ASSERT(text != NULL); /* a validated grievance must always serialise */
         free(text);
         json_decref(row);
         grievance_free(g);

@@ -1,12 +1,22 @@
 /* libFuzzer target: typed references and receipts (URL paths, form fields, headers). */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "reference.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A property the input broke: libFuzzer keeps the input as a crash. */
+#define FUZZ_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz: assertion failed: %s\n", #cond);                              \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -16,8 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char ref[REFERENCE_LEN + 1], again[REFERENCE_LEN + 1], receipt[RECEIPT_LEN + 1];
     if (reference_normalize(s, ref)) {
         /* A canonical reference normalises to itself. */
-        if (!reference_normalize(ref, again) || strcmp(ref, again) != 0)
-            abort();
+        FUZZ_ASSERT(reference_normalize(ref, again) && strcmp(ref, again) == 0);
     }
     receipt_normalize(s, receipt);
     free(s);
