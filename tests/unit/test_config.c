@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,32 +14,27 @@
 
 #include "config.h"
 
-static char tmpdir[64];
+
+
+
 
 static const char *write_conf(const char *name, const char *content)
 {
-    static char path[128];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(content, f);
-    fclose(f);
+    const char *path = scratch_write(name, content, strlen(content));
+    assert_non_null(path);
     return path;
 }
 
 static int setup_tmp(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/redress-test-config-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return scratch_setup("config");
 }
 
 static int teardown_tmp(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return scratch_teardown();
 }
 
 static void test_defaults(void **state)
@@ -140,7 +137,7 @@ static void test_not_ini_and_missing(void **state)
     expect_fail("[server]\nthis line is not a setting\n", (const char *const[]){"bad.conf", ":2", NULL});
     expect_fail("[server\nport = 8443\n", (const char *const[]){"bad.conf", ":1", NULL});
     char err[512] = "", path[160];
-    snprintf(path, sizeof path, "%s/none.conf", tmpdir);
+    snprintf(path, sizeof path, "%s/none.conf", scratch_dir);
     assert_null(config_load(path, err, sizeof err));
     assert_non_null(strstr(err, "none.conf"));
 }

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,33 +107,28 @@ static void test_wrong_key(void **state)
     free(b64);
 }
 
-static char tmpdir[64];
+
 
 static const char *write_file(const char *name, const char *content, size_t len)
 {
-    static char path[128];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fwrite(content, 1, len, f);
-    fclose(f);
+    const char *path = scratch_write(name, content, len);
+    assert_non_null(path);
     return path;
 }
 
 static int setup_tmp(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/redress-test-crypto-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return scratch_setup("crypto");
 }
 
 static int teardown_tmp(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return scratch_teardown();
 }
+
+
 
 static void test_key_file(void **state)
 {
@@ -174,7 +171,7 @@ static void test_key_file(void **state)
     assert_int_equal(key_file_load(write_file("nul.key", bin, 64), key, err, sizeof err), -1);
     /* Missing and too large. */
     char path[160];
-    snprintf(path, sizeof path, "%s/missing.key", tmpdir);
+    snprintf(path, sizeof path, "%s/missing.key", scratch_dir);
     assert_int_equal(key_file_load(path, key, err, sizeof err), -1);
     assert_non_null(strstr(err, "missing.key"));
     char *big = malloc(10000);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,6 @@
 #include "../../triage/rules.h"
 #include "taxonomy.h"
 
-static char tmpdir[64];
 static Taxonomy *tax;
 
 #define GOOD_HEAD                                                                                  \
@@ -32,12 +33,8 @@ static Taxonomy *tax;
 
 static const char *write_rules(const char *name, const char *content)
 {
-    static char path[128];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(content, f);
-    fclose(f);
+    const char *path = scratch_write(name, content, strlen(content));
+    assert_non_null(path);
     return path;
 }
 
@@ -45,8 +42,7 @@ static int setup(void **state)
 {
     (void)state;
     char err[512];
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/redress-test-rules-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (scratch_setup("rules") < 0)
         return -1;
     tax = taxonomy_load("config/taxonomy.json", err, sizeof err);
     return tax ? 0 : -1;
@@ -55,10 +51,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
     taxonomy_free(tax);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return scratch_teardown();
 }
 
 static void test_shipped_file_loads(void **state)
