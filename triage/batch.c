@@ -408,6 +408,22 @@ static void batch_score(Batch *b, const Rules *rules)
     }
 }
 
+/* Runs sql with the arrays' texts as $1..$n, then the extra parameters, expecting a command
+ * result (caller PQclear-s it); NULL with err on failure. */
+static PGresult *batch_exec_arrays(PGconn *conn, const char *what, const char *sql,
+                                   SqlArray *arrays, int narrays, const char *const *extra,
+                                   int nextra, char *err, size_t errlen)
+{
+    const char *params[32];
+    if (narrays + nextra > 32)
+        abort(); /* a programmer error: no statement here has that many parameters */
+    for (int i = 0; i < narrays; i++)
+        params[i] = sqlarray_text(&arrays[i]);
+    for (int i = 0; i < nextra; i++)
+        params[narrays + i] = extra[i];
+    return txn_exec(conn, what, sql, narrays + nextra, params, PGRES_COMMAND_OK, err, errlen);
+}
+
 /* Draws ids for the new cases from the sequence, so rows can be linked before inserting. */
 static int batch_ids_draw(PGconn *conn, Batch *b, size_t nnew, char *err, size_t errlen)
 {
@@ -471,12 +487,8 @@ static int batch_cases_insert(PGconn *conn, Batch *b, const Rules *rules, char *
     }
     char dl[128];
     rules_deadlines_literal(rules, dl, sizeof dl);
-    const char *params[N + 2];
-    for (int i = 0; i < N; i++)
-        params[i] = sqlarray_text(&a[i]);
-    params[N] = rules->version;
-    params[N + 1] = dl;
-    PGresult *res = txn_exec(
+    const char *extra[] = {rules->version, dl};
+    PGresult *res = batch_exec_arrays(
         conn, "inserting cases",
         "INSERT INTO remedy_case (id, reference, status, category, country, collective, "
         "cluster_key, signature, grievance_count, people_affected, score, band, rules_version, "
@@ -494,7 +506,7 @@ static int batch_cases_insert(PGconn *conn, Batch *b, const Rules *rules, char *
         "$13::float8[], $14::text[], $15::bool[]) "
         "AS u(id, ref, cat, country, key, sig, n, people, score, band, lead, first, last, vuln, "
         "ongoing) CROSS JOIN LATERAL (SELECT substr(u.band, 2)::int AS i) b",
-        N + 2, params, PGRES_COMMAND_OK, err, errlen);
+        a, N, extra, 2, err, errlen);
     for (int i = 0; i < N; i++)
         sqlarray_free(&a[i]);
     if (!res)
@@ -533,14 +545,10 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
     if (*ngrown > 0) {
         char dl[128];
         rules_deadlines_literal(rules, dl, sizeof dl);
-        const char *params[N + 2];
-        for (int i = 0; i < N; i++)
-            params[i] = sqlarray_text(&a[i]);
-        params[N] = rules->version;
-        params[N + 1] = dl;
+        const char *extra[] = {rules->version, dl};
         /* Counts add up (a concurrent writer cannot be lost); deadlines only ever tighten when
          * a growing case moves to a more urgent band. */
-        res = txn_exec(
+        res = batch_exec_arrays(
             conn, "updating cases",
             "UPDATE remedy_case c SET grievance_count = c.grievance_count + u.added, "
             "people_affected = greatest(c.people_affected, u.people, c.grievance_count + u.added), "
@@ -560,7 +568,7 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
             "AS u(id, added, people, last, score, band, vuln, ongoing, first) "
             "CROSS JOIN LATERAL (SELECT substr(u.band, 2)::int AS i) b "
             "WHERE c.id = u.id",
-            N + 2, params, PGRES_COMMAND_OK, err, errlen);
+            a, N, extra, 2, err, errlen);
         if (!res)
             rc = -1;
         else if (strtoul(PQcmdTuples(res), NULL, 10) != *ngrown) {
@@ -621,14 +629,11 @@ static int batch_owners_insert(PGconn *conn, Batch *b, char *err, size_t errlen)
     }
     int rc = 0;
     if (a[0].n > 0) {
-        const char *params[4];
-        for (int i = 0; i < 4; i++)
-            params[i] = sqlarray_text(&a[i]);
-        PGresult *res = txn_exec(conn, "inserting owners",
-                                 "INSERT INTO case_owner (case_id, member_id, role, involvement) "
-                                 "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], "
-                                 "$4::text[])",
-                                 4, params, PGRES_COMMAND_OK, err, errlen);
+        PGresult *res = batch_exec_arrays(
+            conn, "inserting owners",
+            "INSERT INTO case_owner (case_id, member_id, role, involvement) "
+            "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[])",
+            a, 4, NULL, 0, err, errlen);
         rc = res ? 0 : -1;
         PQclear(res);
     }
@@ -702,33 +707,27 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
     PGresult *res = NULL;
     *ndec = (long long)d[0].n;
     if (d[0].n > 0) {
-        const char *params[7];
-        for (int i = 0; i < 6; i++)
-            params[i] = sqlarray_text(&d[i]);
-        params[6] = rules->version;
+        const char *extra[] = {rules->version};
         /* decided_at is the insert's own time, not the transaction's start: a worker that
          * waited on a cluster-key lock must order after the one it waited for. */
-        res = txn_exec(
+        res = batch_exec_arrays(
             conn, "inserting decisions",
             "INSERT INTO triage_decision (case_id, grievance_id, score, band, "
             "components, rules_fired, rules_version, decided_at) "
             "SELECT u.c, u.g, u.s, u.b, u.comp::jsonb, u.fired::jsonb, $7, clock_timestamp() "
             "FROM unnest($1::int8[], $2::int8[], $3::numeric[], $4::text[], "
             "$5::text[], $6::text[]) AS u(c, g, s, b, comp, fired)",
-            7, params, PGRES_COMMAND_OK, err, errlen);
+            d, 6, extra, 1, err, errlen);
         rc = res ? 0 : -1;
         PQclear(res);
     }
     if (rc == 0 && e[0].n > 0) {
-        const char *params[4];
-        for (int i = 0; i < 4; i++)
-            params[i] = sqlarray_text(&e[i]);
-        res = txn_exec(conn, "inserting events",
-                       "INSERT INTO case_event (case_id, action, to_status, note) "
-                       "SELECT u.c, u.a, u.s::case_status, u.n "
-                       "FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) "
-                       "AS u(c, a, s, n)",
-                       4, params, PGRES_COMMAND_OK, err, errlen);
+        res = batch_exec_arrays(conn, "inserting events",
+                                "INSERT INTO case_event (case_id, action, to_status, note) "
+                                "SELECT u.c, u.a, u.s::case_status, u.n "
+                                "FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) "
+                                "AS u(c, a, s, n)",
+                                e, 4, NULL, 0, err, errlen);
         rc = res ? 0 : -1;
         PQclear(res);
     }
