@@ -409,10 +409,10 @@ static void batch_score(Batch *b, const Rules *rules)
 }
 
 /* Runs sql with the arrays' texts as $1..$n, then the extra parameters, expecting a command
- * result (caller PQclear-s it); NULL with err on failure. */
-static PGresult *batch_exec_arrays(PGconn *conn, const char *what, const char *sql,
-                                   SqlArray *arrays, int narrays, const char *const *extra,
-                                   int nextra, char *err, size_t errlen)
+ * result. 0, with the rows affected in *affected when not NULL; -1 with err. */
+static int batch_exec_arrays(PGconn *conn, const char *what, const char *sql, SqlArray *arrays,
+                             int narrays, const char *const *extra, int nextra,
+                             unsigned long *affected, char *err, size_t errlen)
 {
     const char *params[32];
     if (narrays + nextra > 32)
@@ -421,7 +421,14 @@ static PGresult *batch_exec_arrays(PGconn *conn, const char *what, const char *s
         params[i] = sqlarray_text(&arrays[i]);
     for (int i = 0; i < nextra; i++)
         params[narrays + i] = extra[i];
-    return txn_exec(conn, what, sql, narrays + nextra, params, PGRES_COMMAND_OK, err, errlen);
+    PGresult *res =
+        txn_exec(conn, what, sql, narrays + nextra, params, PGRES_COMMAND_OK, err, errlen);
+    if (!res)
+        return -1;
+    if (affected)
+        *affected = strtoul(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return 0;
 }
 
 /* Draws ids for the new cases from the sequence, so rows can be linked before inserting. */
@@ -488,7 +495,7 @@ static int batch_cases_insert(PGconn *conn, Batch *b, const Rules *rules, char *
     char dl[128];
     rules_deadlines_literal(rules, dl, sizeof dl);
     const char *extra[] = {rules->version, dl};
-    PGresult *res = batch_exec_arrays(
+    int rc = batch_exec_arrays(
         conn, "inserting cases",
         "INSERT INTO remedy_case (id, reference, status, category, country, collective, "
         "cluster_key, signature, grievance_count, people_affected, score, band, rules_version, "
@@ -506,13 +513,10 @@ static int batch_cases_insert(PGconn *conn, Batch *b, const Rules *rules, char *
         "$13::float8[], $14::text[], $15::bool[]) "
         "AS u(id, ref, cat, country, key, sig, n, people, score, band, lead, first, last, vuln, "
         "ongoing) CROSS JOIN LATERAL (SELECT substr(u.band, 2)::int AS i) b",
-        a, N, extra, 2, err, errlen);
+        a, N, extra, 2, NULL, err, errlen);
     for (int i = 0; i < N; i++)
         sqlarray_free(&a[i]);
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
+    return rc;
 }
 
 static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t *ngrown, char *err,
@@ -540,7 +544,6 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
         sqlarray_add_bool(&a[7], c->ongoing);
         sqlarray_add_double(&a[8], c->first);
     }
-    PGresult *res = NULL;
     int rc = 0;
     if (*ngrown > 0) {
         char dl[128];
@@ -548,7 +551,8 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
         const char *extra[] = {rules->version, dl};
         /* Counts add up (a concurrent writer cannot be lost); deadlines only ever tighten when
          * a growing case moves to a more urgent band. */
-        res = batch_exec_arrays(
+        unsigned long updated = 0;
+        rc = batch_exec_arrays(
             conn, "updating cases",
             "UPDATE remedy_case c SET grievance_count = c.grievance_count + u.added, "
             "people_affected = greatest(c.people_affected, u.people, c.grievance_count + u.added), "
@@ -568,14 +572,11 @@ static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t
             "AS u(id, added, people, last, score, band, vuln, ongoing, first) "
             "CROSS JOIN LATERAL (SELECT substr(u.band, 2)::int AS i) b "
             "WHERE c.id = u.id",
-            a, N, extra, 2, err, errlen);
-        if (!res)
-            rc = -1;
-        else if (strtoul(PQcmdTuples(res), NULL, 10) != *ngrown) {
-            snprintf(err, errlen, "updating cases: %s of %zu rows", PQcmdTuples(res), *ngrown);
+            a, N, extra, 2, &updated, err, errlen);
+        if (rc == 0 && updated != *ngrown) {
+            snprintf(err, errlen, "updating cases: %lu of %zu rows", updated, *ngrown);
             rc = -1;
         }
-        PQclear(res);
     }
     for (int i = 0; i < N; i++)
         sqlarray_free(&a[i]);
@@ -629,13 +630,11 @@ static int batch_owners_insert(PGconn *conn, Batch *b, char *err, size_t errlen)
     }
     int rc = 0;
     if (a[0].n > 0) {
-        PGresult *res = batch_exec_arrays(
+        rc = batch_exec_arrays(
             conn, "inserting owners",
             "INSERT INTO case_owner (case_id, member_id, role, involvement) "
             "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[])",
-            a, 4, NULL, 0, err, errlen);
-        rc = res ? 0 : -1;
-        PQclear(res);
+            a, 4, NULL, 0, NULL, err, errlen);
     }
     for (int i = 0; i < 4; i++)
         sqlarray_free(&a[i]);
@@ -704,32 +703,27 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
         sqlarray_add_text(&e[3], note);
     }
     int rc = 0;
-    PGresult *res = NULL;
     *ndec = (long long)d[0].n;
     if (d[0].n > 0) {
         const char *extra[] = {rules->version};
         /* decided_at is the insert's own time, not the transaction's start: a worker that
          * waited on a cluster-key lock must order after the one it waited for. */
-        res = batch_exec_arrays(
+        rc = batch_exec_arrays(
             conn, "inserting decisions",
             "INSERT INTO triage_decision (case_id, grievance_id, score, band, "
             "components, rules_fired, rules_version, decided_at) "
             "SELECT u.c, u.g, u.s, u.b, u.comp::jsonb, u.fired::jsonb, $7, clock_timestamp() "
             "FROM unnest($1::int8[], $2::int8[], $3::numeric[], $4::text[], "
             "$5::text[], $6::text[]) AS u(c, g, s, b, comp, fired)",
-            d, 6, extra, 1, err, errlen);
-        rc = res ? 0 : -1;
-        PQclear(res);
+            d, 6, extra, 1, NULL, err, errlen);
     }
     if (rc == 0 && e[0].n > 0) {
-        res = batch_exec_arrays(conn, "inserting events",
-                                "INSERT INTO case_event (case_id, action, to_status, note) "
-                                "SELECT u.c, u.a, u.s::case_status, u.n "
-                                "FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) "
-                                "AS u(c, a, s, n)",
-                                e, 4, NULL, 0, err, errlen);
-        rc = res ? 0 : -1;
-        PQclear(res);
+        rc = batch_exec_arrays(conn, "inserting events",
+                               "INSERT INTO case_event (case_id, action, to_status, note) "
+                               "SELECT u.c, u.a, u.s::case_status, u.n "
+                               "FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) "
+                               "AS u(c, a, s, n)",
+                               e, 4, NULL, 0, NULL, err, errlen);
     }
     for (int i = 0; i < 6; i++)
         sqlarray_free(&d[i]);
