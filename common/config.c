@@ -154,9 +154,17 @@ static int config_conninfo_resolve(Config *cfg, char *err, size_t errlen)
             if (!o->val)
                 continue;
             fprintf(f, "%s%s='", ftell(f) ? " " : "", o->keyword);
-            if (strcmp(o->keyword, "host") == 0 && o->val[0] != '/')
-                fprintf(f, "%s/", cwd);
-            for (const char *c = o->val; *c; c++)
+            /* The socket directory may be a link (make run's cluster as root, a long path): its
+             * real path keeps the socket address within the 107 bytes a Unix socket allows. */
+            char real[PATH_MAX];
+            const char *val = o->val;
+            if (strcmp(o->keyword, "host") == 0 && o->val[0] != '/') {
+                if (realpath(o->val, real))
+                    val = real;
+                else
+                    fprintf(f, "%s/", cwd);
+            }
+            for (const char *c = val; *c; c++)
                 fprintf(f, "%s%c", (*c == '\\' || *c == '\'') ? "\\" : "", *c);
             fputc('\'', f);
         }

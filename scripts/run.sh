@@ -36,6 +36,7 @@ if [[ "$conninfo" == *"host=var/pg/sock"* ]]; then
   pgport=$(echo "$conninfo" | sed -n 's/.*port=\([0-9]*\).*/\1/p'); pgport=${pgport:-5433}
   echo "run: starting PostgreSQL in var/pg (port $pgport)"
   scripts/pgcluster.sh start var/pg "$pgport"
+  pgsock=$(realpath var/pg/sock)
 fi
 
 pids=()
@@ -59,7 +60,7 @@ cat <<MSG
     Follow a case:    https://$listen:$port/status
     API:              https://$listen:$port/v1/grievances   (see README.md)
     Health:           https://$listen:$port/healthz
-    Database:         psql -h $(pwd)/var/pg/sock -p $pgport -U postgres redress
+    Database:         psql -h ${pgsock:-(your conninfo)} -p $pgport -U postgres redress
     Remedy teams:     $build/redressctl --help
   The certificate is self-signed (var/tls/cert.pem): your browser will ask you to accept it.
   Press Ctrl-C to stop everything.
