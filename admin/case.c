@@ -1,7 +1,7 @@
 /* Cases (see case.h). Reads build their JSON in SQL (json_build_object), so --json and the table
- * views print the same data; writes run in one transaction per command and each writes its
- * case_event. Allowed moves come from the case_transition table only: nothing here knows the
- * state machine. */
+ * views print the same data. Every write is one call of the database's own function for it
+ * (sql/006_integrity.sql): the function checks who may do it, the state machine and its reasons,
+ * and writes the case_event; nothing here knows the state machine or the permissions. */
 #include "case.h"
 
 #include <ctype.h>
@@ -47,29 +47,17 @@ static int case_ref_normalize(const char *in, char *out, size_t outlen)
     return 0;
 }
 
-int case_open_for_change(Ctx *ctx, const char *ref, CaseRef *c, char *from, size_t fromlen)
-{
-    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0 || case_resolve(ctx, ref, true, c) < 0)
-        return -1;
-    snprintf(from, fromlen, "%s", c->status);
-    return 0;
-}
-
-int case_resolve(Ctx *ctx, const char *ref, bool lock, CaseRef *out)
+int case_resolve(Ctx *ctx, const char *ref, CaseRef *out)
 {
     char norm[64];
     if (case_ref_normalize(ref, norm, sizeof norm) < 0)
         return -1;
-    static const char *sql_plain = "SELECT c.id, c.reference, c.status FROM remedy_case c "
-                                   "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM "
-                                   "grievance g WHERE g.reference = $1) "
-                                   "LIMIT 1";
-    static const char *sql_lock = "SELECT c.id, c.reference, c.status FROM remedy_case c "
-                                  "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM "
-                                  "grievance g WHERE g.reference = $1) "
-                                  "LIMIT 1 FOR UPDATE OF c";
     const char *params[] = {norm};
-    PGresult *res = ctx_exec(ctx, "looking up the case", lock ? sql_lock : sql_plain, 1, params);
+    PGresult *res = ctx_exec(ctx, "looking up the case",
+                             "SELECT c.id, c.reference, c.status FROM remedy_case c "
+                             "WHERE c.reference = $1 OR c.id = (SELECT g.case_id FROM "
+                             "grievance g WHERE g.reference = $1) LIMIT 1",
+                             1, params);
     if (!res)
         return -1;
     if (PQntuples(res) != 1) {
@@ -85,78 +73,8 @@ int case_resolve(Ctx *ctx, const char *ref, bool lock, CaseRef *out)
     return 0;
 }
 
-int case_event_add(Ctx *ctx, const char *case_id, const char *action, const char *from,
-                   const char *to, const char *note)
-{
-    const char *params[] = {case_id, action, from, to, note};
-    return ctx_run(ctx, "writing the audit event",
-                   "INSERT INTO case_event (case_id, action, from_status, to_status, note) "
-                   "VALUES ($1, $2, $3::case_status, $4::case_status, $5)",
-                   5, params);
-}
-
-int case_move(Ctx *ctx, CaseRef *c, const char *to, const char *note)
-{
-    const char *p1[] = {to};
-    PGresult *res = ctx_exec(ctx, "checking the state",
-                             "SELECT $1 = ANY (enum_range(NULL::case_status)::text[]), "
-                             "array_to_string(enum_range(NULL::case_status), ', ')",
-                             1, p1);
-    if (!res)
-        return -1;
-    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-        ctx_error("'%s' is not a case state (states: %s)", to, PQgetvalue(res, 0, 1));
-        PQclear(res);
-        ctx_rollback(ctx);
-        return -1;
-    }
-    PQclear(res);
-    const char *p2[] = {c->status, to};
-    res = ctx_exec(
-        ctx, "reading the allowed transitions",
-        "SELECT (SELECT t.reason_required FROM case_transition t "
-        "        WHERE t.from_status = $1::case_status AND t.to_status = $2::case_status), "
-        "       (SELECT string_agg(t.to_status::text, ', ' ORDER BY t.to_status) "
-        "        FROM case_transition t WHERE t.from_status = $1::case_status)",
-        2, p2);
-    if (!res)
-        return -1;
-    if (PQgetisnull(res, 0, 0)) {
-        ctx_error("case %s cannot move from %s to %s (allowed from %s: %s)", c->reference,
-                  c->status, to, c->status,
-                  PQgetisnull(res, 0, 1) ? "none" : PQgetvalue(res, 0, 1));
-        PQclear(res);
-        ctx_rollback(ctx);
-        return -1;
-    }
-    bool reason_required = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    if (reason_required && (!note || !*note)) {
-        ctx_error("moving case %s to %s needs a reason: give --note TEXT", c->reference, to);
-        ctx_rollback(ctx);
-        return -1;
-    }
-    const char *p3[] = {c->id, to};
-    res = ctx_exec(ctx, "changing the case's status",
-                   "UPDATE remedy_case SET status = $2::case_status WHERE id = $1 RETURNING id", 2,
-                   p3);
-    if (!res)
-        return -1;
-    int n = PQntuples(res);
-    PQclear(res);
-    if (n != 1) {
-        ctx_error("case %s: you may not change this case", c->reference);
-        ctx_rollback(ctx);
-        return -1;
-    }
-    if (case_event_add(ctx, c->id, "transition", c->status, to, note) < 0)
-        return -1;
-    snprintf(c->status, sizeof c->status, "%s", to);
-    return 0;
-}
-
-void case_print_result(Ctx *ctx, const CaseRef *c, const char *action, const char *from,
-                       const char *detail)
+static void case_print_result(Ctx *ctx, const CaseRef *c, const char *action, const char *from,
+                              const char *detail)
 {
     if (ctx->json) {
         json_t *o = json_pack("{s:s, s:s, s:s}", "reference", c->reference, "action", action,
@@ -179,6 +97,30 @@ void case_print_result(Ctx *ctx, const CaseRef *c, const char *action, const cha
     else
         printf(" (status %s)", c->status);
     fputc('\n', stdout);
+}
+
+int case_change(Ctx *ctx, const char *ref, const char *action, const char *sql, int nparams,
+                const char **params)
+{
+    CaseRef c;
+    if (ctx_connect(ctx) < 0 || case_resolve(ctx, ref, &c) < 0)
+        return CTL_FAIL;
+    params[0] = c.id;
+    /* One statement: the function's checks, the change and its event commit together. */
+    PGresult *res = ctx_exec(ctx, "changing the case", sql, nparams, params);
+    if (!res)
+        return CTL_FAIL;
+    if (PQntuples(res) != 1 || PQnfields(res) != 3) {
+        ctx_error("changing the case: unexpected answer from the database");
+        PQclear(res);
+        return CTL_FAIL;
+    }
+    char from[32];
+    snprintf(from, sizeof from, "%s", PQgetvalue(res, 0, 0));
+    snprintf(c.status, sizeof c.status, "%s", PQgetvalue(res, 0, 1));
+    case_print_result(ctx, &c, action, from, PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
+    PQclear(res);
+    return CTL_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -331,7 +273,7 @@ static const char *case_show_sql =
     "'opened_at', c.opened_at, 'updated_at', c.updated_at, 'closed_at', c.closed_at, "
     "'deadlines', " CASE_DEADLINES_JSON ", 'owners', " CASE_OWNERS_JSON ", "
     "'grievances', json_build_object("
-    "  'count', (SELECT count(*) FROM grievance g WHERE g.case_id = c.id), "
+    "  'count', c.grievance_count, "
     "  'sample', coalesce((SELECT json_agg(s) FROM (SELECT g.reference, g.received_at, g.channel, "
     "     g.country, g.category, g.people_affected, g.ongoing, g.complainant_type "
     "     FROM grievance g WHERE g.case_id = c.id ORDER BY g.received_at, g.id LIMIT 5) s), "
@@ -468,7 +410,7 @@ int case_cmd_show(Ctx *ctx, int argc, char **argv)
     }
     if (ctx_connect(ctx) < 0 || ctx_begin(ctx, true) < 0)
         return CTL_FAIL;
-    if (case_resolve(ctx, pos.pos[0], false, &c) < 0)
+    if (case_resolve(ctx, pos.pos[0], &c) < 0)
         return CTL_FAIL;
     const char *params[] = {c.id};
     PGresult *res = ctx_exec(ctx, "reading the case", case_show_sql, 1, params);
@@ -496,7 +438,6 @@ int case_cmd_assign(Ctx *ctx, int argc, char **argv)
     ArgOpt opts[] = {{"member", NULL, true}, {"role", NULL, true}, {"involvement", NULL, true}};
     ArgPos pos;
     char err[256];
-    CaseRef c;
     if (args_parse(argc, argv, opts, 3, 1, 1, &pos, err, sizeof err) < 0) {
         ctx_error("%s", err);
         return CTL_USAGE;
@@ -516,68 +457,29 @@ int case_cmd_assign(Ctx *ctx, int argc, char **argv)
         ctx_error("--involvement must be caused, contributed or linked, not '%s'", inv);
         return CTL_USAGE;
     }
-    char from[32];
-    if (case_open_for_change(ctx, pos.pos[0], &c, from, sizeof from) < 0)
-        return CTL_FAIL;
-    const char *pm[] = {member};
-    PGresult *res =
-        ctx_exec(ctx, "looking up the member", "SELECT id FROM member WHERE slug = $1", 1, pm);
-    if (!res)
-        return CTL_FAIL;
-    if (PQntuples(res) != 1) {
-        ctx_error("no member '%s'", member);
-        PQclear(res);
-        ctx_rollback(ctx);
-        return CTL_FAIL;
+    const char *p[] = {NULL, member, role, inv};
+    return case_change(ctx, pos.pos[0], "assigned", "SELECT * FROM case_owner_set($1, $2, $3, $4)",
+                       4, p);
+}
+
+int case_cmd_unassign(Ctx *ctx, int argc, char **argv)
+{
+    ArgOpt opts[] = {{"member", NULL, true}, {"reason", "note", true}};
+    ArgPos pos;
+    char err[256];
+    if (args_parse(argc, argv, opts, 2, 1, 1, &pos, err, sizeof err) < 0) {
+        ctx_error("%s", err);
+        return CTL_USAGE;
     }
-    char member_id[24];
-    snprintf(member_id, sizeof member_id, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    const char *p[] = {c.id, member_id, role, inv};
-    if (strcmp(role, "lead") == 0) {
-        if (ctx_run(ctx, "demoting the previous lead",
-                    "UPDATE case_owner SET role = 'co-owner' "
-                    "WHERE case_id = $1 AND role = 'lead' AND member_id <> $2",
-                    2, p) < 0 ||
-            ctx_run(ctx, "setting the lead",
-                    "UPDATE remedy_case SET lead_member_id = $2 WHERE id = $1", 2, p) < 0)
-            return CTL_FAIL;
-    } else if (ctx_run(ctx, "clearing the lead",
-                       "UPDATE remedy_case SET lead_member_id = NULL "
-                       "WHERE id = $1 AND lead_member_id = $2",
-                       2, p) < 0) {
-        return CTL_FAIL;
+    const char *member = args_value(opts, 2, "member");
+    const char *reason = args_value(opts, 2, "reason");
+    if (!member || !reason || !*reason || strlen(reason) > NOTE_MAX) {
+        ctx_error("--member and --reason (1 to %d bytes) are required", NOTE_MAX);
+        return CTL_USAGE;
     }
-    if (ctx_run(
-            ctx, "assigning the owner",
-            "INSERT INTO case_owner (case_id, member_id, role, involvement) VALUES ($1, $2, $3, "
-            "$4) "
-            "ON CONFLICT (case_id, member_id) DO UPDATE SET role = EXCLUDED.role, "
-            "involvement = EXCLUDED.involvement, assigned_at = now(), assigned_by = current_user",
-            4, p) < 0)
-        return CTL_FAIL;
-    char detail[200];
-    snprintf(detail, sizeof detail, "%s as %s (%s)", member, role, inv);
-    if (case_event_add(ctx, c.id, "assigned", NULL, NULL, detail) < 0)
-        return CTL_FAIL;
-    /* A case waiting for owners moves to assigned when the table allows that move from here. */
-    if (strcmp(role, "informed") != 0) {
-        const char *pt[] = {c.status};
-        res = ctx_exec(ctx, "reading the allowed transitions",
-                       "SELECT 1 FROM case_transition WHERE from_status = $1::case_status "
-                       "AND to_status = 'assigned'",
-                       1, pt);
-        if (!res)
-            return CTL_FAIL;
-        int can = PQntuples(res) == 1;
-        PQclear(res);
-        if (can && case_move(ctx, &c, "assigned", NULL) < 0)
-            return CTL_FAIL;
-    }
-    if (ctx_commit(ctx) < 0)
-        return CTL_FAIL;
-    case_print_result(ctx, &c, "assigned", from, detail);
-    return CTL_OK;
+    const char *p[] = {NULL, member, reason};
+    return case_change(ctx, pos.pos[0], "unassigned", "SELECT * FROM case_owner_remove($1, $2, $3)",
+                       3, p);
 }
 
 int case_cmd_transition(Ctx *ctx, int argc, char **argv)
@@ -585,7 +487,6 @@ int case_cmd_transition(Ctx *ctx, int argc, char **argv)
     ArgOpt opts[] = {{"note", "reason", true}};
     ArgPos pos;
     char err[256];
-    CaseRef c;
     if (args_parse(argc, argv, opts, 1, 2, 2, &pos, err, sizeof err) < 0) {
         ctx_error("%s", err);
         return CTL_USAGE;
@@ -595,20 +496,31 @@ int case_cmd_transition(Ctx *ctx, int argc, char **argv)
         ctx_error("--note is longer than %d bytes", NOTE_MAX);
         return CTL_USAGE;
     }
-    char from[32];
-    if (case_open_for_change(ctx, pos.pos[0], &c, from, sizeof from) < 0)
+    const char *to = pos.pos[1];
+    if (ctx_connect(ctx) < 0)
         return CTL_FAIL;
-    if (case_move(ctx, &c, pos.pos[1], note) < 0 || ctx_commit(ctx) < 0)
+    const char *pt[] = {to};
+    PGresult *res = ctx_exec(ctx, "checking the state",
+                             "SELECT $1 = ANY (enum_range(NULL::case_status)::text[]), "
+                             "array_to_string(enum_range(NULL::case_status), ', ')",
+                             1, pt);
+    if (!res)
         return CTL_FAIL;
-    case_print_result(ctx, &c, "transition", from, NULL);
-    return CTL_OK;
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        ctx_error("'%s' is not a case state (states: %s)", to, PQgetvalue(res, 0, 1));
+        PQclear(res);
+        return CTL_FAIL;
+    }
+    PQclear(res);
+    const char *p[] = {NULL, to, note};
+    return case_change(ctx, pos.pos[0], "transition",
+                       "SELECT * FROM case_move($1, $2::case_status, $3)", 3, p);
 }
 
 int case_cmd_note(Ctx *ctx, int argc, char **argv)
 {
     ArgPos pos;
     char err[256];
-    CaseRef c;
     if (args_parse(argc, argv, NULL, 0, 2, 2, &pos, err, sizeof err) < 0) {
         ctx_error("%s", err);
         return CTL_USAGE;
@@ -618,12 +530,6 @@ int case_cmd_note(Ctx *ctx, int argc, char **argv)
         ctx_error("the note must have 1 to %d bytes", NOTE_MAX);
         return CTL_USAGE;
     }
-    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
-        return CTL_FAIL;
-    if (case_resolve(ctx, pos.pos[0], true, &c) < 0)
-        return CTL_FAIL;
-    if (case_event_add(ctx, c.id, "note", NULL, NULL, note) < 0 || ctx_commit(ctx) < 0)
-        return CTL_FAIL;
-    case_print_result(ctx, &c, "note added", NULL, NULL);
-    return CTL_OK;
+    const char *p[] = {NULL, note};
+    return case_change(ctx, pos.pos[0], "note added", "SELECT * FROM case_note_add($1, $2)", 2, p);
 }

@@ -24,7 +24,10 @@ static const Command commands[] = {
     {"case assign", case_cmd_assign,
      "REF --member M --role lead|co-owner|informed --involvement caused|contributed|linked",
      "Makes member M an owner of the case (or changes its role). A new lead replaces the old one, "
-     "who stays as co-owner; a triaged case moves to assigned."},
+     "who stays as co-owner; a triaged case moves to assigned. Staff only."},
+    {"case unassign", case_cmd_unassign, "REF --member M --reason TEXT",
+     "Removes member M from the case's owners (and as its lead), with the reason in the audit "
+     "trail. Staff only."},
     {"case transition", case_cmd_transition, "REF STATE [--note TEXT]",
      "Moves the case to STATE. Only the moves in the case_transition table are allowed; some "
      "(rejected, referred) need a reason in --note."},
@@ -33,9 +36,11 @@ static const Command commands[] = {
      "REF --type restoration|correction|apology|compensation|policy_change|non_repetition|referral "
      "--details TEXT",
      "Offers a remedy to the complainant; the case moves to remedy_proposed."},
-    {"remedy record", remedy_cmd_record, "REF accepted|declined|implemented|verified [--note TEXT]",
-     "Records the complainant's answer or the remedy's progress on the case's latest remedy; the "
-     "case moves to remedy_accepted, remedy_declined or remedy_implemented."},
+    {"remedy record", remedy_cmd_record,
+     "REF accepted|declined|implemented|verified [--note TEXT] [--remedy ID]",
+     "Records the complainant's answer or the remedy's progress on the case's latest remedy (or "
+     "remedy ID); the case moves to remedy_accepted, remedy_declined or remedy_implemented. A "
+     "co-owner records only the remedies its member proposed."},
     {"member add", member_cmd_add,
      "SLUG --name NAME --sector isp|telco|platform|other [--countries KE,UG] [--services a,b]",
      "Adds a company to the joint mechanism and creates its remedy team's role team_<slug>."},

@@ -1,6 +1,6 @@
 /* Members of the joint mechanism (see member.h). Adding a member also creates its remedy team's
- * role team_<slug> through member_team_role_ensure() (sql/003_access.sql), in the same
- * transaction, so a member never exists without its role. Lists are passed to SQL as one
+ * role team_<slug>: member_add() (sql/006_integrity.sql) does both in one statement, so a member
+ * never exists without its role. Lists are passed to SQL as one
  * comma-joined parameter and split there: no SQL is built from input. */
 #include "member.h"
 
@@ -110,29 +110,14 @@ static int member_insert(Ctx *ctx, const char *where, const char *slug, const ch
         ctx_error("%smember %s: services: %s", where, slug, why);
         return -1;
     }
-    const char *p[] = {slug, name, sector, c_norm, s_norm, role};
-    PGresult *res =
-        ctx_exec(ctx, "checking the slug", "SELECT 1 FROM member WHERE slug = $1", 1, p);
-    if (!res)
-        return -1;
-    int exists = PQntuples(res);
-    PQclear(res);
-    if (exists) {
-        ctx_error("%smember '%s' already exists", where, slug);
-        ctx_rollback(ctx);
-        return -1;
-    }
+    const char *p[] = {slug, name, sector, c_norm, s_norm};
     char what[128];
     snprintf(what, sizeof what, "%sadding member %s", where, slug);
-    if (ctx_run(ctx, what,
-                "INSERT INTO member (slug, name, sector, countries, services, team_role) "
-                "VALUES ($1, $2, $3, coalesce(string_to_array(nullif($4, ''), ','), '{}'), "
-                "coalesce(string_to_array(nullif($5, ''), ','), '{}'), $6)",
-                6, p) < 0)
-        return -1;
-    const char *pr[] = {role};
-    snprintf(what, sizeof what, "%screating team role %s", where, role);
-    return ctx_run(ctx, what, "SELECT member_team_role_ensure($1)", 1, pr);
+    /* member_add() inserts the member and creates its team role in one statement. */
+    return ctx_run(ctx, what,
+                   "SELECT member_add($1, $2, $3, string_to_array(nullif($4, ''), ','), "
+                   "string_to_array(nullif($5, ''), ','))",
+                   5, p);
 }
 
 #define MEMBER_JSON                                                                                \

@@ -6,6 +6,10 @@
 --      statement and idle-in-transaction timeouts.
 --   3. redress_intake may only EXECUTE intake_submit() and grievance_status() (SECURITY DEFINER);
 --      redress_triage gets exactly the columns its statements name, and no DELETE.
+--   4. Staff and teams change cases only through SECURITY DEFINER functions that check who may
+--      do what and write the case_event in the same transaction; no direct writes at all.
+--   5. Consent: teams see only grievances shared with members; regulators read grievances only
+--      through grievance_for_regulator, personal fields only with share_with_regulator.
 --
 -- Every SECURITY DEFINER function pins search_path = public, pg_temp and is not EXECUTE-able by
 -- PUBLIC. NOTE for later migrations: CREATE OR REPLACE FUNCTION keeps the ACL but NOT the
@@ -148,16 +152,7 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------------------------------------
--- 4. Functions: none EXECUTE-able by PUBLIC (a SECURITY DEFINER one would run with its owner's
--- rights for anyone); each role gets what it calls.
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION case_next_deadline(case_status, timestamptz, timestamptz, timestamptz)
-    TO redress_staff, redress_teams, redress_regulator, redress_triage;
-GRANT EXECUTE ON FUNCTION case_event_hash(bytea, bigint, integer, timestamptz, text, text,
-                                          case_status, case_status, text) TO redress_staff;
-
--- ---------------------------------------------------------------------------------------------
--- 5. The network-facing role: two SECURITY DEFINER functions and nothing else. intake_submit
+-- 4. The network-facing role: two SECURITY DEFINER functions and nothing else. intake_submit
 -- inserts only the submitted columns (received_at is the database's, case_id and triaged_at stay
 -- NULL), so no backdated or pre-triaged row can be made through it.
 ALTER FUNCTION intake_submit(jsonb) SECURITY DEFINER SET search_path = public, pg_temp;
@@ -200,3 +195,349 @@ GRANT USAGE ON SEQUENCE remedy_case_id_seq, triage_decision_id_seq TO redress_tr
 -- Staff and teams name only an event's content columns, never its id, seq, time, actor or hash.
 REVOKE INSERT ON case_event FROM redress_staff, redress_teams;
 GRANT INSERT (case_id, action, from_status, to_status, note) ON case_event TO redress_staff, redress_teams;
+
+-- ---------------------------------------------------------------------------------------------
+-- 5. Every change to a case goes through these functions. Each checks who may make it, enforces
+-- the state machine (case_transition) and its reasons, and writes the case_event row in the same
+-- transaction. Who may do what on a case (README, "Who may do what"):
+--   staff (redress_staff)  everything, on every case, and the only one to assign or unassign owners
+--   lead                   moves the case, notes, proposes and records any of the case's remedies
+--   co-owner               notes; proposes remedies and records its own (and the case moves they
+--                          bring: remedy_proposed, remedy_accepted, ...)
+--   informed               reads and notes
+-- Ownership decides who sees a complainant's case, so it is the mechanism's decision (triage's,
+-- or staff's), never one member's. The caller is the session's login role (session_user): a team
+-- acts through its member's team role, staff through membership of redress_staff. Each returns
+-- the case's status before and after and a one-line account of what was done.
+
+-- A remedy's own steps and the case move each brings (NULL: none).
+CREATE TABLE remedy_step (
+    from_status text NOT NULL,
+    to_status   text NOT NULL,
+    case_status case_status,
+    PRIMARY KEY (from_status, to_status)
+);
+INSERT INTO remedy_step VALUES
+    ('offered', 'accepted', 'remedy_accepted'),
+    ('offered', 'declined', 'remedy_declined'),
+    ('accepted', 'implemented', 'remedy_implemented'),
+    ('implemented', 'verified', NULL);
+GRANT SELECT ON remedy_step TO redress_staff, redress_teams, redress_regulator;
+
+-- The member that proposed a remedy (NULL: staff), so a co-owner records only its own.
+ALTER TABLE remedy ADD COLUMN member_id bigint REFERENCES member(id);
+
+-- The caller's standing on a case: 'staff', its strongest owner role and member, or no row.
+CREATE FUNCTION case_caller(p_case bigint) RETURNS TABLE (role text, member_id bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT 'staff', NULL::bigint WHERE pg_has_role(session_user, 'redress_staff', 'MEMBER')
+    UNION ALL
+    (SELECT o.role, o.member_id FROM case_owner o JOIN member m ON m.id = o.member_id
+     JOIN pg_roles r ON r.rolname = m.team_role
+     WHERE o.case_id = p_case AND pg_has_role(session_user, r.oid, 'MEMBER')
+     ORDER BY array_position(ARRAY['lead', 'co-owner', 'informed'], o.role) LIMIT 1)
+    LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION case_caller(bigint) FROM PUBLIC;
+
+-- Locks the case for a change by a caller whose standing is in allowed. Standing is checked
+-- before the lock (a caller with none never waits on, or holds, another's case) and again after.
+CREATE FUNCTION case_lock_for(p_case bigint, p_allowed text[], p_what text,
+                              OUT status case_status, OUT reference text, OUT role text,
+                              OUT member_id bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    FOR i IN 1..2 LOOP
+        SELECT k.role, k.member_id INTO role, member_id FROM case_caller(p_case) k;
+        IF role IS NULL THEN
+            RAISE EXCEPTION 'no case % (or you may not see it)', p_case USING ERRCODE = '42501';
+        END IF;
+        IF i = 1 THEN
+            SELECT c.status, c.reference INTO status, reference FROM remedy_case c
+            WHERE c.id = p_case FOR UPDATE;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'no case % (or you may not see it)', p_case USING ERRCODE = '42501';
+            END IF;
+        END IF;
+    END LOOP;
+    IF NOT (role = ANY (p_allowed)) THEN
+        RAISE EXCEPTION 'case %: as % you may not %', reference, role, p_what USING ERRCODE = '42501';
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION case_lock_for(bigint, text[], text) FROM PUBLIC;
+
+CREATE FUNCTION case_text_check(p_text text, p_what text, p_max integer) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = public, pg_temp AS $$
+BEGIN
+    IF p_text IS NULL OR btrim(p_text) = '' OR octet_length(p_text) > p_max THEN
+        RAISE EXCEPTION '% must have 1 to % bytes', p_what, p_max USING ERRCODE = '22023';
+    END IF;
+    RETURN p_text;
+END $$;
+
+-- Moves a locked case from p_from to p_to: the move must be in case_transition, with a reason
+-- where it requires one; writes the 'transition' event. For the functions below only.
+CREATE FUNCTION case_status_move(p_case bigint, p_ref text, p_from case_status, p_to case_status,
+                                 p_reason text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    needs_reason boolean;
+BEGIN
+    SELECT t.reason_required INTO needs_reason FROM case_transition t
+    WHERE t.from_status = p_from AND t.to_status = p_to;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'case % cannot move from % to % (allowed from %: %)', p_ref, p_from, p_to,
+            p_from, coalesce((SELECT string_agg(t.to_status::text, ', ' ORDER BY t.to_status)
+                              FROM case_transition t WHERE t.from_status = p_from), 'none')
+            USING ERRCODE = 'P0002';
+    END IF;
+    IF needs_reason AND (p_reason IS NULL OR btrim(p_reason) = '') THEN
+        RAISE EXCEPTION 'moving case % to % needs a reason', p_ref, p_to USING ERRCODE = '22023';
+    END IF;
+    UPDATE remedy_case SET status = p_to WHERE id = p_case;
+    INSERT INTO case_event (case_id, action, from_status, to_status, note)
+    VALUES (p_case, 'transition', p_from, p_to, p_reason);
+END $$;
+REVOKE ALL ON FUNCTION case_status_move(bigint, text, case_status, case_status, text) FROM PUBLIC;
+
+-- Staff and the lead move a case; p_reason is stored with the move (required where
+-- case_transition says so).
+CREATE FUNCTION case_move(p_case bigint, p_to case_status, p_reason text DEFAULT NULL)
+RETURNS TABLE (from_status case_status, status case_status, detail text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    c record;
+BEGIN
+    SELECT * INTO c FROM case_lock_for(p_case, ARRAY['staff', 'lead'], 'move the case');
+    IF p_reason IS NOT NULL THEN
+        PERFORM case_text_check(p_reason, 'the reason', 10000);
+    END IF;
+    PERFORM case_status_move(p_case, c.reference, c.status, p_to, p_reason);
+    RETURN QUERY SELECT c.status, p_to, NULL::text;
+END $$;
+
+-- Any owner and staff add a note to the case's audit trail.
+CREATE FUNCTION case_note_add(p_case bigint, p_note text)
+RETURNS TABLE (from_status case_status, status case_status, detail text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    c record;
+BEGIN
+    SELECT * INTO c
+    FROM case_lock_for(p_case, ARRAY['staff', 'lead', 'co-owner', 'informed'], 'add notes');
+    INSERT INTO case_event (case_id, action, note)
+    VALUES (p_case, 'note', case_text_check(p_note, 'the note', 10000));
+    RETURN QUERY SELECT c.status, c.status, NULL::text;
+END $$;
+
+-- Staff make member p_member (a slug) an owner, or change its role. A new lead replaces the old
+-- one, who stays as co-owner; a case waiting for owners moves to assigned (unless the new owner is
+-- only informed).
+CREATE FUNCTION case_owner_set(p_case bigint, p_member text, p_role text, p_involvement text)
+RETURNS TABLE (from_status case_status, status case_status, detail text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    c record;
+    mid bigint;
+    what text;
+    now_status case_status;
+BEGIN
+    SELECT * INTO c FROM case_lock_for(p_case, ARRAY['staff'], 'assign owners');
+    now_status := c.status;
+    IF p_role IS NULL OR p_role NOT IN ('lead', 'co-owner', 'informed') THEN
+        RAISE EXCEPTION 'the role must be lead, co-owner or informed' USING ERRCODE = '22023';
+    END IF;
+    IF p_involvement IS NULL OR p_involvement NOT IN ('caused', 'contributed', 'linked') THEN
+        RAISE EXCEPTION 'the involvement must be caused, contributed or linked' USING ERRCODE = '22023';
+    END IF;
+    SELECT m.id INTO mid FROM member m WHERE m.slug = p_member;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no member ''%''', p_member USING ERRCODE = '22023';
+    END IF;
+    IF p_role = 'lead' THEN
+        UPDATE case_owner o SET role = 'co-owner'
+        WHERE o.case_id = p_case AND o.role = 'lead' AND o.member_id <> mid;
+        UPDATE remedy_case SET lead_member_id = mid WHERE id = p_case;
+    ELSE
+        UPDATE remedy_case SET lead_member_id = NULL WHERE id = p_case AND lead_member_id = mid;
+    END IF;
+    INSERT INTO case_owner AS o (case_id, member_id, role, involvement, assigned_at, assigned_by)
+    VALUES (p_case, mid, p_role, p_involvement, now(), session_user)
+    ON CONFLICT (case_id, member_id) DO UPDATE SET role = EXCLUDED.role,
+        involvement = EXCLUDED.involvement, assigned_at = now(), assigned_by = session_user;
+    what := format('%s as %s (%s)', p_member, p_role, p_involvement);
+    INSERT INTO case_event (case_id, action, note) VALUES (p_case, 'assigned', what);
+    IF p_role <> 'informed' AND EXISTS (SELECT 1 FROM case_transition t
+                                        WHERE t.from_status = c.status AND t.to_status = 'assigned') THEN
+        PERFORM case_status_move(p_case, c.reference, c.status, 'assigned', NULL);
+        now_status := 'assigned';
+    END IF;
+    RETURN QUERY SELECT c.status, now_status, what;
+END $$;
+
+-- Staff remove member p_member from the owners (the case loses its lead if it was the lead).
+CREATE FUNCTION case_owner_remove(p_case bigint, p_member text, p_reason text)
+RETURNS TABLE (from_status case_status, status case_status, detail text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    c record;
+    mid bigint;
+    what text;
+BEGIN
+    SELECT * INTO c FROM case_lock_for(p_case, ARRAY['staff'], 'unassign owners');
+    PERFORM case_text_check(p_reason, 'the reason', 10000);
+    DELETE FROM case_owner o USING member m
+    WHERE o.case_id = p_case AND m.id = o.member_id AND m.slug = p_member
+    RETURNING o.member_id INTO mid;
+    IF mid IS NULL THEN
+        RAISE EXCEPTION 'member ''%'' does not own case %', p_member, c.reference USING ERRCODE = '22023';
+    END IF;
+    UPDATE remedy_case SET lead_member_id = NULL WHERE id = p_case AND lead_member_id = mid;
+    what := format('%s removed: %s', p_member, p_reason);
+    INSERT INTO case_event (case_id, action, note) VALUES (p_case, 'unassigned', what);
+    RETURN QUERY SELECT c.status, c.status, format('%s removed', p_member);
+END $$;
+
+-- Staff, the lead and co-owners offer a remedy; the case moves to remedy_proposed.
+CREATE FUNCTION remedy_propose(p_case bigint, p_type text, p_details text)
+RETURNS TABLE (from_status case_status, status case_status, detail text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    c record;
+    rid bigint;
+    what text;
+BEGIN
+    SELECT * INTO c FROM case_lock_for(p_case, ARRAY['staff', 'lead', 'co-owner'], 'propose remedies');
+    IF p_type IS NULL OR p_type NOT IN ('restoration', 'correction', 'apology', 'compensation',
+                                        'policy_change', 'non_repetition', 'referral') THEN
+        RAISE EXCEPTION 'the remedy type must be one of restoration, correction, apology, '
+            'compensation, policy_change, non_repetition, referral' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO remedy (case_id, type, details, proposed_by, proposed_at, member_id)
+    VALUES (p_case, p_type, case_text_check(p_details, 'the details', 10000), session_user, now(),
+            c.member_id)
+    RETURNING id INTO rid;
+    what := format('remedy %s proposed: %s', rid, p_type);
+    INSERT INTO case_event (case_id, action, note) VALUES (p_case, 'remedy', what);
+    PERFORM case_status_move(p_case, c.reference, c.status, 'remedy_proposed', NULL);
+    RETURN QUERY SELECT c.status, 'remedy_proposed'::case_status, what;
+END $$;
+
+-- Records the complainant's answer or the remedy's progress on the case's latest remedy (or
+-- p_remedy): staff and the lead on any, a co-owner on its own. The case moves as remedy_step says.
+CREATE FUNCTION remedy_record(p_case bigint, p_outcome text, p_note text DEFAULT NULL,
+                              p_remedy bigint DEFAULT NULL)
+RETURNS TABLE (from_status case_status, status case_status, detail text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    c record;
+    r record;
+    step record;
+    what text;
+BEGIN
+    SELECT * INTO c FROM case_lock_for(p_case, ARRAY['staff', 'lead', 'co-owner'], 'record remedies');
+    SELECT x.id, x.status, x.member_id INTO r FROM remedy x
+    WHERE x.case_id = p_case AND (p_remedy IS NULL OR x.id = p_remedy)
+    ORDER BY x.id DESC LIMIT 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'case % has no remedy%; propose one first', c.reference,
+            CASE WHEN p_remedy IS NULL THEN '' ELSE ' ' || p_remedy END USING ERRCODE = '22023';
+    END IF;
+    IF c.role = 'co-owner' AND r.member_id IS DISTINCT FROM c.member_id THEN
+        RAISE EXCEPTION 'case %: a co-owner records only the remedies its member proposed', c.reference
+            USING ERRCODE = '42501';
+    END IF;
+    SELECT s.case_status INTO step FROM remedy_step s
+    WHERE s.from_status = r.status AND s.to_status = p_outcome;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'remedy % of case % is %; it cannot be recorded as %', r.id, c.reference,
+            r.status, p_outcome USING ERRCODE = 'P0002';
+    END IF;
+    IF p_note IS NOT NULL THEN
+        PERFORM case_text_check(p_note, 'the note', 10000);
+    END IF;
+    UPDATE remedy SET status = p_outcome,
+        accepted_at = CASE WHEN p_outcome = 'accepted' THEN now() ELSE accepted_at END,
+        declined_at = CASE WHEN p_outcome = 'declined' THEN now() ELSE declined_at END,
+        implemented_at = CASE WHEN p_outcome = 'implemented' THEN now() ELSE implemented_at END,
+        verified_at = CASE WHEN p_outcome = 'verified' THEN now() ELSE verified_at END
+    WHERE id = r.id;
+    what := format('remedy %s %s', r.id, p_outcome);
+    INSERT INTO case_event (case_id, action, note)
+    VALUES (p_case, 'remedy', what || coalesce(': ' || p_note, ''));
+    IF step.case_status IS NOT NULL THEN
+        PERFORM case_status_move(p_case, c.reference, c.status, step.case_status, NULL);
+    END IF;
+    RETURN QUERY SELECT c.status, coalesce(step.case_status, c.status), what;
+END $$;
+
+-- Staff add a member of the joint mechanism and its team role team_<slug> ('-' as '_').
+CREATE FUNCTION member_add(p_slug text, p_name text, p_sector text, p_countries text[],
+                           p_services text[])
+RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    role_name text := 'team_' || replace(p_slug, '-', '_');
+BEGIN
+    IF EXISTS (SELECT 1 FROM member WHERE slug = p_slug) THEN
+        RAISE EXCEPTION 'member ''%'' already exists', p_slug USING ERRCODE = '23505';
+    END IF;
+    INSERT INTO member (slug, name, sector, countries, services, team_role)
+    VALUES (p_slug, p_name, p_sector, coalesce(p_countries, '{}'), coalesce(p_services, '{}'), role_name);
+    PERFORM member_team_role_ensure(role_name);
+    RETURN role_name;
+END $$;
+
+REVOKE ALL ON FUNCTION case_move(bigint, case_status, text), case_note_add(bigint, text),
+    case_owner_set(bigint, text, text, text), case_owner_remove(bigint, text, text),
+    remedy_propose(bigint, text, text), remedy_record(bigint, text, text, bigint),
+    member_add(text, text, text, text[], text[]), member_team_role_ensure(text) FROM PUBLIC,
+    redress_staff;
+GRANT EXECUTE ON FUNCTION case_move(bigint, case_status, text), case_note_add(bigint, text),
+    remedy_propose(bigint, text, text), remedy_record(bigint, text, text, bigint)
+    TO redress_staff, redress_teams;
+GRANT EXECUTE ON FUNCTION case_owner_set(bigint, text, text, text),
+    case_owner_remove(bigint, text, text), member_add(text, text, text, text[], text[])
+    TO redress_staff;
+
+-- Nobody but these functions and triage writes the case record. TRUNCATE, REFERENCES and TRIGGER
+-- were never granted; the grievance is written by intake_submit only.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
+    ON member, grievance, remedy_case, case_owner, triage_decision, remedy, case_event
+    FROM redress_staff, redress_teams, redress_regulator;
+REVOKE USAGE ON SEQUENCE member_id_seq, remedy_case_id_seq, triage_decision_id_seq, remedy_id_seq,
+    grievance_id_seq FROM redress_staff, redress_teams, redress_regulator;
+DROP POLICY team_write ON case_event;
+DROP POLICY team_write ON remedy;
+DROP POLICY team_update ON remedy;
+
+-- ---------------------------------------------------------------------------------------------
+-- 6. Consent. A team sees a grievance of its case only when the complainant agreed to share it
+-- with members (the case's own figures, counts included, stay). A regulator reads grievances only
+-- through grievance_for_regulator: the skeleton (dates, channel, country, category, estimate,
+-- complainant type) of every grievance, every free-text or personal field only with
+-- share_with_regulator.
+DROP POLICY team_own ON grievance;
+CREATE POLICY team_own ON grievance FOR SELECT TO redress_teams
+    USING (share_with_members AND case_id IN (SELECT redress_owned_cases(current_user)));
+
+DROP POLICY regulator_read ON grievance;
+REVOKE ALL ON grievance FROM redress_regulator;
+CREATE VIEW grievance_for_regulator AS
+SELECT g.id, g.received_at, g.channel, g.country, g.category, g.people_affected, g.ongoing,
+       g.started_on, g.complainant_type, g.share_with_regulator, g.case_id, g.triaged_at,
+       CASE WHEN g.share_with_regulator THEN g.language END AS language,
+       CASE WHEN g.share_with_regulator THEN g.rights END AS rights,
+       CASE WHEN g.share_with_regulator THEN g.companies END AS companies,
+       CASE WHEN g.share_with_regulator THEN g.services END AS services,
+       CASE WHEN g.share_with_regulator THEN g.vulnerability END AS vulnerability
+FROM grievance g;
+GRANT SELECT ON grievance_for_regulator TO redress_regulator, redress_staff;
+
+-- ---------------------------------------------------------------------------------------------
+-- 7. Functions: none EXECUTE-able by PUBLIC (a SECURITY DEFINER one would run with its owner's
+-- rights for anyone); each role gets what it calls.
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION case_next_deadline(case_status, timestamptz, timestamptz, timestamptz)
+    TO redress_staff, redress_teams, redress_regulator, redress_triage;
+GRANT EXECUTE ON FUNCTION case_event_hash(bytea, bigint, integer, timestamptz, text, text,
+                                          case_status, case_status, text) TO redress_staff;

@@ -292,8 +292,8 @@ class TestAdminAccess(AdminBase):
             cur = conn.cursor()
             cur.execute("SELECT reference FROM remedy_case")
             self.assertEqual([r[0] for r in cur.fetchall()], [self.case_a])
-            cur.execute("UPDATE remedy_case SET status = 'investigating' WHERE reference = %s", (self.case_b,))
-            self.assertEqual(cur.rowcount, 0)
+            with self.assertRaises(psycopg2.Error):  # changes go through the case functions only
+                cur.execute("UPDATE remedy_case SET status = 'investigating' WHERE reference = %s", (self.case_b,))
             cur.execute("SELECT count(*) FROM case_event WHERE case_id = "
                         "(SELECT id FROM remedy_case WHERE reference = %s)", (self.case_b,))
             self.assertEqual(cur.fetchone()[0], 0)

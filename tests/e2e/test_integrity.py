@@ -179,6 +179,54 @@ class TestNoMemberHeldLocks(IntegrityBase):
         # triage's own cluster-key locks still work.
         cluster().sql("SELECT pg_advisory_xact_lock(7, 1)", user="redress_triage")
 
+    def shutdown_rows(self, first, n):
+        return [{"n": i, "reference": "A" + os.urandom(5).hex().upper()[:10], "channel": "api",
+                 "country": "KE", "category": "network_shutdown", "companies": ["Acme Net"],
+                 "description": f"no mobile data in Kisumu since the election night, report {first + i}",
+                 "people_affected": 100, "ongoing": True, "share_with_members": True,
+                 "receipt_hash": "00" * 32} for i in range(n)]
+
+    def wait_triaged(self, timeout):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if cluster().sql("SELECT count(*) FROM grievance WHERE triaged_at IS NULL")[0][0] == 0:
+                return time.monotonic() - t0
+            time.sleep(0.1)
+        self.fail(f"grievances still untriaged after {timeout} s")
+
+    def test_idle_team_transaction_does_not_stall_triage(self):
+        """A team that takes its case's lock (the only lock it can take) and sits idle in the
+        transaction is cut off by its idle timeout; triage, blocked on that case meanwhile, carries
+        on. The old attack, an advisory lock on the case's id, is refused outright."""
+        worker = harness.Process([os.path.join(harness.BUILD, "redress-triage"), "-c", self.config],
+                                 os.path.join(self.dir, "triage.log"), env=self.env)
+        self.procs.append(worker)
+        cluster().sql("SELECT count(*) FROM intake_submit(%s::jsonb)", (json.dumps(self.shutdown_rows(0, 20)),),
+                      user="redress_intake")
+        self.wait_triaged(30)
+        (case_id, owners), = cluster().sql("SELECT c.id, array_agg(m.slug) FROM remedy_case c JOIN case_owner o "
+                                           "ON o.case_id = c.id JOIN member m ON m.id = o.member_id GROUP BY c.id")
+        self.assertIn("acme-net", owners)
+        team = self.conn("team_acme_net", autocommit=False)
+        cur = team.cursor()
+        with self.assertRaises(psycopg2.Error):
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (case_id,))
+        team.rollback()
+        cur.execute("SELECT * FROM case_note_add(%s, 'held open')", (case_id,))  # locks the case
+        t0 = time.monotonic()
+        cluster().sql("SELECT count(*) FROM intake_submit(%s::jsonb)", (json.dumps(self.shutdown_rows(20, 30)),),
+                      user="redress_intake")
+        waited = self.wait_triaged(40)
+        self.assertEqual(cluster().sql("SELECT count(DISTINCT case_id), count(*) FROM grievance"), [(1, 50)])
+        self.assertEqual(cluster().sql("SELECT grievance_count FROM remedy_case WHERE id = %s", (case_id,)),
+                         [(50,)])
+        with self.assertRaises(psycopg2.Error):  # the idle session was terminated, its note undone
+            cur.execute("SELECT 1")
+        self.assertEqual(cluster().sql("SELECT count(*) FROM case_event WHERE note = 'held open'"), [(0,)])
+        self.assertLess(time.monotonic() - t0, 40)
+        print(f"\n    triage blocked by an idle team transaction carried on after {waited:.1f} s", end=" ")
+        self.verify_ok()
+
     def test_every_role_has_timeouts(self):
         self.ctl("member", "add", "gamma-video", "--name", "Gamma Video", "--sector", "platform")
         for user in APP_ROLES + ("team_gamma_video",):
@@ -257,6 +305,267 @@ class TestTriageReach(IntegrityBase):
                     "VALUES ('CZZ', 'triaged', 'other', 'KE', '2001-01-01')"):
             self.refused("redress_triage", sql)
         self.assertEqual(cluster().sql("SELECT status::text FROM remedy_case WHERE id = %s", (cid,)), [("triaged",)])
+
+
+
+def snapshot():
+    """Every row of the case record, as text: equal snapshots mean nothing changed."""
+    return cluster().sql("SELECT " + ", ".join(
+        f"(SELECT coalesce(string_agg(to_jsonb(t)::text, '|' ORDER BY to_jsonb(t)::text), '') FROM {t} t)"
+        for t in ("member", "grievance", "remedy_case", "case_owner", "triage_decision", "case_event", "remedy",
+                  "case_chain_head")))[0]
+
+
+class WorkedCase(IntegrityBase):
+    """One case with a lead (acme-net), a co-owner (beta-social) and an informed member
+    (gamma-video); another case owned by beta-social alone."""
+
+    def setUp(self):
+        super().setUp()
+        self.ctl("member", "add", "gamma-video", "--name", "Gamma Video", "--sector", "platform")
+        self.cid, self.cref = self.make_case(self.submit())
+        self.other_id, self.other_ref = self.make_case(self.submit(country="UG"))
+        for member, role in (("acme-net", "lead"), ("beta-social", "co-owner"), ("gamma-video", "informed")):
+            self.ctl("case", "assign", self.cref, "--member", member, "--role", role, "--involvement", "linked")
+        self.ctl("case", "assign", self.other_ref, "--member", "beta-social", "--role", "lead",
+                 "--involvement", "caused")
+        self.ctl("case", "transition", self.cref, "investigating")
+
+    def call(self, user, sql, params=()):
+        """Calls a case function as user; returns its rows, or the error."""
+        with contextlib.closing(cluster().connect(user)) as c, c.cursor() as cur:
+            try:
+                cur.execute(sql, params)
+                return cur.fetchall()
+            except psycopg2.Error as e:
+                return e
+
+    def n_events(self, case_id):
+        return cluster().sql("SELECT count(*) FROM case_event WHERE case_id = %s", (case_id,))[0][0]
+
+
+class TestDirectWritesRefused(WorkedCase):
+    # Every write a role could make before: each refused now.
+    WRITES = (
+        "UPDATE remedy_case SET status = 'remedy_proposed'",
+        "UPDATE remedy_case SET status = 'closed', closed_at = now()",
+        "UPDATE remedy_case SET lead_member_id = NULL",
+        "INSERT INTO remedy_case (reference, status, category, country) VALUES ('CX1', 'closed', 'other', 'KE')",
+        "DELETE FROM remedy_case",
+        "SELECT id FROM remedy_case FOR UPDATE",
+        "SELECT id FROM remedy_case FOR SHARE",
+        "LOCK TABLE remedy_case IN ROW EXCLUSIVE MODE",
+        "INSERT INTO remedy (case_id, type, details, status, proposed_at, verified_at) "
+        "SELECT id, 'apology', 'x', 'verified', '2001-01-01', now() FROM remedy_case",
+        "UPDATE remedy SET status = 'verified', verified_at = now()",
+        "DELETE FROM remedy",
+        "INSERT INTO case_owner (case_id, member_id, role, involvement) SELECT c.id, m.id, 'lead', 'caused' "
+        "FROM remedy_case c, member m",
+        "UPDATE case_owner SET role = 'lead'",
+        "DELETE FROM case_owner",
+        "INSERT INTO case_event (case_id, action, note) SELECT id, 'note', 'x' FROM remedy_case",
+        "INSERT INTO case_event (case_id, action, from_status, to_status) "
+        "SELECT id, 'transition', status, 'closed' FROM remedy_case",
+        "UPDATE case_event SET note = 'x'",
+        "DELETE FROM case_event",
+        "INSERT INTO triage_decision (case_id, score, band, components, rules_fired, rules_version) "
+        "SELECT id, 1, 'P4', '{}', '[]', 'x' FROM remedy_case",
+        "UPDATE triage_decision SET band = 'P4'",
+        "INSERT INTO member (slug, name, sector, team_role) VALUES ('evil', 'Evil', 'isp', 'team_evil')",
+        "UPDATE member SET countries = '{KE,UG,TZ}'",
+        "DELETE FROM member",
+        "INSERT INTO grievance (reference, channel, country, category, description, receipt_hash) "
+        "VALUES ('X1', 'api', 'KE', 'other', 'x', '\\x00')",
+        "UPDATE grievance SET case_id = NULL, triaged_at = NULL",
+        "DELETE FROM grievance",
+        "INSERT INTO case_chain_head (case_id, seq) SELECT id, 100 FROM remedy_case",
+        "UPDATE case_chain_head SET seq = 1",
+        "INSERT INTO remedy_step VALUES ('offered', 'verified', NULL)",
+        "UPDATE case_transition SET reason_required = false",
+        "INSERT INTO case_transition VALUES ('triaged', 'closed', false)",
+        "SELECT nextval('case_event_id_seq')",
+        "SELECT nextval('remedy_id_seq')",
+        "SELECT nextval('remedy_case_id_seq')",
+        "SELECT setval('case_event_id_seq', 1)",
+        "SELECT member_team_role_ensure('team_evil')",
+        "SELECT case_status_move(1, 'C', 'investigating', 'closed', NULL)",
+        "CREATE TABLE evil (x int)",
+    ) + tuple(f"TRUNCATE {t}" for t in DATA_TABLES + ("remedy_step",))
+
+    def test_every_role_direct_write_refused_and_nothing_changes(self):
+        before = snapshot()
+        for user in ("redress_staff", "team_acme_net", "team_beta_social", "team_gamma_video",
+                     "redress_regulator", "redress_intake"):
+            for sql in self.WRITES:
+                self.refused(user, sql)
+        self.assertEqual(snapshot(), before)
+
+    def test_privileges_are_exactly_the_functions(self):
+        """No role but triage (its own columns) holds any write privilege on any table or sequence."""
+        tables = [t for (t,) in cluster().sql(
+            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN "
+            "('r', 'v', 'p') AND c.relname NOT IN ('schema_migration', 'export_manifest')")]
+        self.assertGreaterEqual(len(tables), 10)
+        for user in APP_ROLES + ("team_beta_social",):
+            for t in tables:
+                for priv in ("INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"):
+                    granted = cluster().sql("SELECT has_table_privilege(%s, %s, %s)", (user, t, priv))[0][0]
+                    self.assertFalse(granted, f"{user} has {priv} on {t}")
+                for priv in ("INSERT", "UPDATE", "REFERENCES"):
+                    cols = cluster().sql("SELECT has_any_column_privilege(%s, %s, %s)", (user, t, priv))[0][0]
+                    allowed = user == "redress_triage" and (t, priv) in {
+                        ("grievance", "UPDATE"), ("remedy_case", "INSERT"), ("remedy_case", "UPDATE"),
+                        ("case_owner", "INSERT"), ("triage_decision", "INSERT"), ("case_event", "INSERT")}
+                    self.assertEqual(cols, allowed, f"{user}: {priv} on columns of {t}")
+            seqs = cluster().sql("SELECT c.relname FROM pg_class c WHERE c.relkind = 'S' AND "
+                                 "c.relnamespace = 'public'::regnamespace AND (has_sequence_privilege(%s, c.oid, "
+                                 "'USAGE') OR has_sequence_privilege(%s, c.oid, 'UPDATE'))", (user, user))
+            expected = {"redress_triage": {"remedy_case_id_seq", "triage_decision_id_seq"}}.get(user, set())
+            self.assertEqual({s for (s,) in seqs} - {"export_manifest_id_seq"}, expected, user)
+
+
+class TestPermissionMatrix(WorkedCase):
+    def test_each_owner_role_through_the_functions(self):
+        # (user, call, allowed): the README's matrix, row by row.
+        note = "SELECT * FROM case_note_add(%s, 'a note')"
+        move = "SELECT * FROM case_move(%s, 'referred', 'a State body handles it')"
+        propose = "SELECT * FROM remedy_propose(%s, 'apology', 'we apologise')"
+        assign = "SELECT * FROM case_owner_set(%s, 'gamma-video', 'co-owner', 'linked')"
+        unassign = "SELECT * FROM case_owner_remove(%s, 'gamma-video', 'not involved')"
+        for user, sql, allowed in (
+                ("redress_regulator", note, False), ("redress_intake", note, False),
+                ("redress_triage", note, False),
+                ("team_gamma_video", note, True), ("team_gamma_video", move, False),
+                ("team_gamma_video", propose, False), ("team_gamma_video", assign, False),
+                ("team_beta_social", note, True), ("team_beta_social", move, False),
+                ("team_beta_social", assign, False), ("team_beta_social", unassign, False),
+                ("team_acme_net", note, True), ("team_acme_net", assign, False),
+                ("team_acme_net", unassign, False),
+                ("redress_staff", note, True)):
+            before = self.n_events(self.cid)
+            got = self.call(user, sql, (self.cid,))
+            if allowed:
+                self.assertIsInstance(got, list, f"{user}: {sql}: {got}")
+                ev = cluster().sql("SELECT actor, action FROM case_event WHERE case_id = %s ORDER BY seq DESC "
+                                   "LIMIT 1", (self.cid,))[0]
+                self.assertEqual(ev[0], user)
+                self.assertEqual(self.n_events(self.cid), before + 1)
+            else:
+                self.assertIsInstance(got, psycopg2.Error, f"{user} may not: {sql}")
+                self.assertEqual(got.pgcode, "42501", f"{user}: {sql}: {got}")
+                self.assertEqual(self.n_events(self.cid), before, f"{user}: {sql}")
+        # Nobody reaches a case its member does not own, not even to note.
+        for user in ("team_acme_net", "team_gamma_video"):
+            for sql in (note, move, propose):
+                self.assertIsInstance(self.call(user, sql, (self.other_id,)), psycopg2.Error)
+        self.assertEqual(self.n_events(self.other_id), 3)
+
+        # Remedies: a co-owner proposes and records its own; not the lead's; the lead records any.
+        got = self.call("team_beta_social", propose, (self.cid,))
+        self.assertEqual(got[0][:2], ("investigating", "remedy_proposed"))
+        beta_remedy = cluster().sql("SELECT id, proposed_by, member_id IS NOT NULL, proposed_at > now() - "
+                                    "interval '1 minute' FROM remedy WHERE case_id = %s", (self.cid,))[0]
+        self.assertEqual(beta_remedy[1:], ("team_beta_social", True, True))
+        self.assertIsInstance(self.call("team_gamma_video", "SELECT * FROM remedy_record(%s, 'accepted')",
+                                        (self.cid,)), psycopg2.Error)
+        got = self.call("team_beta_social", "SELECT * FROM remedy_record(%s, 'declined')", (self.cid,))
+        self.assertEqual(got[0][1], "remedy_declined")
+        got = self.call("team_acme_net", "SELECT * FROM remedy_propose(%s, 'restoration', 'restore it')",
+                        (self.cid,))
+        self.assertEqual(got[0][1], "remedy_proposed")
+        err = self.call("team_beta_social", "SELECT * FROM remedy_record(%s, 'accepted')", (self.cid,))
+        self.assertIsInstance(err, psycopg2.Error)
+        self.assertIn("only the remedies its member proposed", str(err))
+        self.assertIsInstance(self.call("team_beta_social", "SELECT * FROM case_move(%s, 'remedy_accepted')",
+                                        (self.cid,)), psycopg2.Error)
+        got = self.call("team_acme_net", "SELECT * FROM remedy_record(%s, 'accepted')", (self.cid,))
+        self.assertEqual(got[0][1], "remedy_accepted")
+        # Staff do everything, owners included.
+        self.assertIsInstance(self.call("redress_staff", unassign, (self.cid,)), list)
+        self.assertIsInstance(self.call("redress_staff", assign, (self.cid,)), list)
+        self.assertEqual(cluster().sql("SELECT count(*) FROM case_owner WHERE case_id = %s", (self.cid,))[0][0], 3)
+        self.verify_ok()
+
+    def test_state_machine_and_reasons_are_the_databases(self):
+        before = self.n_events(self.cid)
+        for sql, code in (("SELECT * FROM case_move(%s, 'closed')", "P0002"),
+                          ("SELECT * FROM case_move(%s, 'rejected')", "22023"),
+                          ("SELECT * FROM case_move(%s, 'rejected', '')", "22023"),
+                          ("SELECT * FROM case_move(%s, 'rejected', '   ')", "22023"),
+                          ("SELECT * FROM remedy_record(%s, 'accepted')", "22023"),
+                          ("SELECT * FROM remedy_propose(%s, 'bribe', 'x')", "22023"),
+                          ("SELECT * FROM remedy_propose(%s, 'apology', '')", "22023"),
+                          ("SELECT * FROM case_note_add(%s, '')", "22023"),
+                          ("SELECT * FROM case_note_add(%s, repeat('x', 10001))", "22023"),
+                          ("SELECT * FROM case_owner_set(%s, 'nobody', 'lead', 'caused')", "22023"),
+                          ("SELECT * FROM case_owner_set(%s, 'acme-net', 'boss', 'caused')", "22023")):
+            for user in ("redress_staff", "team_acme_net"):
+                err = self.call(user, sql, (self.cid,))
+                self.assertIsInstance(err, psycopg2.Error, sql)
+                if user == "redress_staff" or "owner_set" not in sql:
+                    self.assertEqual(err.pgcode, code, f"{user}: {sql}: {err}")
+        self.assertEqual(self.n_events(self.cid), before)
+        self.assertEqual(self.call("team_acme_net", "SELECT * FROM case_move(%s, 'rejected', 'out of scope')",
+                                   (self.cid,))[0][:2], ("investigating", "rejected"))
+        ev = cluster().sql("SELECT actor, from_status::text, to_status::text, note FROM case_event "
+                           "WHERE case_id = %s ORDER BY seq DESC LIMIT 1", (self.cid,))[0]
+        self.assertEqual(ev, ("team_acme_net", "investigating", "rejected", "out of scope"))
+        # A remedy cannot be verified before it is implemented, by anyone.
+        self.call("redress_staff", "SELECT * FROM case_move(%s, 'appealed')", (self.cid,))
+        self.call("redress_staff", "SELECT * FROM case_move(%s, 'investigating')", (self.cid,))
+        self.call("redress_staff", "SELECT * FROM remedy_propose(%s, 'apology', 'sorry')", (self.cid,))
+        err = self.call("redress_staff", "SELECT * FROM remedy_record(%s, 'verified')", (self.cid,))
+        self.assertEqual(err.pgcode, "P0002")
+        self.verify_ok()
+
+    def test_members_only_through_member_add(self):
+        self.assertIsInstance(self.call("team_acme_net", "SELECT member_add('evil', 'Evil', 'isp', NULL, NULL)"),
+                              psycopg2.Error)
+        self.assertIsInstance(self.call("redress_staff", "SELECT member_team_role_ensure('team_evil')"),
+                              psycopg2.Error)
+        self.assertEqual(self.call("redress_staff", "SELECT member_add('delta-net', 'Delta', 'isp', '{KE}', NULL)"),
+                         [("team_delta_net",)])
+        err = self.call("redress_staff", "SELECT member_add('delta-net', 'Delta', 'isp', '{KE}', NULL)")
+        self.assertEqual(err.pgcode, "23505")
+        self.assertEqual(cluster().sql("SELECT pg_has_role('team_delta_net', 'redress_teams', 'MEMBER')"), [(True,)])
+
+
+class TestConsent(IntegrityBase):
+    def test_teams_see_only_grievances_shared_with_members(self):
+        shared = self.submit(members=True, description="shared with members")
+        private = self.submit(members=False, description="not for the companies")
+        cid, cref = self.make_case(shared, private)
+        self.ctl("case", "assign", cref, "--member", "acme-net", "--role", "lead", "--involvement", "caused")
+        with contextlib.closing(cluster().connect("team_acme_net")) as c, c.cursor() as cur:
+            cur.execute("SELECT reference FROM grievance")
+            self.assertEqual(cur.fetchall(), [(shared,)])
+            cur.execute("SELECT count(*) FROM grievance WHERE reference = %s OR case_id = %s", (private, cid))
+            self.assertEqual(cur.fetchone()[0], 1)
+            cur.execute("SELECT grievance_count FROM remedy_case WHERE id = %s", (cid,))
+            self.assertEqual(cur.fetchone()[0], 2)  # the case's own figures stay
+        show = json.loads(self.ctl("case", "show", cref, "--json", user="team_acme_net")[0])
+        self.assertEqual(show["grievances"]["count"], 2)
+        self.assertEqual([g["reference"] for g in show["grievances"]["sample"]], [shared])
+        # A private grievance's reference does not even find its case for the team.
+        self.ctl("case", "show", private, user="team_acme_net", expect=1)
+        staff = json.loads(self.ctl("case", "show", cref, "--json")[0])
+        self.assertEqual(len(staff["grievances"]["sample"]), 2)
+
+    def test_regulator_sees_personal_fields_only_with_consent(self):
+        yes = self.submit(regulator=True, rights=["expression"], language="sw")
+        no = self.submit(regulator=False, rights=["expression"], language="sw")
+        self.make_case(yes, no)
+        for sql in ("SELECT companies FROM grievance", "SELECT vulnerability FROM grievance",
+                    "SELECT count(*) FROM grievance", "SELECT description FROM grievance_for_regulator"):
+            self.refused("redress_regulator", sql)
+        yes_id = cluster().sql("SELECT id FROM grievance WHERE reference = %s", (yes,))[0][0]
+        rows = dict((r[0], r[1:]) for r in cluster().sql(
+            "SELECT g.id = %s, companies, services, vulnerability, rights, language, category, country, "
+            "channel, received_at IS NOT NULL, case_id IS NOT NULL FROM grievance_for_regulator g", (yes_id,),
+            user="redress_regulator"))
+        self.assertEqual(rows[True][:5], (["Acme Net"], ["broadband"], ["journalist"], ["expression"], "sw"))
+        self.assertEqual(rows[False][:5], (None, None, None, None, None))
+        self.assertEqual(rows[False][5:], ("account_removal", "KE", "api", True, True))
 
 
 if __name__ == "__main__":
