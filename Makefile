@@ -4,6 +4,7 @@
 #   make test       unit tests, then end-to-end tests against a throwaway cluster
 #   make check-asan the same tests built with ASan+UBSan
 #   make bench      intake benchmark (h2load, against nginx); bench-triage, bench-export
+#   make test-ha    failover tests on a pg_auto_failover primary + synchronous standby (heavy)
 # Knobs: DEBUG=1, SANITIZER=address,undefined, BUILD=dir.
 
 BUILD ?= build
@@ -47,7 +48,7 @@ ADMIN_LIB_OBJ  := $(filter-out $(BUILD)/admin/main.o,$(ADMIN_OBJ))
 
 PROGRAMS := $(BUILD)/redress-intake $(BUILD)/redress-triage $(BUILD)/redressctl
 
-.PHONY: all run test unit e2e check-asan bench bench-triage bench-export deps clean format format-check fuzz fuzz-regress
+.PHONY: all run test test-ha unit e2e check-asan bench bench-triage bench-export deps clean format format-check fuzz fuzz-regress
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
@@ -93,6 +94,12 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS)
 	@$(MAKE) --no-print-directory fuzz-regress
 	@scripts/run-tests.sh $(BUILD) $(UNIT_TESTS)
+
+# Heavy (a monitor, two PostgreSQL nodes, four servers, ~2 minutes): not part of `make test`.
+test-ha:
+	@scripts/install-deps.sh --ha
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 tests/ha/run.py --build $(BUILD)
 
 check-asan:
 	@$(MAKE) --no-print-directory test BUILD=build-asan SANITIZER=address,undefined DEBUG=1

@@ -10,9 +10,12 @@ PACKAGES=(
   python3 python3-psycopg2 openssl
 )
 BENCH_PACKAGES=(nghttp2-client nginx-light)
+# make test-ha: pg_auto_failover (monitor, keeper, pg_autoctl) manages the primary and its standby.
+HA_PACKAGES=(postgresql-15-auto-failover pg-auto-failover-cli)
 
 want=("${PACKAGES[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_PACKAGES[@]}")
+[ "${1:-}" = "--ha" ] && want+=("${HA_PACKAGES[@]}")
 
 missing=()
 for p in "${want[@]}"; do

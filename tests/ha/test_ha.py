@@ -1,0 +1,243 @@
+"""High availability of the real programs on a real pg_auto_failover topology (scripts/ha.sh):
+a lost synchronous standby, a partition between one intake server and the database, reads from a
+standby, and the primary lost under load. The tests run in this order on one topology (run.py
+brings it up and down); each leaves a primary and a synchronous standby behind it."""
+import http.client
+import os
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+import harness  # noqa: E402
+import topology  # noqa: E402
+from tcpproxy import TcpProxy  # noqa: E402
+
+TOPO = None  # set by run.py
+
+
+def report(line):
+    print("\n" + line, flush=True)
+    with open(os.path.join(TOPO.dir, "results.txt"), "a") as f:
+        f.write(line + "\n")
+
+
+class HaTest(unittest.TestCase):
+    def setUp(self):
+        self.topo = TOPO
+        # Every test starts from a healthy pair: one primary, one synchronous standby.
+        p = self.topo.primary()
+        self.topo.wait_states({p: "primary", self.other(p): "secondary"}, 90)
+
+    @staticmethod
+    def other(node):
+        return "node2" if node == "node1" else "node1"
+
+    def assert_all_stored(self, node, load, what):
+        acked, lost, dup, extra = topology.check_stored(self.topo, node, load)
+        self.assertGreater(acked, 0)
+        self.assertEqual(lost, 0, f"{what}: acknowledged grievances missing on {node}")
+        self.assertEqual(dup, 0, f"{what}: duplicates on {node}")
+        self.assertEqual(extra, 0, f"{what}: stored but never acknowledged on {node}")
+        return acked, lost, dup
+
+    # ------------------------------------------------------------------------------------------
+    def test_1_standby_lost_primary_degrades(self):
+        """The standby dies while the primary serves: commits wait for it until the monitor puts
+        the primary in wait_primary (synchronous_standby_names emptied), then go on; when the
+        standby is back it catches up and synchronous replication resumes."""
+        primary = self.topo.primary()
+        standby = self.other(primary)
+        load = topology.Load(self.topo, self.topo.intake_ports, "standby-lost", clients=4).start()
+        try:
+            load.wait_acked(100, 30)
+            killed_at = time.time()
+            self.topo.ha("kill", standby)
+            degraded_at = self.topo.wait_states({primary: "wait_primary"}, 60)
+            sync_names = self.topo.sql(primary, "SHOW synchronous_standby_names")[0][0]
+            self.assertEqual(sync_names, "", "wait_primary must not wait for the lost standby")
+            n = load.count()
+            load.wait_acked(n + 100, 30)  # writes go on while degraded
+            self.topo.ha("start", standby)
+            back_at = self.topo.wait_states({primary: "primary", standby: "secondary"}, 120)
+            self.assertNotEqual(self.topo.sql(primary, "SHOW synchronous_standby_names")[0][0], "")
+            n = load.count()
+            load.wait_acked(n + 50, 30)
+        finally:
+            load.stop()
+        self.assertEqual(load.errors, [])
+        # The primary has everything; the standby too once it has replayed the primary's last LSN.
+        acked, lost, dup = self.assert_all_stored(primary, load, "standby lost")
+        lsn = self.topo.sql(primary, "SELECT pg_current_wal_lsn()::text")[0][0]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.topo.sql(standby, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
+                break
+            time.sleep(0.2)
+        self.assert_all_stored(standby, load, "standby lost, after catching up")
+        window = load.outage(killed_at)
+        oks = [t for t, ok in sorted(load.attempts) if ok and killed_at - 1 <= t <= degraded_at + 5]
+        stall = max((b - a for a, b in zip(oks, oks[1:])), default=0.0)
+        report(f"standby lost: acknowledged {acked}, lost {lost}, duplicates {dup}, "
+               f"degraded to wait_primary {degraded_at - killed_at:.1f}s after the kill "
+               f"(longest gap between two 201s {stall:.1f}s; 503s "
+               f"{'none' if window is None else 'from %.1fs' % (window[0] - killed_at)}), "
+               f"synchronous again {back_at - killed_at:.1f}s after the kill")
+
+    # ------------------------------------------------------------------------------------------
+    def test_2_partition_between_one_intake_and_the_database(self):
+        """A third intake server reaches both nodes only through cuttable TCP proxies. Cut: its
+        submissions answer 503 within the database timeout and /healthz says 503, while the other
+        intake servers go on. Replies-only cut: the row commits but the answer is lost, so the
+        client gets 503 and its retry with the same key returns the same reference. Healed: it
+        reconnects by itself and nothing was stored twice."""
+        proxies = {n: TcpProxy(p) for n, p in self.topo.node_ports.items()}
+        cfgdir = os.path.join(self.topo.dir, "partition")
+        os.makedirs(cfgdir, exist_ok=True)
+        conf = harness.read_config(self.topo.conf_a)
+        ports = ",".join(str(proxies[n].port) for n in ("node1", "node2"))
+        conf["database.conninfo"] = (f"host=127.0.0.1,127.0.0.1 port={ports} dbname=redress "
+                                     "target_session_attrs=read-write")
+        conf["server.port"] = str(harness.free_port())
+        path = os.path.join(cfgdir, "redress.conf")
+        with open(path, "w") as f:
+            sections = {}
+            for k, v in conf.items():
+                sec, name = k.split(".", 1)
+                sections.setdefault(sec, []).append(f"{name} = {v}")
+            for sec, lines in sections.items():
+                f.write(f"[{sec}]\n" + "\n".join(lines) + "\n")
+        harness.BUILD = self.topo.build
+        cut_intake = harness.Intake(path)
+        other = self.topo.intake_ports[0]
+        body = topology.grievance_body(7)
+        try:
+            def submit(port, key, timeout=20):
+                c = http.client.HTTPSConnection("127.0.0.1", port, context=self.topo.tls(),
+                                                                     timeout=timeout)
+                try:
+                    c.request("POST", "/v1/grievances", body=body,
+                              headers={"Content-Type": "application/json", "Idempotency-Key": key})
+                    r = c.getresponse()
+                    return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+                finally:
+                    c.close()
+
+            def healthz(port):
+                c = http.client.HTTPSConnection("127.0.0.1", port, context=self.topo.tls(),
+                                                                     timeout=20)
+                try:
+                    c.request("GET", "/healthz")
+                    return c.getresponse().status
+                finally:
+                    c.close()
+
+            def until_201(port, key, timeout):
+                t0 = time.time()
+                while time.time() < t0 + timeout:
+                    st, h, data = submit(port, key)
+                    if st == 201:
+                        return time.time() - t0, h, data
+                    self.assertEqual(st, 503, data)
+                    time.sleep(0.3)
+                self.fail(f"{key}: no 201 within {timeout}s after healing")
+
+            deadline = time.time() + 30
+            while healthz(cut_intake.port) != 200:
+                self.assertLess(time.time(), deadline, "the proxied intake never connected")
+                time.sleep(0.2)
+            self.assertEqual(submit(cut_intake.port, "partition-before")[0], 201)
+
+            # Both directions cut.
+            for p in proxies.values():
+                p.cut("both")
+            t0 = time.time()
+            st, _, _ = submit(cut_intake.port, "partition-cut")
+            answered = time.time() - t0
+            self.assertEqual(st, 503)
+            self.assertEqual(healthz(cut_intake.port), 503)
+            self.assertEqual(submit(other, "partition-other-side")[0], 201)
+            for p in proxies.values():
+                p.heal()
+            recovered, _, _ = until_201(cut_intake.port, "partition-cut", 60)
+
+            # Only the database's answers lost: the COMMIT happens, the client cannot know.
+            for p in proxies.values():
+                p.cut("replies")
+            st, _, _ = submit(cut_intake.port, "partition-replies")
+            self.assertEqual(st, 503)
+            for p in proxies.values():
+                p.heal()
+            _, headers, data = until_201(cut_intake.port, "partition-replies", 60)
+            self.assertEqual(headers.get("idempotent-replayed"), "true",
+                             "the commit whose answer was lost is found again, not stored twice")
+        finally:
+            cut_intake.stop()
+            for p in proxies.values():
+                p.close()
+        primary = self.topo.primary()
+        for key in ("partition-before", "partition-cut", "partition-other-side", "partition-replies"):
+            n = self.topo.sql(primary, "SELECT count(*) FROM grievance WHERE idempotency_key = %s", (key,))[0][0]
+            self.assertEqual(n, 1, key)
+        log = cut_intake.output()
+        self.assertIn("database connection lost", log)
+        report(f"partition: cut intake answered 503 after {answered:.1f}s (database timeout 5s), other intake "
+               f"unaffected, accepting again {recovered:.1f}s after healing; a commit whose answer was "
+               f"lost was replayed by its retry, stored once")
+
+    # ------------------------------------------------------------------------------------------
+    def test_9_primary_lost_under_load(self):
+        """The primary's postmaster and keeper are SIGKILLed while clients file grievances through
+        both intake servers: the monitor promotes the standby, intake and triage reconnect by
+        themselves, every acknowledged grievance is on the new primary exactly once and triaged
+        exactly once, and the audit trail verifies. The old primary then rejoins as standby."""
+        old = self.topo.primary()
+        new = self.other(old)
+        load = topology.Load(self.topo, self.topo.intake_ports, "failover", clients=6).start()
+        try:
+            load.wait_acked(300, 60)
+            killed_at = time.time()
+            self.topo.ha("kill", old)
+            promoted_at = self.topo.wait_states({new: "wait_primary"}, 90)
+            n = load.count()
+            load.wait_acked(n + 300, 90)  # both intake servers serve again, on the new primary
+        finally:
+            load.stop()
+        self.assertEqual(load.errors, [])
+        window = load.outage(killed_at)
+        self.assertIsNotNone(window, "the kill was not noticed by any client")
+        self.assertIsNotNone(window[1], "no submission succeeded after the failover")
+        self.topo.wait_triaged(new, "failover-%", 120)
+        acked, lost, dup, extra = topology.check_stored(self.topo, new, load)
+        problems = topology.check_triaged_once(self.topo, new)
+        verify = self.topo.redressctl("audit", "verify")
+        report(f"failover: acknowledged {acked}, lost {lost}, duplicates {dup}, outage window "
+               f"{window[1] - window[0]:.1f}s (first failed to first successful submission; "
+               f"{new} promoted {promoted_at - killed_at:.1f}s after the kill; "
+               f"{load.replayed} retries answered from the idempotency key)")
+        self.assertGreater(acked, 600)
+        self.assertEqual(lost, 0)
+        self.assertEqual(dup, 0)
+        self.assertEqual(extra, 0)
+        self.assertEqual(problems, {"cases with a wrong count": [], "triaged without a case": 0,
+                                    "grievances scored twice into one case": 0})
+        self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
+        # Both intake servers and both triage workers survived the failover on their own.
+        for name in ("intake-a", "intake-b", "triage-1", "triage-2"):
+            pid = int(open(os.path.join(self.topo.dir, "pids", name)).read())
+            os.kill(pid, 0)
+        # The old primary comes back as a standby of the new one and holds everything too.
+        self.topo.ha("start", old)
+        self.topo.wait_states({new: "primary", old: "secondary"}, 120)
+        lsn = self.topo.sql(new, "SELECT pg_current_wal_lsn()::text")[0][0]
+        deadline = time.time() + 30
+        while not self.topo.sql(old, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.2)
+        self.assertEqual(topology.check_stored(self.topo, old, load)[1:], (0, 0, 0))
+
+
+if __name__ == "__main__":
+    unittest.main()
