@@ -1,5 +1,7 @@
 /* `audit verify`: recomputes every case's audit hash chain in C, independently of the SQL
- * function that wrote it, and names the first broken link. */
+ * function that wrote it, and names the first broken link; with --since, first checks that every
+ * chain head a checkpoint recorded is still there and that the heads hash to its digest.
+ * `audit checkpoint`: records such a checkpoint of the whole mechanism and prints its digest. */
 #ifndef REDRESS_ADMIN_AUDIT_H
 #define REDRESS_ADMIN_AUDIT_H
 
@@ -20,5 +22,6 @@ void audit_event_hash(const unsigned char *prev, size_t prevlen, const char *cas
                       const char *from, const char *to, const char *note, unsigned char out[32]);
 
 int audit_cmd_verify(Ctx *ctx, int argc, char **argv);
+int audit_cmd_checkpoint(Ctx *ctx, int argc, char **argv);
 
 #endif

@@ -62,8 +62,14 @@ static const Command commands[] = {
     {"export stats", stats_cmd_export, "--from DATE --to DATE [-o FILE.csv]",
      "The transparency report as CSV: counts by category, band, country, member, status and "
      "outcome; median and 90th-percentile days to each stage; share of deadlines met."},
-    {"audit verify", audit_cmd_verify, "[--json]",
-     "Recomputes every case's audit hash chain and names the first broken link."},
+    {"audit verify", audit_cmd_verify, "[--since CHECKPOINT] [--json]",
+     "Recomputes every case's audit hash chain and names the first broken link. With --since (a "
+     "checkpoint's id, or better its digest as printed or in an export manifest) it first checks "
+     "that every chain head the checkpoint recorded is still there, unchanged: deleted or "
+     "rewritten last events of a case are found too."},
+    {"audit checkpoint", audit_cmd_checkpoint, "[--json]",
+     "Records a checkpoint of the whole mechanism (every case's chain head) and prints its "
+     "digest: keep it outside the database. Every export records one in its manifest."},
     {"migrate", migrate_cmd_run, "[--dir DIR]",
      "Applies the sql/NNN_name.sql migrations not yet in schema_migration, each in its own "
      "transaction."},

@@ -56,6 +56,31 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+json_t *export_manifest_record(Ctx *ctx, const char *kind, const char *file_name, long rows,
+                               const char *sha256, const char *filter_json, bool with_narrative)
+{
+    char rows_buf[24];
+    snprintf(rows_buf, sizeof rows_buf, "%ld", rows);
+    const char *p[] = {kind,   file_name,   rows_buf,
+                       sha256, filter_json, with_narrative ? "true" : "false"};
+    PGresult *res =
+        ctx_exec(ctx, "recording the export manifest",
+                 "SELECT id, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), created_by, "
+                 "checkpoint_id, checkpoint_digest, checkpoint_cases, checkpoint_events "
+                 "FROM export_manifest_record($1, $2, $3::bigint, $4, $5::jsonb, $6::boolean)",
+                 6, p);
+    if (!res)
+        return NULL;
+    json_t *m = json_pack("{s:I, s:s, s:s, s:{s:I, s:s, s:I, s:I}}", "id",
+                          (json_int_t)atoll(PQgetvalue(res, 0, 0)), "created_at",
+                          PQgetvalue(res, 0, 1), "created_by", PQgetvalue(res, 0, 2), "checkpoint",
+                          "id", (json_int_t)atoll(PQgetvalue(res, 0, 3)), "digest",
+                          PQgetvalue(res, 0, 4), "cases", (json_int_t)atoll(PQgetvalue(res, 0, 5)),
+                          "events", (json_int_t)atoll(PQgetvalue(res, 0, 6)));
+    PQclear(res);
+    return m;
+}
+
 /* Writes text to path atomically (temporary file, fsync, rename). 0 or -1 with errno. */
 static int export_write_file(const char *path, const char *text)
 {
@@ -207,25 +232,16 @@ int export_cmd_cases(Ctx *ctx, int argc, char **argv)
     filter = json_pack("{s:s, s:s, s:s?, s:s?}", "from", from, "to", to, "country", country,
                        "member", member);
     filter_text = json_dumps(filter, JSON_COMPACT | JSON_SORT_KEYS);
-    char rows_buf[24];
-    snprintf(rows_buf, sizeof rows_buf, "%ld", rows);
-    const char *mp[] = {fname, rows_buf, sha, filter_text, narrative ? "true" : "false"};
-    PGresult *res =
-        ctx_exec(ctx, "recording the export manifest",
-                 "INSERT INTO export_manifest (kind, file_name, row_count, sha256, filter, "
-                 "with_narrative) VALUES ('cases', $1, $2, $3, $4::jsonb, $5::boolean) "
-                 "RETURNING id, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-                 "created_by",
-                 5, mp);
-    if (!res)
+    json_t *rec = export_manifest_record(ctx, "cases", fname, rows, sha, filter_text, narrative);
+    if (!rec)
         goto fail;
-    manifest =
-        json_pack("{s:I, s:s, s:s, s:I, s:s, s:O, s:b, s:s, s:s, s:s}", "id",
-                  (json_int_t)atoll(PQgetvalue(res, 0, 0)), "kind", "cases", "file", fname, "rows",
-                  (json_int_t)rows, "sha256", sha, "filter", filter, "with_narrative", narrative,
-                  "created_at", PQgetvalue(res, 0, 1), "created_by", PQgetvalue(res, 0, 2),
-                  "format", "RFC 4180 CSV, UTF-8, header row");
-    PQclear(res);
+    manifest = json_pack(
+        "{s:O, s:s, s:s, s:I, s:s, s:O, s:b, s:O, s:O, s:s, s:O}", "id", json_object_get(rec, "id"),
+        "kind", "cases", "file", fname, "rows", (json_int_t)rows, "sha256", sha, "filter", filter,
+        "with_narrative", narrative, "created_at", json_object_get(rec, "created_at"), "created_by",
+        json_object_get(rec, "created_by"), "format", "RFC 4180 CSV, UTF-8, header row",
+        "checkpoint", json_object_get(rec, "checkpoint"));
+    json_decref(rec);
     json_t *cols = json_array();
     for (int c = 0; c < ncols; c++)
         json_array_append_new(cols, json_string(export_columns[c]));
@@ -255,8 +271,12 @@ int export_cmd_cases(Ctx *ctx, int argc, char **argv)
         json_object_set_new(manifest, "manifest", json_string(manifest_path));
         out_json_print(stdout, manifest);
     } else {
-        printf("exported %ld case%s to %s (sha256 %s); manifest %s\n", rows, rows == 1 ? "" : "s",
-               path, sha, manifest_path);
+        json_t *cp = json_object_get(manifest, "checkpoint");
+        printf("exported %ld case%s to %s (sha256 %s); manifest %s; audit checkpoint "
+               "%" JSON_INTEGER_FORMAT " digest %s\n",
+               rows, rows == 1 ? "" : "s", path, sha, manifest_path,
+               json_integer_value(json_object_get(cp, "id")),
+               json_string_value(json_object_get(cp, "digest")));
     }
     rc = CTL_OK;
 fail:

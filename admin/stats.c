@@ -110,18 +110,16 @@ int stats_cmd_export(Ctx *ctx, int argc, char **argv)
         goto fail;
     }
     csvout_finish(out, sha);
-    char rows[24];
-    snprintf(rows, sizeof rows, "%d", PQntuples(res));
     json_t *filter = json_pack("{s:s, s:s}", "from", from, "to", to);
     char *ft = json_dumps(filter, JSON_COMPACT | JSON_SORT_KEYS);
-    const char *mp[] = {path ? path : "-", rows, sha, ft};
-    int mrc = ctx_run(ctx, "recording the export manifest",
-                      "INSERT INTO export_manifest (kind, file_name, row_count, sha256, filter) "
-                      "VALUES ('stats', $1, $2, $3, $4::jsonb)",
-                      4, mp);
+    json_t *rec =
+        export_manifest_record(ctx, "stats", path ? path : "-", PQntuples(res), sha, ft, false);
     free(ft);
     json_decref(filter);
-    if (mrc < 0 || ctx_commit(ctx) < 0)
+    if (!rec)
+        goto fail;
+    json_decref(rec);
+    if (ctx_commit(ctx) < 0)
         goto fail;
     if (fp && fclose(fp) != 0) {
         fp = NULL;

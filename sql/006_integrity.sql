@@ -10,6 +10,7 @@
 --      do what and write the case_event in the same transaction; no direct writes at all.
 --   5. Consent: teams see only grievances shared with members; regulators read grievances only
 --      through grievance_for_regulator, personal fields only with share_with_regulator.
+--   6. Checkpoints: a digest over every chain's head, in every export manifest and on demand.
 --
 -- Every SECURITY DEFINER function pins search_path = public, pg_temp and is not EXECUTE-able by
 -- PUBLIC. NOTE for later migrations: CREATE OR REPLACE FUNCTION keeps the ACL but NOT the
@@ -534,10 +535,96 @@ FROM grievance g;
 GRANT SELECT ON grievance_for_regulator TO redress_regulator, redress_staff;
 
 -- ---------------------------------------------------------------------------------------------
--- 7. Functions: none EXECUTE-able by PUBLIC (a SECURITY DEFINER one would run with its owner's
+-- 7. A mechanism-wide anchor. Each case's chain only vouches for its own past: deleting a case's
+-- last events leaves a shorter chain that still verifies. A checkpoint records every chain's head
+-- (case, seq, hash) and a digest over them all: SHA-256 of the lines "case_id|seq|hash-hex\n" in
+-- case order. The digest is printed by `redressctl audit checkpoint` and written into every export
+-- manifest, so it lives outside the database; `redressctl audit verify --since CHECKPOINT` then
+-- finds any recorded head that was deleted or rewritten, and recomputes the digest from the
+-- stored heads so the checkpoint itself cannot be edited unseen.
+CREATE TABLE audit_checkpoint (
+    id          bigserial PRIMARY KEY,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  text NOT NULL DEFAULT session_user,
+    cases       bigint NOT NULL,
+    events      bigint NOT NULL,
+    digest      text NOT NULL CHECK (digest ~ '^[0-9a-f]{64}$')
+);
+CREATE TABLE audit_checkpoint_head (
+    checkpoint_id bigint NOT NULL REFERENCES audit_checkpoint(id) DEFERRABLE INITIALLY DEFERRED,
+    case_id       bigint NOT NULL,             -- no foreign key: a deleted case is still named
+    seq           integer NOT NULL,
+    hash          bytea NOT NULL,
+    PRIMARY KEY (checkpoint_id, case_id)
+);
+ALTER TABLE audit_checkpoint ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_checkpoint FORCE ROW LEVEL SECURITY;
+ALTER TABLE audit_checkpoint_head ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_checkpoint_head FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_read ON audit_checkpoint FOR SELECT TO redress_staff, redress_regulator USING (true);
+CREATE POLICY audit_read ON audit_checkpoint_head FOR SELECT TO redress_staff USING (true);
+GRANT SELECT ON audit_checkpoint TO redress_staff, redress_regulator;
+GRANT SELECT ON audit_checkpoint_head TO redress_staff;
+
+-- Records a checkpoint of every chain as the caller's snapshot sees them. Refuses when a head no
+-- longer matches its event (the trail was changed behind the trigger's back: run audit verify).
+CREATE FUNCTION audit_checkpoint_create()
+RETURNS TABLE (id bigint, created_at timestamptz, cases bigint, events bigint, digest text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    cid bigint := nextval('audit_checkpoint_id_seq');
+    bad record;
+BEGIN
+    INSERT INTO audit_checkpoint_head (checkpoint_id, case_id, seq, hash)
+    SELECT cid, h.case_id, h.seq, h.hash FROM case_chain_head h WHERE h.hash IS NOT NULL;
+    SELECT h.case_id, h.seq INTO bad FROM audit_checkpoint_head h
+    LEFT JOIN case_event e ON e.case_id = h.case_id AND e.seq = h.seq
+    WHERE h.checkpoint_id = cid AND e.hash IS DISTINCT FROM h.hash LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'case % event #% does not match the head of its chain: the audit trail was '
+            'changed; run redressctl audit verify', bad.case_id, bad.seq USING ERRCODE = 'P0004';
+    END IF;
+    RETURN QUERY
+    INSERT INTO audit_checkpoint AS a (id, cases, events, digest)
+    SELECT cid, count(*), coalesce(sum(h.seq), 0),
+           encode(sha256(convert_to(coalesce(string_agg(h.case_id || '|' || h.seq || '|'
+               || encode(h.hash, 'hex') || E'\n', '' ORDER BY h.case_id), ''), 'UTF8')), 'hex')
+    FROM audit_checkpoint_head h WHERE h.checkpoint_id = cid
+    RETURNING a.id, a.created_at, a.cases, a.events, a.digest;
+END $$;
+
+-- Every export's manifest, recorded with a checkpoint taken in the export's own snapshot. Who and
+-- when are the database's; only what the caller wrote (file name, rows, SHA-256, filter) is its.
+ALTER TABLE export_manifest ADD COLUMN checkpoint_id bigint REFERENCES audit_checkpoint(id);
+CREATE FUNCTION export_manifest_record(p_kind text, p_file_name text, p_row_count bigint,
+                                       p_sha256 text, p_filter jsonb, p_with_narrative boolean)
+RETURNS TABLE (id bigint, created_at timestamptz, created_by text, checkpoint_id bigint,
+               checkpoint_digest text, checkpoint_cases bigint, checkpoint_events bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    cp record;
+BEGIN
+    SELECT * INTO cp FROM audit_checkpoint_create();
+    RETURN QUERY
+    INSERT INTO export_manifest AS m (kind, file_name, row_count, sha256, filter, with_narrative,
+                                      created_at, created_by, checkpoint_id)
+    VALUES (p_kind, p_file_name, p_row_count, p_sha256, p_filter, coalesce(p_with_narrative, false),
+            now(), session_user, cp.id)
+    RETURNING m.id, m.created_at, m.created_by, cp.id, cp.digest, cp.cases, cp.events;
+END $$;
+
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON export_manifest
+    FROM redress_staff, redress_teams, redress_regulator;
+REVOKE USAGE ON SEQUENCE export_manifest_id_seq FROM redress_staff, redress_teams, redress_regulator;
+
+-- ---------------------------------------------------------------------------------------------
+-- 8. Functions: none EXECUTE-able by PUBLIC (a SECURITY DEFINER one would run with its owner's
 -- rights for anyone); each role gets what it calls.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION case_next_deadline(case_status, timestamptz, timestamptz, timestamptz)
     TO redress_staff, redress_teams, redress_regulator, redress_triage;
 GRANT EXECUTE ON FUNCTION case_event_hash(bytea, bigint, integer, timestamptz, text, text,
                                           case_status, case_status, text) TO redress_staff;
+GRANT EXECUTE ON FUNCTION audit_checkpoint_create() TO redress_staff, redress_regulator;
+GRANT EXECUTE ON FUNCTION export_manifest_record(text, text, bigint, text, jsonb, boolean)
+    TO redress_staff, redress_regulator, redress_teams;

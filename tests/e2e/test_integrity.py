@@ -21,7 +21,8 @@ import harness
 
 APP_ROLES = ("redress_intake", "redress_triage", "redress_staff", "redress_regulator", "team_acme_net")
 DATA_TABLES = ("member", "grievance", "remedy_case", "case_owner", "triage_decision", "case_event",
-               "remedy", "export_manifest", "case_chain_head", "case_transition")
+               "remedy", "export_manifest", "case_chain_head", "case_transition", "audit_checkpoint",
+               "audit_checkpoint_head")
 
 
 def cluster():
@@ -44,6 +45,7 @@ class IntegrityBase(unittest.TestCase):
 
     def setUp(self):
         cluster().reset()
+        cluster().sql("TRUNCATE audit_checkpoint_head, audit_checkpoint, export_manifest RESTART IDENTITY")
         self.procs = []
         self.ctl("member", "add", "acme-net", "--name", "Acme Net", "--sector", "isp", "--countries", "KE")
         self.ctl("member", "add", "beta-social", "--name", "Beta Social", "--sector", "platform")
@@ -404,7 +406,7 @@ class TestDirectWritesRefused(WorkedCase):
         """No role but triage (its own columns) holds any write privilege on any table or sequence."""
         tables = [t for (t,) in cluster().sql(
             "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN "
-            "('r', 'v', 'p') AND c.relname NOT IN ('schema_migration', 'export_manifest')")]
+            "('r', 'v', 'p') AND c.relname <> 'schema_migration'")]
         self.assertGreaterEqual(len(tables), 10)
         for user in APP_ROLES + ("team_beta_social",):
             for t in tables:
@@ -421,7 +423,7 @@ class TestDirectWritesRefused(WorkedCase):
                                  "c.relnamespace = 'public'::regnamespace AND (has_sequence_privilege(%s, c.oid, "
                                  "'USAGE') OR has_sequence_privilege(%s, c.oid, 'UPDATE'))", (user, user))
             expected = {"redress_triage": {"remedy_case_id_seq", "triage_decision_id_seq"}}.get(user, set())
-            self.assertEqual({s for (s,) in seqs} - {"export_manifest_id_seq"}, expected, user)
+            self.assertEqual({s for (s,) in seqs}, expected, user)
 
 
 class TestPermissionMatrix(WorkedCase):
@@ -566,6 +568,104 @@ class TestConsent(IntegrityBase):
         self.assertEqual(rows[True][:5], (["Acme Net"], ["broadband"], ["journalist"], ["expression"], "sw"))
         self.assertEqual(rows[False][:5], (None, None, None, None, None))
         self.assertEqual(rows[False][5:], ("account_removal", "KE", "api", True, True))
+
+
+
+class TestCheckpoint(WorkedCase):
+    def checkpoint(self):
+        out = json.loads(self.ctl("audit", "checkpoint", "--json")[0])
+        self.assertRegex(out["digest"], "^[0-9a-f]{64}$")
+        return out
+
+    def verify_since(self, since, expect):
+        out, _ = self.ctl("audit", "verify", "--since", str(since), "--json", expect=expect)
+        return json.loads(out)
+
+    def superuser(self, *statements):
+        """Runs statements as postgres with every trigger off, as an attacker with the server would."""
+        with contextlib.closing(cluster().connect()) as c, c.cursor() as cur:
+            cur.execute("SET session_replication_role = replica")
+            for sql, params in statements:
+                cur.execute(sql, params)
+
+    def test_deleted_last_events_are_found(self):
+        self.ctl("case", "note", self.cref, "the last word")
+        self.ctl("case", "note", self.other_ref, "another case")
+        cp = self.checkpoint()
+        self.assertEqual(cp["cases"], 2)
+        self.assertEqual(cp["events"], cluster().sql("SELECT count(*) FROM case_event")[0][0])
+        self.assertTrue(self.verify_since(cp["digest"], 0)["ok"])
+        self.assertTrue(self.verify_since(cp["id"], 0)["ok"])
+        last = self.n_events(self.cid)
+        # Delete the case's last two events and move its head back: every chain still verifies...
+        self.superuser(("DELETE FROM case_event WHERE case_id = %s AND seq > %s", (self.cid, last - 2)),
+                       ("UPDATE case_chain_head h SET seq = e.seq, hash = e.hash FROM case_event e "
+                        "WHERE h.case_id = %s AND e.case_id = h.case_id AND e.seq = %s", (self.cid, last - 2)))
+        self.assertTrue(self.verify_ok()["ok"])
+        # ...but not against the checkpoint.
+        res = self.verify_since(cp["digest"], 1)
+        self.assertEqual((res["ok"], res["case"], res["seq"]), (False, self.cref, last))
+        self.assertIn("is gone", res["reason"])
+        out, _ = self.ctl("audit", "verify", "--since", cp["digest"], expect=1)
+        self.assertIn(f"case {self.cref}, event #{last}", out)
+
+    def test_rewritten_chain_and_edited_checkpoint_are_found(self):
+        cp = self.checkpoint()
+        # Rewrite a note and recompute every later hash of the chain (and its head).
+        self.superuser(("UPDATE case_event SET note = 'linked to nobody' WHERE case_id = %s AND seq = 2", (self.cid,)))
+        for seq in range(2, self.n_events(self.cid) + 1):
+            self.superuser(("UPDATE case_event e SET prev_hash = p.hash, hash = case_event_hash(p.hash, e.case_id, "
+                            "e.seq, e.at, e.actor, e.action, e.from_status, e.to_status, e.note) FROM case_event p "
+                            "WHERE e.case_id = %s AND e.seq = %s AND p.case_id = e.case_id AND p.seq = e.seq - 1",
+                            (self.cid, seq)),)
+        self.superuser(("UPDATE case_chain_head h SET hash = e.hash FROM case_event e WHERE h.case_id = %s "
+                        "AND e.case_id = h.case_id AND e.seq = h.seq", (self.cid,)))
+        self.assertTrue(self.verify_ok()["ok"])
+        res = self.verify_since(cp["digest"], 1)
+        self.assertEqual((res["case"], res["seq"]), (self.cref, self.n_events(self.cid)))
+        self.assertIn("differs", res["reason"])
+        # Editing the checkpoint's stored heads to match is seen through its digest...
+        self.superuser(("UPDATE audit_checkpoint_head h SET hash = e.hash FROM case_event e WHERE "
+                        "h.checkpoint_id = %s AND e.case_id = h.case_id AND e.seq = h.seq", (cp["id"],)))
+        self.assertIn("do not hash to its digest", self.verify_since(cp["digest"], 1)["reason"])
+        # ...and so is a recomputed digest, by the one printed and kept outside.
+        self.superuser(("UPDATE audit_checkpoint SET digest = encode(sha256(convert_to(("
+                        "SELECT string_agg(case_id || '|' || seq || '|' || encode(hash, 'hex') || E'\\n', '' "
+                        "ORDER BY case_id) FROM audit_checkpoint_head WHERE checkpoint_id = %s), 'UTF8')), 'hex') "
+                        "WHERE id = %s", (cp["id"], cp["id"])),)
+        self.assertTrue(self.verify_since(cp["id"], 0)["ok"])  # by id, the edited record verifies...
+        self.assertIn("no checkpoint has this digest", self.verify_since(cp["digest"], 1)["reason"])
+
+    def test_a_checkpoint_refuses_a_trail_changed_behind_the_trigger(self):
+        self.superuser(("DELETE FROM case_event WHERE case_id = %s AND seq = (SELECT max(seq) FROM case_event "
+                        "WHERE case_id = %s)", (self.cid, self.cid)))
+        _, err = self.ctl("audit", "checkpoint", expect=1)
+        self.assertIn("does not match the head of its chain", err)
+        self.assertEqual(cluster().sql("SELECT count(*) FROM audit_checkpoint"), [(0,)])
+
+    def test_every_export_manifest_records_a_checkpoint(self):
+        path = os.path.join(self.dir, "cases.csv")
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        for user in ("redress_regulator", "team_acme_net", "redress_staff"):
+            out = json.loads(self.ctl("export", "cases", "--from", "2000-01-01", "--to", today, "-o", path,
+                                      "--json", user=user)[0])
+            with open(path + ".manifest.json") as f:
+                manifest = json.load(f)
+            self.assertEqual(manifest["checkpoint"], out["checkpoint"])
+            self.assertEqual(manifest["created_by"], user)
+            self.assertTrue(self.verify_since(manifest["checkpoint"]["digest"], 0)["ok"])
+        self.ctl("export", "stats", "--from", "2000-01-01", "--to", today, "-o", path, user="redress_regulator")
+        self.assertEqual(cluster().sql("SELECT count(*), count(checkpoint_id) FROM export_manifest"), [(4, 4)])
+        # Nobody forges a manifest or a checkpoint directly.
+        for user in ("redress_regulator", "team_acme_net", "redress_staff"):
+            for sql in ("INSERT INTO export_manifest (kind, file_name, row_count, sha256, filter, created_at) "
+                        "VALUES ('cases', 'x', 1, repeat('a', 64), '{}', '2001-01-01')",
+                        "UPDATE export_manifest SET row_count = 0", "DELETE FROM export_manifest",
+                        "INSERT INTO audit_checkpoint (cases, events, digest) VALUES (0, 0, repeat('a', 64))",
+                        "DELETE FROM audit_checkpoint", "UPDATE audit_checkpoint_head SET seq = 1",
+                        "SELECT nextval('export_manifest_id_seq')"):
+                self.refused(user, sql)
+        self.assertEqual(cluster().sql("SELECT count(*) FROM export_manifest"), [(4,)])
 
 
 if __name__ == "__main__":
