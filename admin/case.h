@@ -4,7 +4,6 @@
 #ifndef REDRESS_ADMIN_CASE_H
 #define REDRESS_ADMIN_CASE_H
 
-
 #include "ctx.h"
 
 typedef struct {
