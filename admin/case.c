@@ -22,7 +22,7 @@ static const char *const involvements[] = {"caused", "contributed", "linked", NU
 /* References are typed by people. A grievance reference is put in canonical form (its check
  * symbol may be * ~ $ = or U; O/I/L read as 0/1/1); otherwise, as for case references, upper-case
  * it and drop separators; refuse anything else. */
-static int case_ref_normalize(const char *in, char *out, size_t outlen)
+int case_ref_normalize(const char *in, char *out, size_t outlen)
 {
     char canon[REFERENCE_LEN + 1];
     if (outlen > REFERENCE_LEN && reference_normalize(in, canon)) {

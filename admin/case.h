@@ -12,6 +12,8 @@ typedef struct {
     char status[32];
 } CaseRef;
 
+/* A case or grievance reference as typed, in canonical form in out. 0, or -1 after printing why. */
+int case_ref_normalize(const char *in, char *out, size_t outlen);
 /* Finds the case with reference ref, or holding the grievance with that reference. 0, or -1 after
  * printing why (a case the role may not see is reported as not found). */
 int case_resolve(Ctx *ctx, const char *ref, CaseRef *out);

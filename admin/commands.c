@@ -6,9 +6,11 @@
 
 #include "audit.h"
 #include "case.h"
+#include "contact.h"
 #include "export.h"
 #include "import.h"
 #include "member.h"
+#include "message.h"
 #include "migrate.h"
 #include "remedy.h"
 #include "stats.h"
@@ -41,6 +43,23 @@ static const Command commands[] = {
      "Records the complainant's answer or the remedy's progress on the case's latest remedy (or "
      "remedy ID); the case moves to remedy_accepted, remedy_declined or remedy_implemented. A "
      "co-owner records only the remedies its member proposed."},
+    {"remedy respond", message_cmd_remedy_respond,
+     "REF REMEDY_ID accept|decline --via paper|phone [--comment TEXT]",
+     "Records a complainant's answer to an offered remedy given on paper or by phone, marked as "
+     "such (an answer online is the person's own, from the status page or the API). REF is the "
+     "grievance (or a case of one grievance)."},
+    {"message send", message_cmd_send, "CASE|REF --text TEXT [--all]",
+     "Sends a message to the complainant of grievance REF (or of a case of one grievance); with "
+     "--all, an announcement to every complainant of case CASE, stored once. Staff, or the lead "
+     "or a co-owner of the case; a team reaches one person only where that person consented to "
+     "sharing with members."},
+    {"message list", message_cmd_list, "CASE|REF [--json]",
+     "The messages of a case, or of one grievance with the case's announcements. A team sees a "
+     "complainant's messages only where that person consented to sharing with members."},
+    {"contact show", contact_cmd_show, "REF --reason TEXT [--json]",
+     "Opens a complainant's contact details (needs the contact key) and writes the reason to the "
+     "case's audit trail. Staff; a team owning the case only where the person consented to "
+     "sharing with members."},
     {"member add", member_cmd_add,
      "SLUG --name NAME --sector isp|telco|platform|other [--countries KE,UG] [--services a,b]",
      "Adds a company to the joint mechanism and creates its remedy team's role team_<slug>."},

@@ -59,6 +59,9 @@ static const ConfigKey config_keys[] = {
     INT("triage", "workers", triage_workers, "1", 1, 64),
     INT("triage", "batch_size", triage_batch_size, "1000", 1, 100000),
     INT("triage", "sweep_interval", triage_sweep_s, "5", 1, 3600),
+    INT("engagement", "message_max_chars", message_max_chars, "4000", 1, 20000),
+    INT("engagement", "messages_per_day", messages_per_day, "20", 1, 10000),
+    INT("engagement", "appeal_window_days", appeal_window_days, "90", 1, 3650),
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 

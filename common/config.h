@@ -39,6 +39,10 @@ typedef struct Config {
     int triage_workers;
     int triage_batch_size;
     int triage_sweep_s; /* periodic sweep in case a notification was missed */
+    /* [engagement] what a complainant may send about their case */
+    int message_max_chars;  /* a message, comment or appeal reason, in characters */
+    int messages_per_day;   /* messages per grievance in any 24 hours (429 beyond) */
+    int appeal_window_days; /* an appeal is possible this long after the decision */
 } Config;
 
 /* Loads path over the defaults. Returns a Config (caller frees with config_free) or NULL with the

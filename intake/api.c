@@ -37,7 +37,7 @@ bool api_content_type_is(struct evhttp_request *req, const char *type)
     return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static bool idempotency_key_valid(const char *key)
+bool api_idempotency_key_valid(const char *key)
 {
     size_t n = strlen(key);
     if (n == 0 || n > IDEMPOTENCY_KEY_MAX)
@@ -96,7 +96,7 @@ void api_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
                     NULL);
         return;
     }
-    if (key && !idempotency_key_valid(key)) {
+    if (key && !api_idempotency_key_valid(key)) {
         reply_error(req, 400, "invalid_idempotency_key",
                     "Idempotency-Key must be 1 to 200 visible ASCII characters", "Idempotency-Key");
         return;
@@ -143,6 +143,10 @@ static void api_status_reply(struct evhttp_request *req, StatusOutcome outcome,
     }
     if (outcome == STATUS_NOT_FOUND) {
         reply_error(req, 404, "not_found", "no grievance matches this reference and receipt", NULL);
+        return;
+    }
+    if (info->story) { /* the whole story (sql/013 grievance_story) */
+        reply_json(req, 200, json_deep_copy(info->story));
         return;
     }
     json_t *deadline = json_null();

@@ -25,5 +25,7 @@ char *api_taxonomy_json(const Taxonomy *tax);
 char *api_body_copy(struct evhttp_request *req, size_t *len);
 /* True when the Content-Type's media type (before any ';') is type, case-insensitively. */
 bool api_content_type_is(struct evhttp_request *req, const char *type);
+/* An Idempotency-Key header value: 1..200 visible ASCII characters. */
+bool api_idempotency_key_valid(const char *key);
 
 #endif

@@ -10,10 +10,12 @@
 
 #include "api.h"
 #include "conn.h"
+#include "dialogue.h"
 #include "form.h"
 #include "reply.h"
 
-typedef enum { ROUTE_EXACT, ROUTE_PREFIX } RouteMatch;
+/* PREFIX: the path continues with one segment; NESTED: with more than one. */
+typedef enum { ROUTE_EXACT, ROUTE_PREFIX, ROUTE_NESTED } RouteMatch;
 
 typedef struct {
     const char *path;
@@ -71,9 +73,16 @@ static void route_status_submit(Worker *w, IntakeConn *conn, struct evhttp_reque
     form_status_submit(w, conn, req);
 }
 
+static void route_dialogue(Worker *w, IntakeConn *conn, struct evhttp_request *req,
+                           const char *rest)
+{
+    dialogue_api(w, conn, req, rest);
+}
+
 static const Route routes[] = {
     {"/v1/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", false, route_submit},
     {"/v1/grievances/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false, route_status},
+    {"/v1/grievances/", ROUTE_NESTED, EVHTTP_REQ_POST, "POST", false, route_dialogue},
     {"/v1/taxonomy", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, route_taxonomy},
     {"/healthz", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, route_health},
     {"/", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", true, route_form},
@@ -134,9 +143,10 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
     for (size_t i = 0; i < NROUTES; i++) {
         const Route *r = &routes[i];
         size_t n = strlen(r->path);
-        bool matches = r->match == ROUTE_EXACT ? strcmp(path, r->path) == 0
-                                               : strncmp(path, r->path, n) == 0 &&
-                                                     path[n] != '\0' && !strchr(path + n, '/');
+        bool matches = r->match == ROUTE_EXACT
+                           ? strcmp(path, r->path) == 0
+                           : strncmp(path, r->path, n) == 0 && path[n] != '\0' &&
+                                 (strchr(path + n, '/') != NULL) == (r->match == ROUTE_NESTED);
         if (!matches)
             continue;
         path_match = r;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act.h"
 #include "reference.h"
 #include "util.h"
 
@@ -14,6 +15,9 @@ typedef struct {
     unsigned char receipt_hash[32];
     char reference[REFERENCE_LEN + 1];
     const char *params[1];
+    char rhash_hex[65];
+    char *limits_json;
+    const char *story_params[3];
     bool found;
     bool failed; /* the query itself failed: unavailable, not "not found" */
     StatusInfo info;
@@ -26,12 +30,19 @@ static const char *const STATUS_SQL =
     "coalesce(to_char(next_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
     "FROM grievance_status($1)";
 
+/* The rest of the story (history, owners, priority, remedies, messages, ...): sql/013. */
+static const char *const STORY_SQL =
+    "SELECT grievance_story($1, decode($2, 'hex'), $3::jsonb)::text";
+
 static void status_result_cb(void *arg, int index, const PGresult *res)
 {
     StatusQuery *q = arg;
     unsigned char stored[32];
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         q->failed = true;
+    if (index == 1 && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+        !PQgetisnull(res, 0, 0))
+        q->info.story = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     if (index != 0 || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         return;
     if (hex_decode(PQgetvalue(res, 0, 1), stored, 32) < 0 ||
@@ -55,6 +66,8 @@ static void status_done_cb(void *arg, DbStatus status)
         else
             q->reply(req, q->found ? STATUS_FOUND : STATUS_NOT_FOUND, q->found ? &q->info : NULL);
     }
+    json_decref(q->info.story);
+    free(q->limits_json);
     free(q);
 }
 
@@ -78,10 +91,16 @@ void status_lookup(Worker *w, IntakeConn *conn, struct evhttp_request *req, cons
     receipt_hash(canon_receipt, q->receipt_hash);
     memcpy(q->reference, canon_ref, sizeof canon_ref);
     q->params[0] = q->reference;
-    DbQuery query = {STATUS_SQL, 1, q->params};
+    hex_encode(q->receipt_hash, 32, q->rhash_hex);
+    q->limits_json = act_limits_json(w->shared->cfg);
+    q->story_params[0] = q->reference;
+    q->story_params[1] = q->rhash_hex;
+    q->story_params[2] = q->limits_json;
+    DbQuery query[2] = {{STATUS_SQL, 1, q->params}, {STORY_SQL, 3, q->story_params}};
     conn_slot_attach(conn, &q->slot, req);
-    if (db_job_submit(w->db, &query, 1, status_result_cb, status_done_cb, q) < 0) {
+    if (db_job_submit(w->db, query, 2, status_result_cb, status_done_cb, q) < 0) {
         conn_slot_release(&q->slot);
+        free(q->limits_json);
         free(q);
         reply(req, STATUS_UNAVAILABLE, NULL);
     }

@@ -4,6 +4,7 @@
 #define REDRESS_INTAKE_STATUS_H
 
 #include <event2/http.h>
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "conn.h"
@@ -21,6 +22,7 @@ typedef struct {
     char received_at[32];
     char next_stage[32]; /* "" when no deadline is known yet */
     char next_due[32];
+    json_t *story; /* grievance_story(): the whole story as the API returns it; borrowed */
 } StatusInfo;
 
 /* Answers req; info is set only for STATUS_FOUND. Not called if the client went away. */
