@@ -192,17 +192,15 @@ LANGUAGE sql IMMUTABLE SET search_path = public, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION engagement_time(timestamptz) FROM PUBLIC;
 
--- Moves a case (the transition trigger checks the move) and writes the event, in the caller's
--- transaction.
+-- Moves a case along case_transition with its event, in the caller's transaction: integrity's
+-- case_status_move (006) after locking the row.
 CREATE FUNCTION engagement_case_move(cid bigint, to_st case_status, note text) RETURNS void
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
-    from_st case_status;
+    c record;
 BEGIN
-    SELECT status INTO from_st FROM remedy_case WHERE id = cid FOR UPDATE;
-    UPDATE remedy_case SET status = to_st WHERE id = cid;
-    INSERT INTO case_event (case_id, action, from_status, to_status, note)
-    VALUES (cid, 'transition', from_st, to_st, note);
+    SELECT status, reference INTO c FROM remedy_case WHERE id = cid FOR UPDATE;
+    PERFORM case_status_move(cid, c.reference, c.status, to_st, note);
 END $$;
 REVOKE ALL ON FUNCTION engagement_case_move(bigint, case_status, text) FROM PUBLIC;
 
