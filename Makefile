@@ -9,7 +9,7 @@
 
 BUILD ?= build
 CC ?= cc
-PKGS := libevent_core libevent_extra libevent_openssl libevent_pthreads openssl libpq jansson inih
+PKGS := libevent_core libevent_extra libevent_openssl libevent_pthreads openssl libpq jansson yajl inih
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wshadow \
         -Wno-missing-field-initializers
@@ -25,7 +25,8 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icommon $(shell pkg-conf
 LIBS := $(shell pkg-config --libs $(PKGS)) -lcsv -lpthread
 
 COMMON_SRC := common/log.c common/util.c common/inifile.c common/config.c common/taxonomy.c common/crypto.c \
-              common/reference.c common/grievance.c common/db.c common/pgconn.c
+              common/reference.c common/grievance.c common/grievance_parse.c common/grievance_row.c \
+              common/db.c common/pgconn.c
 INTAKE_SRC := intake/main.c intake/server.c intake/tls.c intake/conn.c intake/routes.c \
               intake/submit.c intake/status.c \
               intake/reply.c intake/api.c intake/form.c intake/batch.c intake/html.c \

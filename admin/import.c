@@ -1,8 +1,9 @@
 /* `import grievances` (see import.h). Two passes over nothing but memory: every row is turned
  * into the API's JSON object and validated by grievance_from_json (the HTTPS API's own
- * validation) before anything touches the database; only when every row passed are references
- * and receipts made and all rows stored by one intake_submit() call in one transaction. The
- * receipts are printed once, for the partner to hand to each complainant, and never stored. */
+ * validation) before anything touches the database; only when every row passed are rows built by
+ * the intake's own row builder (common/grievance_row.c: reference, receipt, sealed contact) and
+ * all stored by one intake_submit_rows() call in one transaction. The receipts are printed once,
+ * for the partner to hand to each complainant, and never stored. */
 #include "import.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "crypto.h"
 #include "csvread.h"
 #include "grievance.h"
+#include "grievance_row.h"
 #include "output.h"
 #include "reference.h"
 #include "taxonomy.h"
@@ -128,8 +130,8 @@ typedef struct {
     const Taxonomy *tax;
     char **header; /* owned copies of the header names */
     size_t ncols;
-    json_t *rows; /* intake_submit rows */
-    json_t *out;  /* [{line, reference, receipt}] */
+    RowBatch *rows; /* the rows, as intake_submit_rows' arrays */
+    json_t *out;    /* [{line, reference, receipt}] */
     unsigned char receipt_key[KEY_LEN];
     unsigned char contact_key[KEY_LEN];
     bool have_contact_key;
@@ -200,43 +202,30 @@ static int import_row_cb(void *user, char **f, size_t n, long line)
         grievance_free(g);
         return 0;
     }
-    char reference[REFERENCE_LEN + 1], receipt[RECEIPT_LEN + 1], hash_hex[65];
-    unsigned char hash[32];
-    char *contact = NULL;
-    reference_generate(reference);
-    receipt_derive(im->receipt_key, reference, receipt);
-    receipt_hash(receipt, hash);
-    hex_encode(hash, 32, hash_hex);
-    if (g->contact_json) {
-        if (!im->have_contact_key) {
-            if (key_file_load(im->ctx->cfg->contact_key_file, im->contact_key, key_err,
-                              sizeof key_err) < 0) {
-                ctx_error("line %ld has contact details but the contact key cannot be read: %s",
-                          line, key_err);
-                grievance_free(g);
-                im->fatal = true;
-                return -1;
-            }
-            im->have_contact_key = true;
-        }
-        contact = contact_seal_b64(im->contact_key, g->contact_json, strlen(g->contact_json));
-        if (!contact) {
-            ctx_error("line %ld: sealing the contact details failed", line);
+    if (g->contact_json && !im->have_contact_key) {
+        if (key_file_load(im->ctx->cfg->contact_key_file, im->contact_key, key_err,
+                          sizeof key_err) < 0) {
+            ctx_error("line %ld has contact details but the contact key cannot be read: %s", line,
+                      key_err);
             grievance_free(g);
             im->fatal = true;
             return -1;
         }
+        im->have_contact_key = true;
     }
-    GrievanceRowMeta meta = {.n = (int)json_array_size(im->rows) + 1,
-                             .reference = reference,
-                             .channel = "import",
-                             .receipt_hash_hex = hash_hex,
-                             .contact_enc_b64 = contact};
-    json_array_append_new(im->rows, grievance_row_json(g, &meta));
-    json_array_append_new(im->out, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)line,
-                                             "reference", reference, "receipt", receipt));
-    free(contact);
+    GrievanceRow row;
+    GrievanceRowInput in = {"import", im->receipt_key, im->contact_key, NULL, NULL};
+    int rc = grievance_row_build(&row, g, &in, key_err, sizeof key_err);
     grievance_free(g);
+    if (rc < 0) {
+        ctx_error("line %ld: %s", line, key_err);
+        im->fatal = true;
+        return -1;
+    }
+    row_batch_add(im->rows, &row);
+    json_array_append_new(im->out, json_pack("{s:I, s:s, s:s}", "line", (json_int_t)line,
+                                             "reference", row.reference, "receipt", row.receipt));
+    grievance_row_clear(&row);
     return 0;
 }
 
@@ -244,31 +233,25 @@ static int import_row_cb(void *user, char **f, size_t n, long line)
 static int import_store(Import *im)
 {
     Ctx *ctx = im->ctx;
-    char *rows = json_dumps(im->rows, JSON_COMPACT);
-    const char *p[] = {rows};
-    int rc = -1;
     if (ctx_begin(ctx, false) < 0)
-        goto done;
-    PGresult *res = ctx_exec(ctx, "storing the grievances",
-                             "SELECT n, reference, stored FROM intake_submit($1::jsonb)", 1, p);
+        return -1;
+    PGresult *res = ctx_exec(ctx, "storing the grievances", GRIEVANCE_ROWS_SQL, ROW_NCOLS,
+                             row_batch_params(im->rows));
     if (!res)
-        goto done;
-    size_t stored = 0;
+        return -1;
+    int stored = 0;
     for (int i = 0; i < PQntuples(res); i++)
-        if (strcmp(PQgetvalue(res, i, 2), "t") == 0)
+        if (strcmp(PQgetvalue(res, i, ROWS_RES_STORED), "t") == 0)
             stored++;
     PQclear(res);
-    if (stored != json_array_size(im->rows)) {
-        ctx_error("only %zu of %zu grievances could be stored (a reference collided); nothing was "
+    if (stored != row_batch_count(im->rows)) {
+        ctx_error("only %d of %d grievances could be stored (a reference collided); nothing was "
                   "imported, run the import again",
-                  stored, json_array_size(im->rows));
+                  stored, row_batch_count(im->rows));
         ctx_rollback(ctx);
-        goto done;
+        return -1;
     }
-    rc = ctx_commit(ctx);
-done:
-    free(rows);
-    return rc;
+    return ctx_commit(ctx);
 }
 
 int import_cmd_grievances(Ctx *ctx, int argc, char **argv)
@@ -295,7 +278,7 @@ int import_cmd_grievances(Ctx *ctx, int argc, char **argv)
         ctx_error("receipt key: %s", err);
         goto done;
     }
-    im.rows = json_array();
+    im.rows = row_batch_new();
     im.out = json_array();
     if (csvread_file(path, import_row_cb, &im, err, sizeof err) < 0 && err[0])
         ctx_error("%s", err);
@@ -342,7 +325,7 @@ done:
     for (size_t i = 0; i < im.ncols; i++)
         free(im.header[i]);
     free(im.header);
-    json_decref(im.rows);
+    row_batch_free(im.rows);
     json_decref(im.out);
     taxonomy_free(tax);
     memset(im.receipt_key, 0, sizeof im.receipt_key);

@@ -161,8 +161,16 @@ def main():
         before_xact = cluster.sql(xact_sql)[0][0]
         pg = postgres_pids(cluster)
         cpu0 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
+        perf = None
+        if os.environ.get("BENCH_PERF"):  # a profile of the server and PostgreSQL under load
+            perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-o", os.environ["BENCH_PERF"],
+                                     "-p", ",".join(str(p) for p in [intake.proc.pid] + postgres_pids(cluster))],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ours = h2load(f"https://127.0.0.1:{intake.port}/v1/grievances", body_path,
                       os.path.join(tmp, "intake.log"))
+        if perf:
+            perf.send_signal(2)
+            perf.wait(30)
         cpu1 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
         intake.stop()
         rows = cluster.sql("SELECT count(*) FROM grievance")[0][0] - before_rows

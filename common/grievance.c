@@ -1,18 +1,54 @@
-/* Grievance validation: one table of accepted fields, each with its own check. Messages name the
- * field and the rule, never the submitted value. */
+/* Grievance validation: one table of accepted fields, each with its own rule, applied to a stream
+ * of JSON events (grievance_reader.h) so the API validates while it parses and the form and the
+ * import validate their jansson objects with exactly the same code. Messages name the field and
+ * the rule, never the submitted value. Strings are copied into one arena per grievance. */
 #include "grievance.h"
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "grievance_reader.h"
 #include "util.h"
 
-#define LIST_MAX_ITEMS 20
 #define NAME_MAX_CHARS 200
+#define ARENA_MIN_CHUNK 1024
+
+struct GrievanceArena {
+    GrievanceArena *next;
+    size_t size, used;
+    char data[];
+};
+
+static char *arena_alloc(Grievance *g, size_t n, size_t hint)
+{
+    GrievanceArena *a = g->arena;
+    if (!a || a->size - a->used < n) {
+        size_t size = n > hint ? n : hint;
+        if (size < ARENA_MIN_CHUNK)
+            size = ARENA_MIN_CHUNK;
+        a = xmalloc(sizeof *a + size);
+        a->next = g->arena;
+        a->size = size;
+        a->used = 0;
+        g->arena = a;
+    }
+    char *p = a->data + a->used;
+    a->used += n;
+    return p;
+}
+
+static const char *arena_strndup(Grievance *g, const char *s, size_t n)
+{
+    char *p = arena_alloc(g, n + 1, 0);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
 
 static void error_set(GrievanceError *err, const char *field, const char *code, const char *fmt,
                       ...) __attribute__((format(printf, 4, 5)));
@@ -26,139 +62,185 @@ static void error_set(GrievanceError *err, const char *field, const char *code, 
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    err->malformed = false;
+}
+
+size_t utf8_sequence(const char *s, size_t avail)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    unsigned c = p[0], cp;
+    size_t n;
+    if (c < 0x80)
+        return c == 0 ? 0 : 1;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Code points in s[0..len), or -1 when it is not UTF-8. */
+static long utf8_count(const char *s, size_t len)
+{
+    long chars = 0;
+    for (size_t i = 0; i < len; chars++) {
+        if ((unsigned char)s[i] - 1u < 0x7F) { /* ASCII other than NUL: the common case */
+            i++;
+            continue;
+        }
+        size_t n = utf8_sequence(s + i, len - i);
+        if (n == 0)
+            return -1;
+        i += n;
+    }
+    return chars;
 }
 
 bool utf8_valid(const char *s, size_t len, size_t max_chars)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    size_t chars = 0;
-    while (p < end) {
-        unsigned c = *p;
-        size_t n;
-        unsigned cp;
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            n = 1;
-            cp = c;
-        } else if ((c & 0xE0) == 0xC0) {
-            n = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if ((size_t)(end - p) < n)
-            return false;
-        for (size_t i = 1; i < n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        p += n;
-        if (++chars > max_chars)
+    long n = utf8_count(s, len);
+    return n >= 0 && (size_t)n <= max_chars;
+}
+
+static bool blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (!isspace((unsigned char)s[i]))
             return false;
     }
     return true;
 }
 
-static bool blank(const char *s)
+typedef enum {
+    F_NONE = -1,
+    F_DESCRIPTION,
+    F_CATEGORY,
+    F_COUNTRY,
+    F_RIGHTS,
+    F_VULNERABILITY,
+    F_COMPANIES,
+    F_SERVICES,
+    F_PEOPLE_AFFECTED,
+    F_ONGOING,
+    F_STARTED_ON,
+    F_COMPLAINANT_TYPE,
+    F_LANGUAGE,
+    F_CONSENT,
+    F_CONTACT,
+    F_COUNT
+} FieldId;
+
+/* The list fields: their limit per entry and the taxonomy list their entries come from. */
+typedef struct {
+    size_t max_chars;
+    int taxonomy; /* a TaxonomyList, or -1 for free text */
+} ListRule;
+
+static const char *const field_names[F_COUNT] = {
+    "description",      "category", "country",         "rights",  "vulnerability",
+    "companies",        "services", "people_affected", "ongoing", "started_on",
+    "complainant_type", "language", "consent",         "contact"};
+
+static const char *const consent_names[] = {"share_with_members", "share_with_regulator", NULL};
+static const char *const contact_names[] = {"name", "email", "phone", NULL};
+
+struct GrievanceReader {
+    Grievance *g;
+    const Taxonomy *tax;
+    GrievanceError *err;
+    bool failed;       /* err holds the first error; the rest of the input is only skipped */
+    int depth;         /* containers open: 1 in the body object, 2 in a field's list or object */
+    FieldId field;     /* the body member being read */
+    int member;        /* in consent/contact: the index of the member being read */
+    size_t entries;    /* in a list: entries seen */
+    bool entry_failed; /* in a list: err holds an entry's error, reported if the size is fine */
+};
+
+static bool is_list(FieldId f)
 {
-    for (; *s; s++) {
-        if (!isspace((unsigned char)*s))
-            return false;
-    }
-    return true;
+    return f == F_RIGHTS || f == F_VULNERABILITY || f == F_COMPANIES || f == F_SERVICES;
 }
 
-/* A string field of 1..max_chars characters; returns it (borrowed) or NULL with err set. */
-static const char *text_get(const json_t *v, const char *field, size_t max_chars,
-                            GrievanceError *err)
+static ListRule list_rule(FieldId f)
 {
-    if (!json_is_string(v)) {
-        error_set(err, field, "invalid", "%s must be a string", field);
-        return NULL;
+    switch (f) {
+    case F_RIGHTS:
+        return (ListRule){64, TAXONOMY_RIGHTS};
+    case F_VULNERABILITY:
+        return (ListRule){64, TAXONOMY_VULNERABILITY};
+    case F_COMPANIES:
+        return (ListRule){NAME_MAX_CHARS, -1};
+    default:
+        return (ListRule){100, -1};
     }
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (!utf8_valid(s, len, (size_t)-1)) {
-        error_set(err, field, "invalid", "%s is not valid UTF-8 text", field);
-        return NULL;
-    }
-    if (!utf8_valid(s, len, max_chars)) {
-        error_set(err, field, "too_long", "%s must be at most %zu characters", field, max_chars);
-        return NULL;
-    }
-    if (len == 0 || blank(s)) {
-        error_set(err, field, "required", "%s must not be empty", field);
-        return NULL;
-    }
-    return s;
 }
 
-static void strlist_free(StrList *l)
+static StrList *list_of(Grievance *g, FieldId f)
 {
-    for (size_t i = 0; i < l->n; i++)
-        free(l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    return f == F_RIGHTS          ? &g->rights
+           : f == F_VULNERABILITY ? &g->vulnerability
+           : f == F_COMPANIES     ? &g->companies
+                                  : &g->services;
 }
 
-/* An array of strings, each 1..max_chars, optionally checked against a taxonomy list; duplicates
- * are dropped. */
-static int strlist_get(const json_t *v, const char *field, size_t max_chars, const Taxonomy *tax,
-                       int list, StrList *out, GrievanceError *err)
+static void fail(GrievanceReader *r)
 {
-    if (!json_is_array(v)) {
-        error_set(err, field, "invalid", "%s must be an array of strings", field);
+    r->failed = true;
+}
+
+/* A string of 1..max_chars characters; returns a NUL-terminated copy in the grievance's arena, or
+ * NULL with err set. */
+static const char *text_get(GrievanceReader *r, const GValue *v, const char *field,
+                            size_t max_chars)
+{
+    if (v->type != GV_STRING) {
+        error_set(r->err, field, "invalid", "%s must be a string", field);
+        return NULL;
+    }
+    long chars = utf8_count(v->s, v->len);
+    if (chars < 0) {
+        error_set(r->err, field, "invalid", "%s is not valid UTF-8 text", field);
+        return NULL;
+    }
+    if ((size_t)chars > max_chars) {
+        error_set(r->err, field, "too_long", "%s must be at most %zu characters", field, max_chars);
+        return NULL;
+    }
+    if (v->len == 0 || blank(v->s, v->len)) {
+        error_set(r->err, field, "required", "%s must not be empty", field);
+        return NULL;
+    }
+    return arena_strndup(r->g, v->s, v->len);
+}
+
+static int bool_get(GrievanceReader *r, const GValue *v, const char *field, bool *out)
+{
+    if (v->type != GV_BOOL) {
+        error_set(r->err, field, "invalid", "%s must be true or false", field);
         return -1;
     }
-    if (json_array_size(v) > LIST_MAX_ITEMS) {
-        error_set(err, field, "too_long", "%s may hold at most %d entries", field, LIST_MAX_ITEMS);
-        return -1;
-    }
-    out->items = xcalloc(json_array_size(v), sizeof(char *));
-    size_t i;
-    json_t *item;
-    json_array_foreach(v, i, item)
-    {
-        const char *s = text_get(item, field, max_chars, err);
-        if (!s)
-            return -1;
-        if (list >= 0 && !taxonomy_has(tax, (TaxonomyList)list, s)) {
-            error_set(err, field, "invalid",
-                      "%s entry %zu is not a known id (see GET /v1/taxonomy)", field, i + 1);
-            return -1;
-        }
-        bool dup = false;
-        for (size_t j = 0; j < out->n; j++)
-            dup = dup || strcmp(out->items[j], s) == 0;
-        if (!dup)
-            out->items[out->n++] = xstrdup(s);
-    }
+    *out = v->b;
     return 0;
 }
-
-static int bool_get(const json_t *v, const char *field, bool *out, GrievanceError *err)
-{
-    if (!json_is_boolean(v)) {
-        error_set(err, field, "invalid", "%s must be true or false", field);
-        return -1;
-    }
-    *out = json_is_true(v);
-    return 0;
-}
-
 static bool date_valid(const char *s)
 {
     int y, m, d;
@@ -225,78 +307,6 @@ static bool phone_valid(const char *s)
     return digits >= 5 && digits <= 20;
 }
 
-static int consent_get(const json_t *v, Grievance *g, GrievanceError *err)
-{
-    if (!json_is_object(v)) {
-        error_set(err, "consent", "invalid", "consent must be an object");
-        return -1;
-    }
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
-    {
-        if (strcmp(key, "share_with_members") == 0) {
-            if (bool_get(val, "consent.share_with_members", &g->share_with_members, err) < 0)
-                return -1;
-        } else if (strcmp(key, "share_with_regulator") == 0) {
-            if (bool_get(val, "consent.share_with_regulator", &g->share_with_regulator, err) < 0)
-                return -1;
-        } else {
-            error_set(err, "consent", "unknown_field",
-                      "consent takes only share_with_members and share_with_regulator");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int contact_get(const json_t *v, Grievance *g, GrievanceError *err)
-{
-    if (!json_is_object(v)) {
-        error_set(err, "contact", "invalid", "contact must be an object");
-        return -1;
-    }
-    json_t *clean = json_object();
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)v, key, val)
-    {
-        char field[32];
-        const char *s;
-        if (strcmp(key, "name") == 0) {
-            s = text_get(val, "contact.name", NAME_MAX_CHARS, err);
-        } else if (strcmp(key, "email") == 0) {
-            s = text_get(val, "contact.email", 254, err);
-            if (s && !email_valid(s)) {
-                error_set(err, "contact.email", "invalid",
-                          "contact.email is not an e-mail address");
-                s = NULL;
-            }
-        } else if (strcmp(key, "phone") == 0) {
-            s = text_get(val, "contact.phone", 32, err);
-            if (s && !phone_valid(s)) {
-                error_set(
-                    err, "contact.phone", "invalid",
-                    "contact.phone must be 5 to 20 digits, optionally with + - ( ) . or spaces");
-                s = NULL;
-            }
-        } else {
-            error_set(err, "contact", "unknown_field", "contact takes only name, email and phone");
-            s = NULL;
-        }
-        if (!s) {
-            json_decref(clean);
-            return -1;
-        }
-        snprintf(field, sizeof field, "%s", key);
-        json_object_set_new(clean, field, json_string(s));
-    }
-    if (json_object_size(clean) > 0)
-        g->contact_json = json_dumps(clean, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(clean);
-    return 0;
-}
-
 /* Copies a field name into out only if it is short and plain, so an error never echoes input. */
 static void field_name_safe(const char *key, char *out, size_t outlen)
 {
@@ -307,108 +317,336 @@ static void field_name_safe(const char *key, char *out, size_t outlen)
     snprintf(out, outlen, "%s", plain ? key : "(unnamed)");
 }
 
-static int field_apply(const char *key, const json_t *v, const Taxonomy *tax, Grievance *g,
-                       GrievanceError *err)
+/* The value of body member r->field. */
+static int field_value(GrievanceReader *r, const GValue *v)
 {
+    Grievance *g = r->g;
+    const char *key = r->field >= 0 ? field_names[r->field] : "";
     const char *s;
-    if (strcmp(key, "description") == 0) {
-        if (!(s = text_get(v, key, GRIEVANCE_DESCRIPTION_MAX, err)))
+    bool b;
+    switch (r->field) {
+    case F_DESCRIPTION:
+        if (!(g->description = text_get(r, v, key, GRIEVANCE_DESCRIPTION_MAX)))
             return -1;
-        g->description = xstrdup(s);
-    } else if (strcmp(key, "category") == 0) {
-        if (!(s = text_get(v, key, 64, err)))
+        return 0;
+    case F_CATEGORY:
+        if (!(s = text_get(r, v, key, 64)))
             return -1;
-        if (!taxonomy_has(tax, TAXONOMY_CATEGORIES, s)) {
-            error_set(err, key, "invalid", "category is not a known id (see GET /v1/taxonomy)");
+        if (!taxonomy_has(r->tax, TAXONOMY_CATEGORIES, s)) {
+            error_set(r->err, key, "invalid", "category is not a known id (see GET /v1/taxonomy)");
             return -1;
         }
-        g->category = xstrdup(s);
-    } else if (strcmp(key, "country") == 0) {
-        if (!(s = text_get(v, key, 2, err)))
+        g->category = s;
+        return 0;
+    case F_COUNTRY: {
+        if (!(s = text_get(r, v, key, 2)))
             return -1;
         char cc[3] = {(char)toupper((unsigned char)s[0]), (char)toupper((unsigned char)s[1]), 0};
-        if (strlen(s) != 2 || !taxonomy_has(tax, TAXONOMY_COUNTRIES, cc)) {
-            error_set(err, key, "invalid", "country must be an ISO 3166-1 alpha-2 code");
+        if (strlen(s) != 2 || !taxonomy_has(r->tax, TAXONOMY_COUNTRIES, cc)) {
+            error_set(r->err, key, "invalid", "country must be an ISO 3166-1 alpha-2 code");
             return -1;
         }
         memcpy(g->country, cc, 3);
-    } else if (strcmp(key, "rights") == 0) {
-        return strlist_get(v, key, 64, tax, TAXONOMY_RIGHTS, &g->rights, err);
-    } else if (strcmp(key, "vulnerability") == 0) {
-        return strlist_get(v, key, 64, tax, TAXONOMY_VULNERABILITY, &g->vulnerability, err);
-    } else if (strcmp(key, "companies") == 0) {
-        return strlist_get(v, key, NAME_MAX_CHARS, tax, -1, &g->companies, err);
-    } else if (strcmp(key, "services") == 0) {
-        return strlist_get(v, key, 100, tax, -1, &g->services, err);
-    } else if (strcmp(key, "people_affected") == 0) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > 2147483647) {
-            error_set(err, key, "invalid",
+        return 0;
+    }
+    case F_RIGHTS:
+    case F_VULNERABILITY:
+    case F_COMPANIES:
+    case F_SERVICES:
+        if (v->type != GV_ARRAY) {
+            error_set(r->err, key, "invalid", "%s must be an array of strings", key);
+            return -1;
+        }
+        r->entries = 0;
+        r->entry_failed = false;
+        return 0;
+    case F_PEOPLE_AFFECTED:
+        if (v->type != GV_INT || v->i < 1 || v->i > 2147483647) {
+            error_set(r->err, key, "invalid",
                       "people_affected must be a whole number from 1 to 2147483647");
             return -1;
         }
-        g->people_affected = (long)json_integer_value(v);
-    } else if (strcmp(key, "ongoing") == 0) {
-        bool b;
-        if (bool_get(v, key, &b, err) < 0)
+        g->people_affected = (long)v->i;
+        return 0;
+    case F_ONGOING:
+        if (bool_get(r, v, key, &b) < 0)
             return -1;
         g->ongoing = b;
-    } else if (strcmp(key, "started_on") == 0) {
-        if (!(s = text_get(v, key, 10, err)))
+        return 0;
+    case F_STARTED_ON:
+        if (!(s = text_get(r, v, key, 10)))
             return -1;
         if (!date_valid(s)) {
-            error_set(err, key, "invalid",
+            error_set(r->err, key, "invalid",
                       "started_on must be a date YYYY-MM-DD, not in the future");
             return -1;
         }
         memcpy(g->started_on, s, 11);
-    } else if (strcmp(key, "complainant_type") == 0) {
-        if (!(s = text_get(v, key, 15, err)))
+        return 0;
+    case F_COMPLAINANT_TYPE:
+        if (!(s = text_get(r, v, key, 15)))
             return -1;
         if (strcmp(s, "self") && strcmp(s, "on_behalf") && strcmp(s, "organisation") &&
             strcmp(s, "anonymous")) {
-            error_set(err, key, "invalid",
+            error_set(r->err, key, "invalid",
                       "complainant_type must be self, on_behalf, organisation or anonymous");
             return -1;
         }
         snprintf(g->complainant_type, sizeof g->complainant_type, "%s", s);
-    } else if (strcmp(key, "language") == 0) {
-        if (!(s = text_get(v, key, 35, err)))
+        return 0;
+    case F_LANGUAGE:
+        if (!(s = text_get(r, v, key, 35)))
             return -1;
         if (!language_valid(s)) {
-            error_set(err, key, "invalid", "language must be a BCP 47 tag such as en or pt-BR");
+            error_set(r->err, key, "invalid", "language must be a BCP 47 tag such as en or pt-BR");
             return -1;
         }
-        g->language = xstrdup(s);
-    } else if (strcmp(key, "consent") == 0) {
-        return consent_get(v, g, err);
-    } else if (strcmp(key, "contact") == 0) {
-        return contact_get(v, g, err);
+        g->language = s;
+        return 0;
+    case F_CONSENT:
+    case F_CONTACT:
+        if (v->type != GV_OBJECT) {
+            error_set(r->err, key, "invalid", "%s must be an object", key);
+            return -1;
+        }
+        r->member = -1;
+        return 0;
+    default:
+        return -1; /* an unknown key already failed */
+    }
+}
+
+/* One entry of the list r->field. An entry's error waits for the end of the list: a list that is
+ * too long is reported as such whatever its entries. */
+static void list_entry(GrievanceReader *r, const GValue *v)
+{
+    size_t index = r->entries++;
+    if (r->entry_failed || r->entries > GRIEVANCE_LIST_MAX)
+        return;
+    const char *field = field_names[r->field];
+    ListRule rule = list_rule(r->field);
+    const char *s = text_get(r, v, field, rule.max_chars);
+    if (s && rule.taxonomy >= 0 && !taxonomy_has(r->tax, (TaxonomyList)rule.taxonomy, s)) {
+        error_set(r->err, field, "invalid", "%s entry %zu is not a known id (see GET /v1/taxonomy)",
+                  field, index + 1);
+        s = NULL;
+    }
+    if (!s) {
+        r->entry_failed = true;
+        return;
+    }
+    StrList *l = list_of(r->g, r->field);
+    for (size_t j = 0; j < l->n; j++) {
+        if (strcmp(l->items[j], s) == 0)
+            return; /* duplicates are dropped */
+    }
+    l->items[l->n++] = s;
+}
+
+static void list_end(GrievanceReader *r)
+{
+    const char *field = field_names[r->field];
+    if (r->entries > GRIEVANCE_LIST_MAX) {
+        error_set(r->err, field, "too_long", "%s may hold at most %d entries", field,
+                  GRIEVANCE_LIST_MAX);
+        fail(r);
+    } else if (r->entry_failed) {
+        fail(r);
+    }
+}
+
+static int consent_value(GrievanceReader *r, const GValue *v)
+{
+    Grievance *g = r->g;
+    if (r->member == 0)
+        return bool_get(r, v, "consent.share_with_members", &g->share_with_members);
+    return bool_get(r, v, "consent.share_with_regulator", &g->share_with_regulator);
+}
+
+static int contact_value(GrievanceReader *r, const GValue *v)
+{
+    Grievance *g = r->g;
+    const char *s;
+    if (r->member == 0) {
+        if (!(g->contact_name = text_get(r, v, "contact.name", NAME_MAX_CHARS)))
+            return -1;
+    } else if (r->member == 1) {
+        if (!(s = text_get(r, v, "contact.email", 254)))
+            return -1;
+        if (!email_valid(s)) {
+            error_set(r->err, "contact.email", "invalid", "contact.email is not an e-mail address");
+            return -1;
+        }
+        g->contact_email = s;
     } else {
-        char name[48];
-        field_name_safe(key, name, sizeof name);
-        error_set(err, name, "unknown_field", "unknown field %s", name);
-        return -1;
+        if (!(s = text_get(r, v, "contact.phone", 32)))
+            return -1;
+        if (!phone_valid(s)) {
+            error_set(r->err, "contact.phone", "invalid",
+                      "contact.phone must be 5 to 20 digits, optionally with + - ( ) . or spaces");
+            return -1;
+        }
+        g->contact_phone = s;
     }
     return 0;
 }
 
-Grievance *grievance_from_json(const json_t *obj, const Taxonomy *tax, GrievanceError *err)
+static int name_index(const char *const *names, const char *key, size_t len)
 {
-    if (!json_is_object(obj)) {
-        error_set(err, "", "not_an_object", "the body must be a JSON object");
+    for (int i = 0; names[i]; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], key, len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+GrievanceReader *grievance_reader_new(const Taxonomy *tax, GrievanceError *err, size_t arena_hint)
+{
+    GrievanceReader *r = xcalloc(1, sizeof *r);
+    r->g = xcalloc(1, sizeof *r->g);
+    r->g->ongoing = -1;
+    snprintf(r->g->complainant_type, sizeof r->g->complainant_type, "self");
+    r->tax = tax;
+    r->err = err;
+    r->field = F_NONE;
+    if (arena_hint > 0)
+        arena_alloc(r->g, 0, arena_hint); /* one block for the whole body's strings */
+    return r;
+}
+
+void grievance_reader_value(GrievanceReader *r, const GValue *v)
+{
+    bool container = v->type == GV_ARRAY || v->type == GV_OBJECT;
+    if (!r->failed) {
+        int rc = 0;
+        if (r->depth == 0) {
+            if (v->type != GV_OBJECT) {
+                error_set(r->err, "", "not_an_object", "the body must be a JSON object");
+                r->err->malformed = true;
+                rc = -1;
+            }
+        } else if (r->depth == 1) {
+            rc = field_value(r, v);
+        } else if (r->depth == 2 && is_list(r->field)) {
+            list_entry(r, v);
+        } else if (r->depth == 2) {
+            rc = r->field == F_CONSENT ? consent_value(r, v) : contact_value(r, v);
+        }
+        if (rc < 0)
+            fail(r);
+    }
+    if (container)
+        r->depth++;
+}
+
+void grievance_reader_key(GrievanceReader *r, const char *key, size_t len)
+{
+    if (r->failed)
+        return;
+    if (r->depth == 1) {
+        r->field = F_NONE;
+        for (int f = 0; f < F_COUNT; f++) {
+            if (strlen(field_names[f]) == len && memcmp(field_names[f], key, len) == 0)
+                r->field = (FieldId)f;
+        }
+        if (r->field == F_NONE) {
+            char raw[48], name[48];
+            snprintf(raw, sizeof raw, "%.*s", len < sizeof raw ? (int)len : 0, key);
+            field_name_safe(len < sizeof raw && !memchr(key, 0, len) ? raw : "", name, sizeof name);
+            error_set(r->err, name, "unknown_field", "unknown field %s", name);
+            fail(r);
+        }
+    } else if (r->depth == 2 && r->field == F_CONSENT) {
+        if ((r->member = name_index(consent_names, key, len)) < 0) {
+            error_set(r->err, "consent", "unknown_field",
+                      "consent takes only share_with_members and share_with_regulator");
+            fail(r);
+        }
+    } else if (r->depth == 2 && r->field == F_CONTACT) {
+        if ((r->member = name_index(contact_names, key, len)) < 0) {
+            error_set(r->err, "contact", "unknown_field",
+                      "contact takes only name, email and phone");
+            fail(r);
+        }
+    }
+}
+
+void grievance_reader_end(GrievanceReader *r)
+{
+    if (!r->failed && r->depth == 2 && is_list(r->field))
+        list_end(r);
+    r->depth--;
+}
+
+void grievance_reader_malformed(GrievanceReader *r, const char *code, const char *message)
+{
+    error_set(r->err, "", code, "%s", message);
+    r->err->malformed = true;
+    fail(r);
+}
+
+bool grievance_reader_failed(const GrievanceReader *r)
+{
+    return r->failed;
+}
+
+/* Appends s as a JSON string (quotes included) at p; returns the end. */
+static char *json_quote(char *p, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[c >> 4];
+            p[5] = hex[c & 15];
+            p += 6;
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    *p++ = '"';
+    return p;
+}
+
+/* {"email":..,"name":..,"phone":..} with the members given, or NULL when none is. */
+static const char *contact_json_build(Grievance *g)
+{
+    const char *names[] = {"email", "name", "phone"};
+    const char *values[] = {g->contact_email, g->contact_name, g->contact_phone};
+    size_t size = 2;
+    for (int i = 0; i < 3; i++)
+        size += values[i] ? 6 * strlen(values[i]) + 16 : 0;
+    if (size == 2)
         return NULL;
+    char *out = arena_alloc(g, size + 1, 0), *p = out;
+    *p++ = '{';
+    for (int i = 0; i < 3; i++) {
+        if (!values[i])
+            continue;
+        if (p > out + 1)
+            *p++ = ',';
+        p = json_quote(p, names[i]);
+        *p++ = ':';
+        p = json_quote(p, values[i]);
     }
-    Grievance *g = xcalloc(1, sizeof *g);
-    g->ongoing = -1;
-    snprintf(g->complainant_type, sizeof g->complainant_type, "self");
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        if (field_apply(key, v, tax, g, err) < 0)
-            goto fail;
-    }
+    *p++ = '}';
+    *p = '\0';
+    return out;
+}
+
+Grievance *grievance_reader_finish(GrievanceReader *r)
+{
+    Grievance *g = r->g;
+    GrievanceError *err = r->err;
+    bool failed = r->failed;
+    free(r);
+    if (failed)
+        goto fail;
     static const char *const required[] = {"description", "category", "country"};
     const void *present[] = {g->description, g->category, g->country[0] ? g->country : NULL};
     for (size_t i = 0; i < 3; i++) {
@@ -417,6 +655,7 @@ Grievance *grievance_from_json(const json_t *obj, const Taxonomy *tax, Grievance
             goto fail;
         }
     }
+    g->contact_json = contact_json_build(g);
     if (strcmp(g->complainant_type, "anonymous") == 0 && g->contact_json) {
         error_set(err, "contact", "invalid", "an anonymous grievance carries no contact details");
         goto fail;
@@ -431,58 +670,12 @@ void grievance_free(Grievance *g)
 {
     if (!g)
         return;
-    free(g->description);
-    free(g->category);
-    strlist_free(&g->rights);
-    strlist_free(&g->companies);
-    strlist_free(&g->services);
-    strlist_free(&g->vulnerability);
-    free(g->language);
-    if (g->contact_json) {
-        memset(g->contact_json, 0, strlen(g->contact_json));
-        free(g->contact_json);
+    GrievanceArena *a = g->arena;
+    while (a) {
+        GrievanceArena *next = a->next;
+        explicit_bzero(a->data, a->used); /* descriptions and contact details do not linger */
+        free(a);
+        a = next;
     }
     free(g);
-}
-
-static json_t *strlist_json(const StrList *l)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(arr, json_string(l->items[i]));
-    return arr;
-}
-
-json_t *grievance_row_json(const Grievance *g, const GrievanceRowMeta *meta)
-{
-    json_t *row = json_object();
-    json_object_set_new(row, "n", json_integer(meta->n));
-    json_object_set_new(row, "reference", json_string(meta->reference));
-    json_object_set_new(row, "channel", json_string(meta->channel));
-    json_object_set_new(row, "country", json_string(g->country));
-    json_object_set_new(row, "category", json_string(g->category));
-    json_object_set_new(row, "description", json_string(g->description));
-    json_object_set_new(row, "rights", strlist_json(&g->rights));
-    json_object_set_new(row, "companies", strlist_json(&g->companies));
-    json_object_set_new(row, "services", strlist_json(&g->services));
-    json_object_set_new(row, "vulnerability", strlist_json(&g->vulnerability));
-    if (g->people_affected > 0)
-        json_object_set_new(row, "people_affected", json_integer(g->people_affected));
-    if (g->ongoing >= 0)
-        json_object_set_new(row, "ongoing", json_boolean(g->ongoing));
-    if (g->started_on[0])
-        json_object_set_new(row, "started_on", json_string(g->started_on));
-    if (g->language)
-        json_object_set_new(row, "language", json_string(g->language));
-    json_object_set_new(row, "complainant_type", json_string(g->complainant_type));
-    json_object_set_new(row, "share_with_members", json_boolean(g->share_with_members));
-    json_object_set_new(row, "share_with_regulator", json_boolean(g->share_with_regulator));
-    json_object_set_new(row, "receipt_hash", json_string(meta->receipt_hash_hex));
-    if (meta->contact_enc_b64)
-        json_object_set_new(row, "contact_enc", json_string(meta->contact_enc_b64));
-    if (meta->idempotency_key) {
-        json_object_set_new(row, "idempotency_key", json_string(meta->idempotency_key));
-        json_object_set_new(row, "request_hash", json_string(meta->request_hash_hex));
-    }
-    return row;
 }

@@ -1,7 +1,8 @@
-/* The grievance model: one submission, validated from a JSON object exactly the same way for the
- * HTTPS API, the HTML form (which builds the same object) and `redressctl import grievances`.
- * Validation is complete before anything reaches the database, so one bad row never aborts the
- * rows batched with it. */
+/* The grievance model: one submission, validated the same way for the HTTPS API (straight from the
+ * request text, see grievance_parse), the HTML form and `redressctl import grievances` (from a
+ * jansson object they build). Both feed one validator (common/grievance.c) with the same events,
+ * so the rules and their messages exist once. Validation is complete before anything reaches the
+ * database, so one bad row never aborts the rows batched with it. */
 #ifndef REDRESS_GRIEVANCE_H
 #define REDRESS_GRIEVANCE_H
 
@@ -12,15 +13,20 @@
 #include "taxonomy.h"
 
 #define GRIEVANCE_DESCRIPTION_MAX 20000 /* characters (code points), not bytes */
+#define GRIEVANCE_LIST_MAX 20           /* entries per list field */
 
 typedef struct {
-    char **items;
+    const char *items[GRIEVANCE_LIST_MAX]; /* in the grievance's own memory */
     size_t n;
 } StrList;
 
+typedef struct GrievanceArena GrievanceArena;
+
+/* Every string points into the grievance's arena: one block per submission, freed (and wiped) by
+ * grievance_free. */
 typedef struct Grievance {
-    char *description;
-    char *category;
+    const char *description;
+    const char *category;
     char country[3];
     StrList rights;
     StrList companies;
@@ -30,37 +36,31 @@ typedef struct Grievance {
     char started_on[11];  /* YYYY-MM-DD, or "" */
     StrList vulnerability;
     char complainant_type[16];
-    char *language; /* BCP 47 tag, or NULL */
+    const char *language; /* BCP 47 tag, or NULL */
     bool share_with_members;
     bool share_with_regulator;
-    char *contact_json; /* compact JSON of the contact object, or NULL; never logged */
+    const char *contact_name, *contact_email, *contact_phone; /* NULL when absent; never logged */
+    const char *contact_json; /* compact JSON of the contact object (sorted keys), or NULL */
+    GrievanceArena *arena;    /* owned */
 } Grievance;
 
 /* Why a submission was refused: the field and a message that never echoes the submitted value. */
 typedef struct {
     char field[64]; /* "description", "consent.share_with_members", or "" for the whole body */
-    char code[32];  /* "required", "invalid", "unknown_field", "too_long", "not_an_object" */
+    char code[32];  /* "required", "invalid", "unknown_field", "too_long", "not_an_object",
+                       "malformed_json", "invalid_utf8" */
     char message[256];
+    bool malformed; /* the body itself is unusable (HTTP 400), not one of its fields (422) */
 } GrievanceError;
 
-/* Validates obj. Returns a new Grievance (caller frees with grievance_free), or NULL with err
- * filled. */
+/* Validates the JSON text body[0..len) as it is parsed (yajl events, no tree): the text must be one
+ * JSON object with no repeated key at any depth. Returns a new Grievance (caller frees with
+ * grievance_free), or NULL with err filled; a syntax, UTF-8 or repeated-key error wins over a
+ * field's error, as if the whole text had been parsed first. */
+Grievance *grievance_parse(const char *body, size_t len, const Taxonomy *tax, GrievanceError *err);
+/* The same rules over a jansson value (the form and the CSV import build one). */
 Grievance *grievance_from_json(const json_t *obj, const Taxonomy *tax, GrievanceError *err);
 void grievance_free(Grievance *g);
-
-/* What intake_submit() needs beside the grievance itself. All strings borrowed. */
-typedef struct {
-    int n; /* the row's position in its batch */
-    const char *reference;
-    const char *channel; /* "api", "form" or "import" */
-    const char *receipt_hash_hex;
-    const char *contact_enc_b64;  /* NULL when no contact */
-    const char *idempotency_key;  /* NULL when none */
-    const char *request_hash_hex; /* NULL when no idempotency key */
-} GrievanceRowMeta;
-
-/* The row object intake_submit(jsonb) takes (see sql/001_schema.sql); caller json_decref-s. */
-json_t *grievance_row_json(const Grievance *g, const GrievanceRowMeta *meta);
 
 /* True when s is valid UTF-8 of at most max_chars code points (no NUL bytes). */
 bool utf8_valid(const char *s, size_t len, size_t max_chars);

@@ -25,31 +25,13 @@ typedef struct {
     Batcher *batcher;
     Submission **subs;
     int n;
-    char *rows_json; /* the one parameter; borrowed by libpq until done */
-    bool *answered;  /* per row: intake_submit returned it */
+    RowBatch *rows; /* the parameters; borrowed by libpq until done */
     bool select_ok;
     bool committed;
     char sqlstate[6];
 } Flight;
 
-static const char *const SUBMIT_SQL =
-    "SELECT n, reference, to_char(received_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), stored, encode(request_hash, 'hex') "
-    "FROM intake_submit($1::jsonb)";
-
 static void batch_try_flush(Batcher *b);
-
-void submission_assign_reference(Submission *sub, const unsigned char receipt_key[32])
-{
-    char hex[65];
-    unsigned char hash[32];
-    reference_generate(sub->reference);
-    receipt_derive(receipt_key, sub->reference, sub->receipt);
-    receipt_hash(sub->receipt, hash);
-    hex_encode(hash, 32, hex);
-    json_object_set_new(sub->row, "reference", json_string(sub->reference));
-    json_object_set_new(sub->row, "receipt_hash", json_string(hex));
-}
 
 static void queue_push(Batcher *b, Submission *sub, bool front)
 {
@@ -82,8 +64,7 @@ static Submission *queue_pop(Batcher *b)
 static void flight_free(Flight *f)
 {
     free(f->subs);
-    free(f->rows_json);
-    free(f->answered);
+    row_batch_free(f->rows);
     free(f);
 }
 
@@ -94,26 +75,30 @@ static void flight_result_cb(void *arg, int index, const PGresult *res)
     if (index == 1 && st == PGRES_TUPLES_OK) {
         f->select_ok = true;
         for (int r = 0; r < PQntuples(res); r++) {
-            int n = atoi(PQgetvalue(res, r, 0));
-            if (n < 0 || n >= f->n || f->answered[n])
+            int n = atoi(PQgetvalue(res, r, ROWS_RES_N));
+            if (n < 0 || n >= f->n || f->subs[n]->answered)
                 continue;
             Submission *sub = f->subs[n];
-            f->answered[n] = true;
-            if (strcmp(sub->reference, PQgetvalue(res, r, 1)) != 0) {
+            GrievanceRow *row = &sub->row;
+            const char *reference = PQgetvalue(res, r, ROWS_RES_REFERENCE);
+            sub->answered = true;
+            if (strcmp(row->reference, reference) != 0) {
                 /* An earlier row with this idempotency key: its receipt, not ours. */
-                snprintf(sub->reference, sizeof sub->reference, "%s", PQgetvalue(res, r, 1));
-                receipt_derive(f->batcher->worker->shared->receipt_key, sub->reference,
-                               sub->receipt);
+                snprintf(row->reference, sizeof row->reference, "%s", reference);
+                receipt_derive(f->batcher->worker->shared->receipt_key, row->reference,
+                               row->receipt);
             }
-            snprintf(sub->received_at, sizeof sub->received_at, "%s", PQgetvalue(res, r, 2));
-            bool stored = PQgetvalue(res, r, 3)[0] == 't';
-            if (stored) {
-                sub->attempts = -1; /* marks STORED */
+            snprintf(sub->received_at, sizeof sub->received_at, "%s",
+                     PQgetvalue(res, r, ROWS_RES_RECEIVED_AT));
+            if (PQgetvalue(res, r, ROWS_RES_STORED)[0] == 't') {
+                sub->result = SUBMIT_STORED;
             } else {
                 unsigned char existing[32];
-                bool same = sub->has_key && hex_decode(PQgetvalue(res, r, 4), existing, 32) == 0 &&
-                            memcmp(existing, sub->request_hash, 32) == 0;
-                sub->attempts = same ? -2 : -3; /* REPLAYED : CONFLICT */
+                bool same =
+                    row->has_key &&
+                    hex_decode(PQgetvalue(res, r, ROWS_RES_REQUEST_HASH), existing, 32) == 0 &&
+                    memcmp(existing, row->request_hash, 32) == 0;
+                sub->result = same ? SUBMIT_REPLAYED : SUBMIT_CONFLICT;
             }
         }
     } else if (index == 2) {
@@ -138,21 +123,18 @@ static void flight_done_cb(void *arg, DbStatus status)
     } else if (f->committed && f->select_ok) {
         for (int i = 0; i < f->n; i++) {
             Submission *sub = f->subs[i];
-            if (!f->answered[i]) {
+            if (!sub->answered) {
                 /* Reference collision: try again with a new one. */
                 if (++sub->attempts >= BATCH_MAX_ATTEMPTS) {
                     sub->done(sub, SUBMIT_FAILED);
                     continue;
                 }
-                submission_assign_reference(sub, key);
+                grievance_row_rekey(&sub->row, key);
                 queue_push(b, sub, true);
                 b->flush_due = true;
                 continue;
             }
-            int mark = sub->attempts;
-            sub->done(sub, mark == -1   ? SUBMIT_STORED
-                           : mark == -2 ? SUBMIT_REPLAYED
-                                        : SUBMIT_CONFLICT);
+            sub->done(sub, sub->result);
         }
     } else if (f->n > 1) {
         /* The batch was refused: retry every row on its own so the bad one fails alone. */
@@ -182,24 +164,21 @@ static void batch_send(Batcher *b)
     Flight *f = xcalloc(1, sizeof *f);
     f->batcher = b;
     f->subs = xcalloc((size_t)(b->npending < max ? b->npending : max), sizeof(Submission *));
-    json_t *rows = json_array();
+    f->rows = row_batch_new();
     bool solo = b->head->solo;
     while (b->head && f->n < max && (!solo || f->n == 0) && b->head->solo == solo) {
         Submission *sub = queue_pop(b);
         sub->solo = false;
-        json_object_set_new(sub->row, "n", json_integer(f->n));
-        json_array_append(rows, sub->row);
+        sub->answered = false;
+        row_batch_add(f->rows, &sub->row);
         f->subs[f->n++] = sub;
     }
-    f->answered = xcalloc((size_t)f->n, sizeof(bool));
-    f->rows_json = json_dumps(rows, JSON_COMPACT);
-    json_decref(rows);
-    const char *params[1] = {f->rows_json};
+    const char *const *params = row_batch_params(f->rows);
     /* After an error inside BEGIN..COMMIT the server skips to the sync point and leaves the
      * session in an aborted transaction: every later command would fail (25P02) until a ROLLBACK.
      * So each flight ends with one, after a sync point (harmless when the COMMIT went through). */
     DbQuery q[5] = {{"BEGIN", 0, NULL},
-                    {SUBMIT_SQL, 1, params},
+                    {GRIEVANCE_ROWS_SQL, ROW_NCOLS, params},
                     {"COMMIT", 0, NULL},
                     {NULL, 0, NULL},
                     {"ROLLBACK", 0, NULL}};

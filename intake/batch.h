@@ -1,16 +1,16 @@
 /* Group commit. Submissions that arrive within a short window (server batch_window_us), or until
  * batch_max_rows are waiting, are written by one intake_submit() call in one transaction; each
  * submission's callback runs once, after COMMIT was acknowledged (PQcmdStatus "COMMIT") or when
- * the outcome is known to be a failure. If a batch fails in the database, its rows are retried
- * one by one so one bad row never fails its neighbours. */
+ * the outcome is known to be a failure. The rows travel as one array per column (RowBatch). If a
+ * batch fails in the database, its rows are retried one by one so one bad row never fails its
+ * neighbours. */
 #ifndef REDRESS_INTAKE_BATCH_H
 #define REDRESS_INTAKE_BATCH_H
 
-#include <jansson.h>
 #include <stdbool.h>
 
 #include "db.h"
-#include "reference.h"
+#include "grievance_row.h"
 #include "worker.h"
 
 typedef enum {
@@ -25,22 +25,17 @@ typedef struct Submission Submission;
 typedef void (*SubmissionDoneCb)(Submission *sub, SubmitOutcome outcome);
 
 struct Submission {
-    Submission *next;                  /* batcher's queue link */
-    json_t *row;                       /* intake_submit row; owned */
-    char reference[REFERENCE_LEN + 1]; /* after STORED/REPLAYED: the stored row's reference */
-    char receipt[RECEIPT_LEN + 1];     /* the receipt of reference (derived, never stored) */
-    char received_at[32];              /* RFC 3339 UTC, after STORED/REPLAYED */
-    unsigned char request_hash[32];    /* of the body, when an idempotency key was given */
-    bool has_key;
-    bool solo; /* retry alone after its batch failed */
-    int attempts;
+    Submission *next;     /* batcher's queue link */
+    GrievanceRow row;     /* owned; after STORED/REPLAYED its reference and receipt are the stored
+                             row's (an earlier row's when replayed) */
+    char received_at[32]; /* RFC 3339 UTC, after STORED/REPLAYED */
+    bool solo;            /* retry alone after its batch failed */
+    bool answered;        /* the current flight's statement returned this row */
+    SubmitOutcome result; /* when answered: STORED, REPLAYED or CONFLICT */
+    int attempts;         /* references tried */
     SubmissionDoneCb done;
     void *arg; /* the caller's context */
 };
-
-/* Gives sub a fresh reference and its receipt, and puts the reference and the receipt's hash
- * into sub->row. */
-void submission_assign_reference(Submission *sub, const unsigned char receipt_key[32]);
 
 Batcher *batcher_new(Worker *w);
 /* Fails every queued submission with SUBMIT_UNAVAILABLE. Accepts NULL. */

@@ -555,6 +555,27 @@ class TestIntake(IntakeBase):
                 self.assertNotIn(SECRET_EMAIL, data.decode())
         self.assertEqual(count(), before)
 
+    def test_text_round_trips_exactly(self):
+        # Rows travel as PostgreSQL array literals: quotes, backslashes, braces, commas, the word
+        # NULL, escapes and non-ASCII text must come back exactly as sent, in every list.
+        tricky = ['Acme "Mobile"', "back\\slash\\", "{braces}", "a,b", "NULL", " spaced ", "é ✓ 😀",
+                  "tab\tand\nnewline"]
+        desc = 'He said "stop" \\ {not an array} NULL, then\n\ta new line — ✓ 😀'
+        st, _, body, raw = self.post_json(grievance(description=desc, companies=tricky, services=tricky[:3],
+                                                    language="pt-BR", contact=None))
+        self.assertEqual(st, 201, raw)
+        stored = cluster().sql("SELECT description, companies, services, rights, language, people_affected, "
+                               "started_on::text, channel FROM grievance WHERE reference = %s",
+                               (body["reference"],))
+        self.assertEqual(stored, [(desc, tricky, tricky[:3], [], "pt-BR", 120000, "2024-03-03", "api")])
+        # Escaped forms in the JSON text decode to the same characters.
+        raw_body = ('{"description": "caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\", "category": "other", '
+                    '"country": "fr", "companies": ["\\u007bx\\u007d"]}')
+        st, _, body, raw = self.post_json(None, raw=raw_body)
+        self.assertEqual(st, 201, raw)
+        self.assertEqual(cluster().sql("SELECT description, companies, country FROM grievance WHERE reference = %s",
+                                       (body["reference"],)), [('café 😀 "q" \\', ["{x}"], "FR")])
+
     def test_description_limits(self):
         before = count()
         st, _, body, data = self.post_json(grievance(description="ü" * 20000, contact=None))
