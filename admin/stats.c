@@ -61,6 +61,7 @@ static const char *stats_sql =
     "  UNION ALL SELECT 10, 'deadline_met_share', kind, "
     "    round(avg(CASE WHEN at IS NOT NULL AND at <= due THEN 1.0 ELSE 0.0 END), 4)::text "
     "    FROM deadline GROUP BY kind"
+    "  UNION ALL SELECT * FROM engagement_stats($1::date, $2::date)" /* sql/013 */
     ") s ORDER BY ord, key";
 
 int stats_cmd_export(Ctx *ctx, int argc, char **argv)

@@ -746,3 +746,60 @@ CREATE TRIGGER engagement_erase AFTER UPDATE OF description, contact_enc ON grie
     FOR EACH ROW WHEN (OLD.description IS DISTINCT FROM NEW.description
                        OR (OLD.contact_enc IS NOT NULL AND NEW.contact_enc IS NULL))
     EXECUTE FUNCTION engagement_erase();
+
+-- ---------------------------------------------------------------------------------------------
+-- The engagement figures of `redressctl export stats` (rows measure, key, value after the core
+-- figures), over the cases first received in the period, with the caller's row-level security:
+--   satisfaction_mean[_by_member|_by_category]   mean feedback rating (1..5), feedback_count
+--   appeal_rate[_by_member|_by_category]         cases appealed / cases that reached a decision
+--                                                one may appeal (rejected, referred, remedy
+--                                                declined, closed)
+--   remedy_acceptance_rate[_by_member|_by_category]  accepted / answered remedies: each person's
+--                                                answer (remedy_response), or the remedy's own
+--                                                outcome where nobody answered individually
+CREATE FUNCTION engagement_stats(date_from date, date_to date)
+RETURNS TABLE (ord integer, measure text, key text, value text)
+LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
+    WITH c AS (
+        SELECT c.id, c.category FROM remedy_case c
+        WHERE c.first_received_at >= date_from::timestamp AT TIME ZONE 'UTC'
+          AND c.first_received_at < (date_to + 1)::timestamp AT TIME ZONE 'UTC'),
+    owner AS (
+        SELECT o.case_id, m.slug FROM case_owner o JOIN member m ON m.id = o.member_id
+        WHERE o.case_id IN (SELECT id FROM c)),
+    fb AS (SELECT f.case_id, f.rating FROM feedback f WHERE f.case_id IN (SELECT id FROM c)),
+    decided AS (
+        SELECT c.id AS case_id, EXISTS (SELECT 1 FROM appeal a WHERE a.case_id = c.id) AS appealed
+        FROM c WHERE EXISTS (SELECT 1 FROM case_event e WHERE e.case_id = c.id
+                             AND e.to_status IN ('rejected', 'referred', 'remedy_declined', 'closed'))),
+    answer AS (
+        SELECT r.case_id, rr.decision = 'accept' AS accepted
+        FROM remedy_response rr JOIN remedy r ON r.id = rr.remedy_id
+        WHERE r.case_id IN (SELECT id FROM c)
+        UNION ALL
+        SELECT r.case_id, r.status <> 'declined' FROM remedy r
+        WHERE r.case_id IN (SELECT id FROM c)
+          AND r.status IN ('accepted', 'declined', 'implemented', 'verified')
+          AND NOT EXISTS (SELECT 1 FROM remedy_response rr WHERE rr.remedy_id = r.id))
+    SELECT 20, 'feedback_count', 'all', count(*)::text FROM fb
+    UNION ALL SELECT 21, 'satisfaction_mean', 'all', round(avg(rating), 2)::text FROM fb HAVING count(*) > 0
+    UNION ALL SELECT 22, 'satisfaction_mean_by_member', o.slug, round(avg(fb.rating), 2)::text
+        FROM fb JOIN owner o ON o.case_id = fb.case_id GROUP BY o.slug
+    UNION ALL SELECT 23, 'satisfaction_mean_by_category', c.category, round(avg(fb.rating), 2)::text
+        FROM fb JOIN c ON c.id = fb.case_id GROUP BY c.category
+    UNION ALL SELECT 24, 'appeal_rate', 'all', round(avg(appealed::int), 4)::text FROM decided
+        HAVING count(*) > 0
+    UNION ALL SELECT 25, 'appeal_rate_by_member', o.slug, round(avg(d.appealed::int), 4)::text
+        FROM decided d JOIN owner o ON o.case_id = d.case_id GROUP BY o.slug
+    UNION ALL SELECT 26, 'appeal_rate_by_category', c.category, round(avg(d.appealed::int), 4)::text
+        FROM decided d JOIN c ON c.id = d.case_id GROUP BY c.category
+    UNION ALL SELECT 27, 'remedy_acceptance_rate', 'all', round(avg(accepted::int), 4)::text FROM answer
+        HAVING count(*) > 0
+    UNION ALL SELECT 28, 'remedy_acceptance_rate_by_member', o.slug, round(avg(a.accepted::int), 4)::text
+        FROM answer a JOIN owner o ON o.case_id = a.case_id GROUP BY o.slug
+    UNION ALL SELECT 29, 'remedy_acceptance_rate_by_category', c.category,
+        round(avg(a.accepted::int), 4)::text
+        FROM answer a JOIN c ON c.id = a.case_id GROUP BY c.category
+$$;
+REVOKE ALL ON FUNCTION engagement_stats(date, date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION engagement_stats(date, date) TO redress_staff, redress_teams, redress_regulator;

@@ -441,3 +441,48 @@ class TestBadInputs(EngagementCase):
         self.assertEqual(self.counts(), before)
         self.assertEqual(self.status(cref), "remedy_proposed")
         self.assert_no_secret_in_logs(receipt, other_receipt)
+
+
+class TestStats(EngagementCase):
+    def test_export_stats_reports_satisfaction_appeals_and_acceptance(self):
+        # Case 1 (acme-net): remedy accepted, closed, rated 5. Case 2 (beta-social): remedy declined,
+        # appealed. Case 3 (acme-net): rejected, rated 2, not appealed.
+        r1, k1 = self.file()
+        c1 = self.open_case(r1)
+        rid = self.to_remedy(c1)
+        self.act(r1, k1, f"remedies/{rid}", {"decision": "accept"})
+        self.ctl("remedy", "record", c1, "implemented")
+        self.ctl("case", "transition", c1, "closed")
+        self.act(r1, k1, "feedback", {"rating": 5})
+        r2, k2 = self.file()
+        c2 = self.open_case(r2, lead="beta-social")
+        rid2 = self.to_remedy(c2)
+        self.act(r2, k2, f"remedies/{rid2}", {"decision": "decline"})
+        self.act(r2, k2, "appeal", {"reason": "not enough"})
+        r3, k3 = self.file()
+        c3 = self.open_case(r3)
+        self.ctl("case", "transition", c3, "rejected", "--note", "out of scope")
+        self.act(r3, k3, "feedback", {"rating": 2, "comment": "Nobody explained why"})
+        for user in (None, "redress_regulator"):
+            path = os.path.join(self.dir, f"stats-{user}.csv")
+            self.ctl("export", "stats", "--from", "2000-01-01", "--to", "2100-01-01", "-o", path, user=user)
+            rows = {(m, k): v for m, k, v in list(csv_rows(path))[1:]}
+            self.assertEqual(rows[("feedback_count", "all")], "2", user)
+            self.assertEqual(rows[("satisfaction_mean", "all")], "3.50")
+            self.assertEqual(rows[("satisfaction_mean_by_member", "acme-net")], "3.50")
+            self.assertEqual(rows[("satisfaction_mean_by_category", "account_removal")], "3.50")
+            self.assertEqual(rows[("appeal_rate", "all")], "0.3333")
+            self.assertEqual(rows[("appeal_rate_by_member", "beta-social")], "1.0000")
+            self.assertEqual(rows[("appeal_rate_by_member", "acme-net")], "0.0000")
+            self.assertEqual(rows[("remedy_acceptance_rate", "all")], "0.5000")
+            self.assertEqual(rows[("remedy_acceptance_rate_by_member", "acme-net")], "1.0000")
+            self.assertEqual(rows[("remedy_acceptance_rate_by_member", "beta-social")], "0.0000")
+            text = open(path, encoding="utf-8").read()
+            self.assertNotIn("Nobody explained why", text)
+            self.assertNotIn("not enough", text)
+
+
+def csv_rows(path):
+    import csv
+    with open(path, newline="", encoding="utf-8") as f:
+        yield from csv.reader(f)
