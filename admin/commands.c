@@ -7,6 +7,7 @@
 #include "audit.h"
 #include "case.h"
 #include "contact.h"
+#include "erase.h"
 #include "export.h"
 #include "import.h"
 #include "member.h"
@@ -69,6 +70,10 @@ static const Command commands[] = {
     {"member import", member_cmd_import, "FILE.csv",
      "Adds members from a CSV file with the header slug,name,sector,countries,services (lists "
      "inside a cell separated by ';'). All or nothing; errors name the line."},
+    {"grievance erase", erase_cmd_grievance, "REF --reason TEXT",
+     "Erases a grievance's contact details and description (GDPR Art. 17), keeping its "
+     "statistical skeleton (category, country, dates, case, band, outcome); the erasure and its "
+     "reason go into the case's audit trail. Staff only; the grievance must be in a case."},
     {"import grievances", import_cmd_grievances, "FILE.csv",
      "Stores grievances from a partner channel. The header names the API's fields (lists "
      "separated by ';', consent.* and contact.* for nested fields); every row is validated as the "

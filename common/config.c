@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -23,6 +24,7 @@ typedef struct {
     size_t offset;
     const char *def;
     long min, max; /* CONFIG_INT bounds; CONFIG_STR: min 1 means must not be empty */
+    int (*check)(const char *value, char *why, size_t whylen); /* NULL, or 0 / -1 with why */
 } ConfigKey;
 
 #define STR(sec, name, field, def, nonempty)                                                       \
@@ -33,6 +35,33 @@ typedef struct {
     {                                                                                              \
         sec, name, CONFIG_INT, offsetof(Config, field), def, lo, hi                                \
     }
+
+#define STR_CHECKED(sec, name, field, def, check)                                                  \
+    {                                                                                              \
+        sec, name, CONFIG_STR, offsetof(Config, field), def, 0, 0, check                           \
+    }
+
+/* "category:days, category:days" (days 0..36500, categories [a-z0-9_]), or empty. */
+static int config_retention_check(const char *value, char *why, size_t whylen)
+{
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        char *end;
+        long days = 0;
+        if (n == 0 || n > 64 || p[n] != ':' || p[n + 1] < '0' || p[n + 1] > '9' ||
+            (days = strtol(p + n + 1, &end, 10)) > 36500 || (*end && *end != ',' && *end != ' ')) {
+            snprintf(why, whylen, "must be category:days entries (days 0..36500) separated by ','");
+            return -1;
+        }
+        p = end;
+    }
+    return 0;
+}
 
 static const ConfigKey config_keys[] = {
     STR("server", "listen", listen_addr, "127.0.0.1", 1),
@@ -62,6 +91,8 @@ static const ConfigKey config_keys[] = {
     INT("engagement", "message_max_chars", message_max_chars, "4000", 1, 20000),
     INT("engagement", "messages_per_day", messages_per_day, "20", 1, 10000),
     INT("engagement", "appeal_window_days", appeal_window_days, "90", 1, 3650),
+    INT("retention", "default_days", retention_default_days, "0", 0, 36500),
+    STR_CHECKED("retention", "categories", retention_categories, "", config_retention_check),
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -82,6 +113,8 @@ static int config_set(Config *cfg, const ConfigKey *key, const char *value, char
             snprintf(why, whylen, "must not be empty");
             return -1;
         }
+        if (key->check && key->check(value, why, whylen) < 0)
+            return -1;
         free(*(char **)dst);
         *(char **)dst = xstrdup(value);
         return 0;
@@ -210,6 +243,25 @@ Config *config_load(const char *path, char *err, size_t errlen)
 fail:
     config_free(cfg);
     return NULL;
+}
+
+char *config_retention_json(const Config *cfg)
+{
+    bool any = cfg->retention_default_days > 0;
+    json_t *o = json_pack("{s:i}", "default", cfg->retention_default_days);
+    char *list = xstrdup(cfg->retention_categories);
+    for (char *save = NULL, *item = strtok_r(list, ", ", &save); item;
+         item = strtok_r(NULL, ", ", &save)) {
+        char *colon = strchr(item, ':'); /* the format was checked at load */
+        *colon = '\0';
+        long days = strtol(colon + 1, NULL, 10);
+        any = any || days > 0;
+        json_object_set_new(o, item, json_integer(days));
+    }
+    free(list);
+    char *text = any ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return text;
 }
 
 const char *config_default_path(const char *cli_path)

@@ -43,6 +43,10 @@ typedef struct Config {
     int message_max_chars;  /* a message, comment or appeal reason, in characters */
     int messages_per_day;   /* messages per grievance in any 24 hours (429 beyond) */
     int appeal_window_days; /* an appeal is possible this long after the decision */
+    /* [retention] */
+    int retention_default_days; /* after a case closes, erase its grievances' contact and
+                                   narrative after this many days; 0: keep */
+    char *retention_categories; /* "category:days, ..." overriding the default per category */
 } Config;
 
 /* Loads path over the defaults. Returns a Config (caller frees with config_free) or NULL with the
@@ -52,6 +56,9 @@ Config *config_load(const char *path, char *err, size_t errlen);
  * var/redress.conf if it exists, else NULL (defaults). */
 const char *config_default_path(const char *cli_path);
 void config_free(Config *cfg);
+/* The retention periods as the JSON object retention_sweep() takes ({"default": days,
+ * "<category>": days}), or NULL when nothing is ever erased. Caller frees. */
+char *config_retention_json(const Config *cfg);
 /* A server's start: logs as program, loads config_default_path(cli_path) and applies its
  * [server] log_level. NULL after logging why. */
 Config *config_load_logged(const char *program, const char *cli_path);

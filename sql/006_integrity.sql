@@ -11,6 +11,7 @@
 --   5. Consent: teams see only grievances shared with members; regulators read grievances only
 --      through grievance_for_regulator, personal fields only with share_with_regulator.
 --   6. Checkpoints: a digest over every chain's head, in every export manifest and on demand.
+--   7. Erasure on request and after a retention period, the one change a stored grievance allows.
 --
 -- Every SECURITY DEFINER function pins search_path = public, pg_temp and is not EXECUTE-able by
 -- PUBLIC. NOTE for later migrations: CREATE OR REPLACE FUNCTION keeps the ACL but NOT the
@@ -618,7 +619,128 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON export_manifest
 REVOKE USAGE ON SEQUENCE export_manifest_id_seq FROM redress_staff, redress_teams, redress_regulator;
 
 -- ---------------------------------------------------------------------------------------------
--- 8. Functions: none EXECUTE-able by PUBLIC (a SECURITY DEFINER one would run with its owner's
+-- 8. Erasure (GDPR Art. 17) and retention. Erasing a grievance removes its contact, its narrative
+-- and the request hash made from them; its statistical skeleton (category, country, dates,
+-- people affected, complainant type, consent flags, its case with band and outcome) stays, and
+-- the erasure is an event in its case's audit trail (which holds no narrative, so it verifies as
+-- before). The immutability trigger permits exactly this change, once, and nothing else.
+ALTER TABLE grievance ADD COLUMN erased_at timestamptz;
+ALTER TABLE grievance DROP CONSTRAINT grievance_description_check;
+ALTER TABLE grievance ALTER COLUMN description DROP NOT NULL;
+ALTER TABLE grievance ADD CONSTRAINT grievance_description_check CHECK (CASE
+    WHEN erased_at IS NULL THEN description IS NOT NULL AND length(description) BETWEEN 1 AND 20000
+    ELSE description IS NULL AND contact_enc IS NULL AND request_hash IS NULL END);
+-- When a closed case's grievances were erased by the retention sweep (it looks at each case once).
+ALTER TABLE remedy_case ADD COLUMN retention_erased_at timestamptz;
+CREATE INDEX remedy_case_retention ON remedy_case (closed_at)
+    WHERE closed_at IS NOT NULL AND retention_erased_at IS NULL;
+
+CREATE OR REPLACE FUNCTION grievance_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.erased_at IS NULL AND NEW.erased_at IS NOT NULL
+       AND NEW.contact_enc IS NULL AND NEW.description IS NULL AND NEW.request_hash IS NULL
+       AND (to_jsonb(NEW) - ARRAY['erased_at', 'contact_enc', 'description', 'request_hash'])
+           = (to_jsonb(OLD) - ARRAY['erased_at', 'contact_enc', 'description', 'request_hash']) THEN
+        RETURN NEW;  -- an erasure: nothing but those four columns changes
+    END IF;
+    RAISE EXCEPTION 'grievance % is immutable', OLD.reference USING ERRCODE = 'P0001';
+END $$;
+DROP TRIGGER grievance_immutable ON grievance;
+CREATE TRIGGER grievance_immutable BEFORE UPDATE OF id, reference, received_at, channel, language,
+        country, category, rights, description, companies, services, people_affected, ongoing,
+        started_on, vulnerability, complainant_type, share_with_members, share_with_regulator,
+        contact_enc, receipt_hash, idempotency_key, request_hash, erased_at ON grievance
+    FOR EACH ROW EXECUTE FUNCTION grievance_immutable();
+
+-- The regulator's narrative skips erased grievances (the next consented one speaks for the case).
+CREATE OR REPLACE FUNCTION case_narrative(case_id bigint) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT g.description FROM grievance g
+    WHERE g.case_id = case_narrative.case_id AND g.share_with_regulator AND g.erased_at IS NULL
+      AND (pg_has_role(session_user, 'redress_staff', 'MEMBER')
+           OR pg_has_role(session_user, 'redress_regulator', 'MEMBER'))
+    ORDER BY g.received_at, g.id LIMIT 1
+$$;
+
+-- Staff erase one grievance on request (its reference in canonical form), with the reason in the
+-- case's audit trail. A grievance not yet in a case is refused: triage places it within seconds,
+-- and the erasure must be an event of its case.
+CREATE FUNCTION grievance_erase(p_reference text, p_reason text)
+RETURNS TABLE (reference text, case_reference text, erased_at timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    g record;
+    c record;
+BEGIN
+    PERFORM case_text_check(p_reason, 'the reason', 10000);
+    SELECT x.id, x.case_id, x.erased_at INTO g FROM grievance x WHERE x.reference = p_reference
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no grievance %', p_reference USING ERRCODE = '22023';
+    ELSIF g.erased_at IS NOT NULL THEN
+        RAISE EXCEPTION 'grievance % was already erased at %', p_reference, g.erased_at
+            USING ERRCODE = '22023';
+    ELSIF g.case_id IS NULL THEN
+        RAISE EXCEPTION 'grievance % is not in a case yet; erase it once triage has placed it',
+            p_reference USING ERRCODE = '55000';
+    END IF;
+    SELECT * INTO c FROM case_lock_for(g.case_id, ARRAY['staff'], 'erase grievances');
+    UPDATE grievance SET erased_at = now(), contact_enc = NULL, description = NULL,
+                         request_hash = NULL WHERE id = g.id;
+    INSERT INTO case_event (case_id, action, note)
+    VALUES (g.case_id, 'erased', format('grievance %s erased: %s', p_reference, p_reason));
+    RETURN QUERY SELECT p_reference, c.reference, now();
+END $$;
+
+-- The retention sweep: erases the grievances of cases closed (closed, rejected or referred) longer
+-- ago than their category's period, p_days = {"default": days, "<category>": days, ...}; a period
+-- of 0 or none keeps them. At most p_limit cases a call, skipping cases another session holds.
+-- One 'erased' event per case. Returns the number of grievances erased. redress-triage calls it
+-- from its periodic sweep with the config's [retention] periods.
+CREATE FUNCTION retention_sweep(p_days jsonb, p_limit integer DEFAULT 500) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    shortest integer;
+    c record;
+    n integer;
+    total integer := 0;
+BEGIN
+    IF jsonb_typeof(p_days) IS DISTINCT FROM 'object' OR EXISTS (
+        SELECT 1 FROM jsonb_each(p_days) d
+        WHERE jsonb_typeof(d.value) <> 'number' OR d.value::text !~ '^[0-9]{1,5}$') THEN
+        RAISE EXCEPTION 'retention periods must be an object of whole days' USING ERRCODE = '22023';
+    END IF;
+    SELECT min(d.value::text::int) INTO shortest FROM jsonb_each(p_days) d WHERE d.value::text::int > 0;
+    IF shortest IS NULL THEN
+        RETURN 0;
+    END IF;
+    FOR c IN
+        SELECT x.id, x.category, p.days FROM remedy_case x
+        CROSS JOIN LATERAL (SELECT coalesce((p_days ->> x.category)::int,
+                                            (p_days ->> 'default')::int, 0) AS days) p
+        WHERE x.closed_at IS NOT NULL AND x.retention_erased_at IS NULL
+          AND x.closed_at < now() - make_interval(days => shortest)
+          AND p.days > 0 AND x.closed_at < now() - make_interval(days => p.days)
+        ORDER BY x.closed_at LIMIT p_limit
+        FOR UPDATE OF x SKIP LOCKED
+    LOOP
+        UPDATE grievance SET erased_at = now(), contact_enc = NULL, description = NULL,
+                             request_hash = NULL
+        WHERE case_id = c.id AND erased_at IS NULL;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        UPDATE remedy_case SET retention_erased_at = now() WHERE id = c.id;
+        IF n > 0 THEN
+            INSERT INTO case_event (case_id, action, note)
+            VALUES (c.id, 'erased', format('%s grievance(s) erased: the retention period for %s '
+                                           '(%s days after closing) ended', n, c.category, c.days));
+        END IF;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- 9. Functions: none EXECUTE-able by PUBLIC (a SECURITY DEFINER one would run with its owner's
 -- rights for anyone); each role gets what it calls.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION case_next_deadline(case_status, timestamptz, timestamptz, timestamptz)
@@ -628,3 +750,5 @@ GRANT EXECUTE ON FUNCTION case_event_hash(bytea, bigint, integer, timestamptz, t
 GRANT EXECUTE ON FUNCTION audit_checkpoint_create() TO redress_staff, redress_regulator;
 GRANT EXECUTE ON FUNCTION export_manifest_record(text, text, bigint, text, jsonb, boolean)
     TO redress_staff, redress_regulator, redress_teams;
+GRANT EXECUTE ON FUNCTION grievance_erase(text, text) TO redress_staff;
+GRANT EXECUTE ON FUNCTION retention_sweep(jsonb, integer) TO redress_triage, redress_staff;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "owners.h"
 #include "pgconn.h"
+#include "retention.h"
 #include "util.h"
 
 typedef struct {
@@ -165,6 +166,7 @@ static void *worker_main(void *arg)
             continue;
         if (worker_wait(w, PQsocket(w->conn), cfg->triage_sweep_s * 1000) == 1)
             worker_notifies_drain(w);
+        retention_sweep_run(w->conn, cfg, w->no);
         need_members = true; /* a woken worker sees member changes */
         continue;
     retry:

@@ -25,8 +25,20 @@ DATA_TABLES = ("member", "grievance", "remedy_case", "case_owner", "triage_decis
                "audit_checkpoint_head")
 
 
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"
+
+
 def cluster():
     return harness.CLUSTER
+
+
+def new_reference():
+    """A valid grievance reference: 10 random Crockford symbols and their mod-37 check symbol."""
+    data = "".join(CROCKFORD[b % 32] for b in os.urandom(10))
+    value = 0
+    for ch in data:
+        value = (value * 32 + CROCKFORD.index(ch)) % 37
+    return data + CROCKFORD[value]
 
 
 class IntegrityBase(unittest.TestCase):
@@ -81,7 +93,7 @@ class IntegrityBase(unittest.TestCase):
     def submit(self, description="My account was removed after I posted about the strike.",
                country="KE", members=True, regulator=False, user="redress_intake", **extra):
         """Files one grievance through intake_submit as the intake role; returns its reference."""
-        ref = "A" + os.urandom(5).hex().upper()[:10]
+        ref = new_reference()
         row = {"n": 1, "reference": ref, "channel": "api", "country": country,
                "category": "account_removal", "description": description, "people_affected": 1,
                "share_with_members": members, "share_with_regulator": regulator,
@@ -182,7 +194,7 @@ class TestNoMemberHeldLocks(IntegrityBase):
         cluster().sql("SELECT pg_advisory_xact_lock(7, 1)", user="redress_triage")
 
     def shutdown_rows(self, first, n):
-        return [{"n": i, "reference": "A" + os.urandom(5).hex().upper()[:10], "channel": "api",
+        return [{"n": i, "reference": new_reference(), "channel": "api",
                  "country": "KE", "category": "network_shutdown", "companies": ["Acme Net"],
                  "description": f"no mobile data in Kisumu since the election night, report {first + i}",
                  "people_affected": 100, "ongoing": True, "share_with_members": True,
@@ -667,6 +679,115 @@ class TestCheckpoint(WorkedCase):
                         "SELECT nextval('export_manifest_id_seq')"):
                 self.refused(user, sql)
         self.assertEqual(cluster().sql("SELECT count(*) FROM export_manifest"), [(4,)])
+
+
+
+class TestErasure(WorkedCase):
+    SKELETON = ("id, reference, received_at, channel, language, country, category, rights, companies, services, "
+                "people_affected, ongoing, started_on, vulnerability, complainant_type, share_with_members, "
+                "share_with_regulator, receipt_hash, idempotency_key, case_id, triaged_at")
+
+    def row(self, ref):
+        return cluster().sql(f"SELECT {self.SKELETON} FROM grievance WHERE reference = %s", (ref,))[0]
+
+    def test_staff_erase_keeps_the_skeleton_and_the_trail_verifies(self):
+        ref = self.submit(description="I can be identified by this story", idempotency_key="k-erase-1",
+                          request_hash="ab" * 32)
+        cid, cref = self.make_case(ref)
+        cp = json.loads(self.ctl("audit", "checkpoint", "--json")[0])
+        before = self.row(ref)
+        self.ctl("grievance", "erase", ref, expect=2)  # the reason is required
+        for user in ("team_acme_net", "redress_regulator", "redress_intake", "redress_triage"):
+            self.refused(user, "SELECT * FROM grievance_erase(%s, 'asked')", (ref,))
+        out = json.loads(self.ctl("grievance", "erase", ref.lower(), "--reason", "the complainant asked on 1 Dec",
+                                  "--json")[0])
+        self.assertEqual((out["reference"], out["case"]), (ref, cref))
+        self.assertEqual(self.row(ref), before)
+        self.assertEqual(cluster().sql("SELECT description, contact_enc, request_hash, erased_at IS NOT NULL "
+                                       "FROM grievance WHERE reference = %s", (ref,)), [(None, None, None, True)])
+        ev = cluster().sql("SELECT actor, action, note FROM case_event WHERE case_id = %s ORDER BY seq DESC LIMIT 1",
+                           (cid,))[0]
+        self.assertEqual(ev[:2], ("redress_staff", "erased"))
+        self.assertIn(ref, ev[2])
+        self.assertIn("the complainant asked", ev[2])
+        self.verify_ok()
+        self.assertTrue(json.loads(self.ctl("audit", "verify", "--since", cp["digest"], "--json")[0])["ok"])
+        _, err = self.ctl("grievance", "erase", ref, "--reason", "again", expect=1)
+        self.assertIn("already erased", err)
+        loose = self.submit()
+        _, err = self.ctl("grievance", "erase", loose, "--reason", "asked", expect=1)
+        self.assertIn("not in a case yet", err)
+        self.assertIsNotNone(cluster().sql("SELECT description FROM grievance WHERE reference = %s", (loose,))[0][0])
+        show = json.loads(self.ctl("case", "show", cref, "--json")[0])
+        self.assertEqual(show["grievances"]["sample"][0]["reference"], ref)
+
+    def test_the_immutability_trigger_permits_exactly_an_erasure(self):
+        ref = self.submit()
+        self.make_case(ref)
+        erase = "erased_at = now(), contact_enc = NULL, description = NULL, request_hash = NULL"
+        for sets in ("description = 'rewritten'", "contact_enc = NULL", "erased_at = now()",
+                     "erased_at = now(), description = NULL",
+                     erase + ", category = 'other'", erase + ", received_at = now()",
+                     erase + ", companies = '{}'", erase + ", share_with_regulator = true",
+                     erase + ", case_id = NULL"):
+            with self.assertRaises(psycopg2.Error, msg=sets):  # even the superuser, triggers on
+                cluster().sql(f"UPDATE grievance SET {sets} WHERE reference = %s", (ref,))
+        cluster().sql(f"UPDATE grievance SET {erase} WHERE reference = %s", (ref,))
+        for sets in ("erased_at = NULL", "description = 'back'", "erased_at = now()", "contact_enc = '\\x00'"):
+            with self.assertRaises(psycopg2.Error, msg=sets):
+                cluster().sql(f"UPDATE grievance SET {sets} WHERE reference = %s", (ref,))
+        with self.assertRaises(psycopg2.Error):
+            cluster().sql("DELETE FROM grievance WHERE reference = %s", (ref,))
+
+    def closed_case(self, category, days_ago):
+        ref = self.submit(category=category)
+        cid, cref = self.make_case(ref)
+        self.ctl("case", "transition", cref, "rejected", "--note", "out of scope")
+        cluster().sql("UPDATE remedy_case SET closed_at = now() - make_interval(days => %s) WHERE id = %s",
+                      (days_ago, cid))
+        return ref, cid
+
+    def test_triage_sweep_erases_by_category_after_closing(self):
+        due, due_case = self.closed_case("account_removal", 40)        # default 30 days: erased
+        recent, _ = self.closed_case("account_removal", 10)            # not yet
+        longer, _ = self.closed_case("data_breach", 100)               # its category keeps 400 days
+        forever, _ = self.closed_case("network_shutdown", 5000)         # 0: kept for good
+        still_open = self.submit(category="account_removal")
+        open_id, _ = self.make_case(still_open)
+        cluster().sql("UPDATE remedy_case SET opened_at = now() - interval '900 days' WHERE id = %s", (open_id,))
+        for user in ("team_acme_net", "redress_regulator", "redress_intake"):
+            self.refused(user, "SELECT retention_sweep('{\"default\": 1}')")
+        config = harness.make_config(os.path.join(self.dir, "retention"), cluster(), **{
+            "triage.sweep_interval": "1", "retention.default_days": "30",
+            "retention.categories": "data_breach:400, network_shutdown:0"})
+        worker = harness.Process([os.path.join(harness.BUILD, "redress-triage"), "-c", config],
+                                 os.path.join(self.dir, "retention.log"), env=self.env)
+        self.procs.append(worker)
+        t0 = time.monotonic()
+        while cluster().sql("SELECT erased_at IS NULL FROM grievance WHERE reference = %s", (due,))[0][0]:
+            self.assertLess(time.monotonic() - t0, 20, "the sweep did not erase the due grievance")
+            time.sleep(0.2)
+        time.sleep(1.5)  # another sweep or two: nothing else is due
+        erased = {r: e for r, e in cluster().sql("SELECT reference, erased_at IS NOT NULL FROM grievance "
+                                                 "WHERE reference = ANY(%s)",
+                                                 ([due, recent, longer, forever, still_open],))}
+        self.assertEqual(erased, {due: True, recent: False, longer: False, forever: False, still_open: False})
+        evs = cluster().sql("SELECT actor, note FROM case_event WHERE case_id = %s AND action = 'erased'",
+                            (due_case,))
+        self.assertEqual(len(evs), 1)
+        self.assertEqual(evs[0][0], "redress_triage")
+        self.assertIn("30 days", evs[0][1])
+        self.assertEqual(cluster().sql("SELECT count(*) FROM case_event WHERE action = 'erased'"), [(1,)])
+        self.verify_ok()
+        self.assertNotIn("My account was removed", worker.output())  # no narrative in the log
+
+    def test_bad_retention_config_is_refused(self):
+        config = harness.make_config(os.path.join(self.dir, "badret"), cluster(), **{
+            "retention.categories": "data_breach=400"})
+        p = subprocess.run([os.path.join(harness.BUILD, "redress-triage"), "-c", config, "--check"],
+                           capture_output=True, text=True, env=self.env, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("[retention] categories", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
