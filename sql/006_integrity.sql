@@ -115,6 +115,7 @@ ALTER ROLE redress_staff SET idle_in_transaction_session_timeout = '60s';
 ALTER ROLE redress_regulator SET lock_timeout = '5s';
 ALTER ROLE redress_regulator SET statement_timeout = '10min';
 ALTER ROLE redress_regulator SET idle_in_transaction_session_timeout = '60s';
+ALTER ROLE redress_regulator CONNECTION LIMIT 20;
 
 CREATE FUNCTION team_role_limits(role_name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -122,8 +123,41 @@ BEGIN
     EXECUTE format('ALTER ROLE %I SET lock_timeout = %L', role_name, '5s');
     EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', role_name, '30s');
     EXECUTE format('ALTER ROLE %I SET idle_in_transaction_session_timeout = %L', role_name, '5s');
+    -- Nor can a member take every connection the server has.
+    EXECUTE format('ALTER ROLE %I CONNECTION LIMIT 20', role_name);
 END $$;
 REVOKE ALL ON FUNCTION team_role_limits(text) FROM PUBLIC;
+
+-- Role settings are only defaults: a session may SET its own timeouts to 0 and then hold what it
+-- locked for as long as it likes. Triage calls this between batches and after a failed one (a lock
+-- timeout, say): it ends every staff, team or regulator session idle in a transaction, or in one
+-- statement, for longer than its role's own idle_in_transaction_session_timeout or
+-- statement_timeout (as ALTER ROLE set them), whatever the session set since. Returns how many.
+CREATE FUNCTION member_sessions_reap() RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    -- MATERIALIZED: the planner orders quals by cost, and pg_terminate_backend() must run only on
+    -- the sessions chosen here.
+    WITH stuck AS MATERIALIZED (
+        SELECT a.pid FROM pg_stat_activity a
+        JOIN pg_roles r ON r.oid = a.usesysid AND NOT r.rolsuper
+        CROSS JOIN LATERAL (
+            SELECT max(CASE WHEN c LIKE 'idle_in_transaction_session_timeout=%'
+                            THEN split_part(c, '=', 2)::interval END) AS idle,
+                   max(CASE WHEN c LIKE 'statement_timeout=%'
+                            THEN split_part(c, '=', 2)::interval END) AS stmt
+            FROM pg_db_role_setting s, unnest(s.setconfig) c
+            WHERE s.setrole = a.usesysid AND s.setdatabase = 0) t
+        WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+          AND (pg_has_role(a.usesysid, 'redress_teams', 'MEMBER')
+               OR pg_has_role(a.usesysid, 'redress_regulator', 'MEMBER')
+               OR pg_has_role(a.usesysid, 'redress_staff', 'MEMBER'))
+          AND ((a.state IN ('idle in transaction', 'idle in transaction (aborted)')
+                AND t.idle > interval '0' AND a.state_change < clock_timestamp() - t.idle)
+               OR (a.state = 'active' AND t.stmt > interval '0'
+                   AND a.query_start < clock_timestamp() - t.stmt)))
+    SELECT count(*)::integer FROM stuck WHERE pg_terminate_backend(stuck.pid)
+$$;
+REVOKE ALL ON FUNCTION member_sessions_reap() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION member_team_role_ensure(role_name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -752,3 +786,4 @@ GRANT EXECUTE ON FUNCTION export_manifest_record(text, text, bigint, text, jsonb
     TO redress_staff, redress_regulator, redress_teams;
 GRANT EXECUTE ON FUNCTION grievance_erase(text, text) TO redress_staff;
 GRANT EXECUTE ON FUNCTION retention_sweep(jsonb, integer) TO redress_triage, redress_staff;
+GRANT EXECUTE ON FUNCTION member_sessions_reap() TO redress_triage;

@@ -17,7 +17,7 @@
 #include "log.h"
 #include "owners.h"
 #include "pgconn.h"
-#include "retention.h"
+#include "upkeep.h"
 #include "util.h"
 
 typedef struct {
@@ -166,10 +166,11 @@ static void *worker_main(void *arg)
             continue;
         if (worker_wait(w, PQsocket(w->conn), cfg->triage_sweep_s * 1000) == 1)
             worker_notifies_drain(w);
-        retention_sweep_run(w->conn, cfg, w->no);
+        upkeep_run(w->conn, cfg, w->no);
         need_members = true; /* a woken worker sees member changes */
         continue;
     retry:
+        upkeep_run(w->conn, cfg, w->no); /* a member session may be what blocked the batch */
         if (++failures >= 5 && w->pool->once) {
             LOG_ERROR("worker %d: giving up after %d failed attempts", w->no, failures);
             w->failed = 1;

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -208,10 +209,10 @@ class TestNoMemberHeldLocks(IntegrityBase):
             time.sleep(0.1)
         self.fail(f"grievances still untriaged after {timeout} s")
 
-    def test_idle_team_transaction_does_not_stall_triage(self):
-        """A team that takes its case's lock (the only lock it can take) and sits idle in the
-        transaction is cut off by its idle timeout; triage, blocked on that case meanwhile, carries
-        on. The old attack, an advisory lock on the case's id, is refused outright."""
+    def stall_triage(self, team_setup=()):
+        """Runs the worker, lets triage make one case owned by acme-net, then has the team lock
+        that case (a note left uncommitted) and sit idle while more grievances of the same event
+        arrive. Returns the seconds triage took to place them all."""
         worker = harness.Process([os.path.join(harness.BUILD, "redress-triage"), "-c", self.config],
                                  os.path.join(self.dir, "triage.log"), env=self.env)
         self.procs.append(worker)
@@ -223,23 +224,64 @@ class TestNoMemberHeldLocks(IntegrityBase):
         self.assertIn("acme-net", owners)
         team = self.conn("team_acme_net", autocommit=False)
         cur = team.cursor()
-        with self.assertRaises(psycopg2.Error):
+        with self.assertRaises(psycopg2.Error):  # the old attack: an advisory lock on the case's id
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (case_id,))
         team.rollback()
+        for sql in team_setup:
+            cur.execute(sql)
+        team.commit()
         cur.execute("SELECT * FROM case_note_add(%s, 'held open')", (case_id,))  # locks the case
-        t0 = time.monotonic()
         cluster().sql("SELECT count(*) FROM intake_submit(%s::jsonb)", (json.dumps(self.shutdown_rows(20, 30)),),
                       user="redress_intake")
-        waited = self.wait_triaged(40)
+        waited = self.wait_triaged(60)
         self.assertEqual(cluster().sql("SELECT count(DISTINCT case_id), count(*) FROM grievance"), [(1, 50)])
         self.assertEqual(cluster().sql("SELECT grievance_count FROM remedy_case WHERE id = %s", (case_id,)),
                          [(50,)])
-        with self.assertRaises(psycopg2.Error):  # the idle session was terminated, its note undone
+        with self.assertRaises(psycopg2.Error):  # the idle session was ended, its note undone
             cur.execute("SELECT 1")
         self.assertEqual(cluster().sql("SELECT count(*) FROM case_event WHERE note = 'held open'"), [(0,)])
-        self.assertLess(time.monotonic() - t0, 40)
-        print(f"\n    triage blocked by an idle team transaction carried on after {waited:.1f} s", end=" ")
         self.verify_ok()
+        return waited, worker
+
+    def test_idle_team_transaction_does_not_stall_triage(self):
+        """A team that takes its case's lock (the only lock it can take) and sits idle in the
+        transaction is cut off by its idle timeout; triage, blocked on that case meanwhile, carries
+        on. The old attack, an advisory lock on the case's id, is refused outright."""
+        waited, _ = self.stall_triage()
+        print(f"\n    triage blocked by an idle team transaction carried on after {waited:.1f} s", end=" ")
+
+    def test_a_team_that_turns_its_timeouts_off_is_still_cut_off(self):
+        """Role settings are defaults a session may change: triage's guard ends the session after
+        its own lock wait times out, by the role's settings, not the session's."""
+        waited, worker = self.stall_triage(("SET idle_in_transaction_session_timeout = 0",
+                                            "SET statement_timeout = 0", "SET lock_timeout = 0"))
+        self.assertIn("ended 1 member session(s)", worker.output())
+        print(f"\n    with its timeouts SET off: triage carried on after {waited:.1f} s", end=" ")
+
+    def test_guard_ends_statements_past_the_roles_timeout(self):
+        cluster().sql("ALTER ROLE team_beta_social SET statement_timeout = '1s'")
+        try:
+            team = self.conn("team_beta_social")
+            team.cursor().execute("SET statement_timeout = 0")
+            errors = []
+
+            def sleeper():
+                try:
+                    team.cursor().execute("SELECT pg_sleep(20)")
+                except psycopg2.Error as e:
+                    errors.append(e)
+            t = threading.Thread(target=sleeper)
+            t.start()
+            time.sleep(1.5)
+            for user in ("team_acme_net", "redress_staff", "redress_regulator", "redress_intake"):
+                self.refused(user, "SELECT member_sessions_reap()")
+            self.assertEqual(cluster().sql("SELECT member_sessions_reap()", user="redress_triage"), [(1,)])
+            t.join(10)
+            self.assertFalse(t.is_alive())
+            self.assertEqual(len(errors), 1)
+            self.assertEqual(cluster().sql("SELECT member_sessions_reap()", user="redress_triage"), [(0,)])
+        finally:
+            cluster().sql("SELECT team_role_limits('team_beta_social')")
 
     def test_every_role_has_timeouts(self):
         self.ctl("member", "add", "gamma-video", "--name", "Gamma Video", "--sector", "platform")
@@ -251,6 +293,10 @@ class TestNoMemberHeldLocks(IntegrityBase):
             for name, value in got.items():
                 self.assertGreater(int(value), 0, f"{user}: {name}")
             self.assertLess(int(got["statement_timeout"]), 3600 * 1000, user)
+        limits = dict(cluster().sql("SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname LIKE 'team\\_%%' "
+                                    "OR rolname = 'redress_regulator'"))
+        self.assertEqual(set(limits.values()), {20}, limits)
+        self.assertIn("team_gamma_video", limits)
 
 
 class TestIntakeReach(IntegrityBase):
