@@ -138,9 +138,12 @@ static const char *queue_sql_view =
     "'band', c.band, 'score', c.score, 'grievance_count', c.grievance_count, 'category', "
     "c.category, "
     "'country', c.country, 'opened_at', c.opened_at, 'next_due', q.next_due, "
+    "'immediate_danger', q.immediate_danger, 'overdue', q.overdue, 'escalated_at', "
+    "q.escalated_at, 'mechanism_queue', q.mechanism_queue, "
     "'owners', " CASE_OWNERS_JSON ", 'deadlines', " CASE_DEADLINES_JSON ")::text "
     "FROM case_queue q JOIN remedy_case c ON c.id = q.id "
     "WHERE ($1::text IS NULL OR c.band = $1) AND ($2::text IS NULL OR c.status::text = $2) "
+    "AND (NOT $5::boolean OR q.overdue) "
     "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM case_owner o JOIN member m ON m.id = "
     "o.member_id "
     "     WHERE o.case_id = c.id AND m.slug = $3)) "
@@ -160,7 +163,7 @@ static const char *queue_sql_plain =
     "AND ($1::text IS NULL OR c.band = $1) AND ($2::text IS NULL OR c.status::text = $2) "
     "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM case_owner o JOIN member m ON m.id = "
     "o.member_id "
-    "     WHERE o.case_id = c.id AND m.slug = $3)) "
+    "     WHERE o.case_id = c.id AND m.slug = $3)) AND (NOT $5::boolean) "
     "ORDER BY c.band NULLS LAST, c.opened_at, c.id LIMIT $4";
 
 static void owners_text(const json_t *owners, char *buf, size_t len)
@@ -184,13 +187,14 @@ int case_cmd_queue(Ctx *ctx, int argc, char **argv)
     ArgOpt opts[] = {{"member", NULL, true},
                      {"band", NULL, true},
                      {"status", NULL, true},
-                     {"limit", NULL, true}};
+                     {"limit", NULL, true},
+                     {"overdue", NULL, false}};
     ArgPos pos;
     char err[256];
     long limit = 50;
     int rc = CTL_FAIL;
     json_t *rows = NULL;
-    if (args_parse(argc, argv, opts, 4, 0, 0, &pos, err, sizeof err) < 0) {
+    if (args_parse(argc, argv, opts, 5, 0, 0, &pos, err, sizeof err) < 0) {
         ctx_error("%s", err);
         return CTL_USAGE;
     }
@@ -220,9 +224,9 @@ int case_cmd_queue(Ctx *ctx, int argc, char **argv)
     char limit_buf[24];
     snprintf(limit_buf, sizeof limit_buf, "%ld", limit);
     const char *params[] = {band, args_value(opts, 4, "status"), args_value(opts, 4, "member"),
-                            limit_buf};
+                            limit_buf, args_flag(opts, 5, "overdue") ? "true" : "false"};
     res =
-        ctx_exec(ctx, "reading the queue", have_view ? queue_sql_view : queue_sql_plain, 4, params);
+        ctx_exec(ctx, "reading the queue", have_view ? queue_sql_view : queue_sql_plain, 5, params);
     if (!res)
         return CTL_FAIL;
     rows = json_array();
@@ -232,24 +236,29 @@ int case_cmd_queue(Ctx *ctx, int argc, char **argv)
     if (ctx->json) {
         out_json_print(stdout, rows);
     } else {
-        static const char *const hdr[] = {"#",          "reference", "band",     "score", "status",
-                                          "grievances", "owners",    "next due", "opened"};
-        OutTable *t = out_table_new(hdr, 9);
+        static const char *const hdr[] = {"#",          "reference", "band",     "score",  "status",
+                                          "grievances", "owners",    "next due", "opened", "flags"};
+        OutTable *t = out_table_new(hdr, 10);
         size_t i;
         json_t *r;
         json_array_foreach(rows, i, r)
         {
-            char b[5][64], owners[256];
+            char b[5][64], owners[256], flags[64];
             owners_text(json_object_get(r, "owners"), owners, sizeof owners);
-            const char *cells[9] = {out_json_cell(json_object_get(r, "rank"), b[0], 64),
-                                    out_json_cell(json_object_get(r, "reference"), b[1], 64),
-                                    out_json_cell(json_object_get(r, "band"), b[2], 64),
-                                    out_json_cell(json_object_get(r, "score"), b[3], 64),
-                                    json_string_value(json_object_get(r, "status")),
-                                    out_json_cell(json_object_get(r, "grievance_count"), b[4], 64),
-                                    owners,
-                                    json_string_value(json_object_get(r, "next_due")),
-                                    json_string_value(json_object_get(r, "opened_at"))};
+            snprintf(flags, sizeof flags, "%s%s%s",
+                     json_is_true(json_object_get(r, "immediate_danger")) ? "danger " : "",
+                     json_is_true(json_object_get(r, "overdue")) ? "overdue " : "",
+                     json_is_string(json_object_get(r, "escalated_at")) ? "escalated" : "");
+            const char *cells[10] = {out_json_cell(json_object_get(r, "rank"), b[0], 64),
+                                     out_json_cell(json_object_get(r, "reference"), b[1], 64),
+                                     out_json_cell(json_object_get(r, "band"), b[2], 64),
+                                     out_json_cell(json_object_get(r, "score"), b[3], 64),
+                                     json_string_value(json_object_get(r, "status")),
+                                     out_json_cell(json_object_get(r, "grievance_count"), b[4], 64),
+                                     owners,
+                                     json_string_value(json_object_get(r, "next_due")),
+                                     json_string_value(json_object_get(r, "opened_at")),
+                                     flags};
             out_table_add(t, cells);
         }
         out_table_print(t, stdout);

@@ -17,9 +17,12 @@
 #include "stats.h"
 
 static const Command commands[] = {
-    {"queue", case_cmd_queue, "[--member M] [--band P1..P4] [--status S] [--limit N] [--json]",
-     "The ranked queue of open cases, in the order the triage worker ranks them (band, then "
-     "ageing). A remedy team sees only the cases its member owns."},
+    {"queue", case_cmd_queue,
+     "[--member M] [--band P1..P4] [--status S] [--overdue] [--limit N] [--json]",
+     "The ranked queue of open cases, in the order the triage worker ranks them: immediate danger "
+     "first, then band, severity and ageing (see case_queue in sql/007). --overdue: only cases "
+     "past a deadline. Flags: danger, overdue, escalated (the lead missed two deadlines: in the "
+     "mechanism staff's queue). A remedy team sees only the cases its member owns."},
     {"case show", case_cmd_show, "REF [--json]",
      "One case by its reference or the reference of any grievance in it: grievances (count and a "
      "sample), owners and involvement, severity and its explanation, deadlines, remedies and the "

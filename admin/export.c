@@ -31,8 +31,10 @@ static const char *const export_columns[] = {"case_reference",  "status",
                                              "remedies",        "first_received_at",
                                              "opened_at",       "ack_due",
                                              "response_due",    "remedy_due",
-                                             "closed_at",       "narrative"};
-#define EXPORT_NCOLS 20
+                                             "closed_at",       "immediate_danger",
+                                             "overdue",         "deadlines_missed",
+                                             "escalated",       "narrative"};
+#define EXPORT_NCOLS 24
 
 int export_date_check(const char *s)
 {

@@ -3,8 +3,10 @@
  * status and outcome; median and 90th-percentile days from receipt to the first time a case
  * reached each stage (from the audit trail); and the share of deadlines met (acknowledge: reached
  * assigned, first response: reached investigating, remedy: reached remedy_proposed, each by its
- * due time; only deadlines that fell due or were met count). Written with the neutralising CSV
- * writer and recorded in export_manifest. */
+ * due time; only deadlines that fell due or were met count); per member, the share of the
+ * deadlines of the cases it leads that triage's sweep recorded as missed, and the number of
+ * missed deadlines it was the lead for (case_deadline_miss, sql/007). Written with the neutralising
+ * CSV writer and recorded in export_manifest. */
 #include "stats.h"
 
 #include <errno.h>
@@ -19,7 +21,7 @@
 static const char *stats_sql =
     "WITH c AS ("
     "  SELECT c.id, c.status, c.category, c.band, c.country, c.first_received_at, c.ack_due, "
-    "         c.response_due, c.remedy_due FROM remedy_case c "
+    "         c.response_due, c.remedy_due, c.lead_member_id FROM remedy_case c "
     "  WHERE c.first_received_at >= $1::date::timestamp AT TIME ZONE 'UTC' "
     "    AND c.first_received_at < ($2::date + 1)::timestamp AT TIME ZONE 'UTC'), "
     "reached AS ("
@@ -31,7 +33,7 @@ static const char *stats_sql =
     "         AND r.status IN ('implemented', 'verified')) THEN 'remedied' "
     "    WHEN c.status = 'closed' THEN 'closed_without_remedy' ELSE 'open' END AS o FROM c), "
     "deadline AS ("
-    "  SELECT d.kind, d.due, r.at FROM c "
+    "  SELECT c.id AS case_id, c.lead_member_id, d.kind, d.due, r.at FROM c "
     "  CROSS JOIN LATERAL (VALUES ('acknowledge', c.ack_due, 'assigned'), "
     "       ('first_response', c.response_due, 'investigating'), "
     "       ('remedy_proposal', c.remedy_due, 'remedy_proposed')) AS d(kind, due, stage) "
@@ -61,6 +63,14 @@ static const char *stats_sql =
     "  UNION ALL SELECT 10, 'deadline_met_share', kind, "
     "    round(avg(CASE WHEN at IS NOT NULL AND at <= due THEN 1.0 ELSE 0.0 END), 4)::text "
     "    FROM deadline GROUP BY kind"
+    "  UNION ALL SELECT 11, 'deadline_missed_rate_by_member', m.slug, "
+    "    round(avg(CASE WHEN x.case_id IS NOT NULL THEN 1.0 ELSE 0.0 END), 4)::text "
+    "    FROM deadline d JOIN member m ON m.id = d.lead_member_id "
+    "    LEFT JOIN case_deadline_miss x ON x.case_id = d.case_id AND x.stage = d.kind "
+    "    GROUP BY m.slug "
+    "  UNION ALL SELECT 12, 'deadlines_missed_by_member', coalesce(m.slug, 'none'), "
+    "    count(*)::text FROM case_deadline_miss x JOIN c ON c.id = x.case_id "
+    "    LEFT JOIN member m ON m.id = x.lead_member_id GROUP BY 3"
     "  UNION ALL SELECT * FROM engagement_stats($1::date, $2::date)" /* sql/013 */
     ") s ORDER BY ord, key";
 

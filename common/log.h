@@ -5,6 +5,7 @@
 #define REDRESS_LOG_H
 
 #include <stdbool.h>
+#include <stdlib.h>
 
 typedef enum {
     LOG_LEVEL_ERROR = 0,
@@ -27,6 +28,13 @@ void log_write(LogLevel level, const char *fmt, ...) __attribute__((format(print
     do {                                                                                           \
         if (log_enabled(LOG_LEVEL_DEBUG))                                                          \
             log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);                                               \
+    } while (0)
+
+/* A programmer error (never bad input): logs where, then aborts. */
+#define BUG(fmt, ...)                                                                              \
+    do {                                                                                           \
+        log_write(LOG_LEVEL_ERROR, "BUG at %s:%d: " fmt, __FILE__, __LINE__, ##__VA_ARGS__);       \
+        abort();                                                                                   \
     } while (0)
 
 #endif

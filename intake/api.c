@@ -136,16 +136,19 @@ static void api_status_reply(struct evhttp_request *req, StatusOutcome outcome,
         return;
     }
     if (info->story) { /* the whole story (sql/013 grievance_story) */
-        reply_json(req, 200, json_deep_copy(info->story));
+        json_t *story = json_deep_copy(info->story);
+        /* triage's mark: a deadline passed and the sweep recorded it (sql/007) */
+        json_object_set_new(story, "overdue", json_boolean(info->overdue));
+        reply_json(req, 200, story);
         return;
     }
     json_t *deadline = json_null();
     if (info->next_stage[0])
         deadline = json_pack("{s:s, s:s}", "stage", info->next_stage, "due", info->next_due);
     reply_json(req, 200,
-               json_pack("{s:s, s:s, s:s, s:o}", "reference", info->reference, "status",
-                         info->status, "received_at", info->received_at, "next_deadline",
-                         deadline));
+               json_pack("{s:s, s:s, s:s, s:o, s:b}", "reference", info->reference, "status",
+                         info->status, "received_at", info->received_at, "next_deadline", deadline,
+                         "overdue", info->overdue));
 }
 
 void api_status(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *reference)

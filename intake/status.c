@@ -27,8 +27,8 @@ static const char *const STATUS_SQL =
     "SELECT reference, encode(receipt_hash, 'hex'), status, "
     "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "coalesce(next_stage, ''), "
-    "coalesce(to_char(next_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
-    "FROM grievance_status($1)";
+    "coalesce(to_char(next_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
+    "overdue FROM grievance_status($1)";
 
 /* The rest of the story (history, owners, priority, remedies, messages, ...): sql/013. */
 static const char *const STORY_SQL =
@@ -54,6 +54,8 @@ static void status_result_cb(void *arg, int index, const PGresult *res)
     snprintf(q->info.received_at, sizeof q->info.received_at, "%s", PQgetvalue(res, 0, 3));
     snprintf(q->info.next_stage, sizeof q->info.next_stage, "%s", PQgetvalue(res, 0, 4));
     snprintf(q->info.next_due, sizeof q->info.next_due, "%s", PQgetvalue(res, 0, 5));
+    int overdue = PQfnumber(res, "overdue");
+    q->info.overdue = overdue >= 0 && PQgetvalue(res, 0, overdue)[0] == 't';
 }
 
 static void status_done_cb(void *arg, DbStatus status)

@@ -23,6 +23,7 @@ typedef struct {
     char next_stage[32]; /* "" when no deadline is known yet */
     char next_due[32];
     json_t *story; /* grievance_story(): the whole story as the API returns it; borrowed */
+    bool overdue;  /* the mechanism is past a deadline it promised (triage's sweep marks it) */
 } StatusInfo;
 
 /* Answers req; info is set only for STATUS_FOUND. Not called if the client went away. */

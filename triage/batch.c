@@ -1,11 +1,11 @@
-/* One triage batch (batch.h). The flow, all in one transaction:
- *   claim -> decide owners, cluster keys, signatures (C) -> lock cluster keys in ascending order
- *   -> read open candidate cases of those keys -> assign each grievance to the most similar case
- *   of its key, or a new one (C) -> score touched cases (C) -> write: new case ids, new cases,
- *   grown cases, grievances, owners, decisions, events -> COMMIT.
+/* One triage batch (batch.h): the storing half. The flow, all in one transaction:
+ *   claim -> plan the items (plan.c: owners, cluster keys, signatures) -> lock the cluster keys
+ *   in ascending order -> read open candidate cases of those keys -> plan_assign, plan_score ->
+ *   write: new case ids, new cases, grown cases, grievances, owners, decisions, events -> COMMIT.
  * Locks are taken in one global order (ascending lock id), so two workers never deadlock; a
  * worker that waits on a key re-reads its candidates after the other committed, so it joins the
- * case the other opened instead of opening a second one. */
+ * case the other opened instead of opening a second one. Result columns are found by name and
+ * array parameters are named columns of an unnest (txn.h), never positions. */
 #include "batch.h"
 
 #include <math.h>
@@ -14,425 +14,182 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "casewrite.h"
 #include "cluster.h"
 #include "log.h"
-#include "pgconn.h"
-#include "score.h"
+#include "plan.h"
 #include "sqlarray.h"
 #include "txn.h"
 #include "util.h"
 
-#define BATCH_MAX_VULN 16
+/* The claim's columns. */
+enum {
+    CL_ID,
+    CL_RECEIVED,
+    CL_COUNTRY,
+    CL_CATEGORY,
+    CL_DESCRIPTION,
+    CL_COMPANIES,
+    CL_SERVICES,
+    CL_PEOPLE,
+    CL_ONGOING,
+    CL_VULN,
+    CL_DANGER,
+    CL_N
+};
+static const char *const claim_cols[CL_N] = {
+    [CL_ID] = "id",
+    [CL_RECEIVED] = "received",
+    [CL_COUNTRY] = "country",
+    [CL_CATEGORY] = "category",
+    [CL_DESCRIPTION] = "description",
+    [CL_COMPANIES] = "companies",
+    [CL_SERVICES] = "services",
+    [CL_PEOPLE] = "people",
+    [CL_ONGOING] = "ongoing",
+    [CL_VULN] = "vuln",
+    [CL_DANGER] = "danger",
+};
+static const char claim_sql[] =
+    "SELECT id, extract(epoch FROM received_at)::float8 AS received, country, category, "
+    "description, array_to_json(companies)::text AS companies, "
+    "array_to_json(services)::text AS services, coalesce(people_affected, 1) AS people, ongoing, "
+    "array_to_json(vulnerability)::text AS vuln, coalesce(immediate_danger, false) AS danger "
+    "FROM grievance WHERE triaged_at IS NULL ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED";
 
-typedef struct {
-    long long id;
-    double received;                /* epoch seconds */
-    const char *country, *category; /* borrowed from the claim result */
-    long long people;
-    bool ongoing;
-    char **companies, **services, **vuln;
-    size_t ncompanies, nservices, nvuln;
-    Ownership own;
-    char *key;
-    size_t group;
-    size_t ci; /* its case */
-    uint32_t sig[CLUSTER_SIG_LEN];
-} BatchItem;
-
-typedef struct {
-    long long id; /* 0 for a new case until its id is drawn */
-    bool is_new;
-    size_t group;
-    uint32_t sig[CLUSTER_SIG_LEN];
-    long long count, added, people;
-    double first, last;
-    bool ongoing;
-    char *vuln[BATCH_MAX_VULN];
-    size_t nvuln;
-    const char *category, *country; /* borrowed from an item */
-    int old_band;                   /* -1: none */
-    double old_score;
-    bool old_version; /* last scored under other rules: the next decision records this version */
-    long long last_gid;
-    size_t opener; /* new cases: the item that opened it */
-    Score *score;  /* computed for touched cases only (it is ~6 KB) */
-    char reference[12];
-} BatchCase;
-
-typedef struct {
-    char *key; /* owned */
-    int32_t lock;
-    size_t *cases; /* indexes into cases, oldest first */
-    size_t ncases, capcases;
-} BatchGroup;
-
-typedef struct {
-    BatchItem *items;
-    size_t nitems;
-    BatchCase *cases;
-    size_t ncases, capcases;
-    BatchGroup *groups;
-    size_t ngroups;
-    size_t *table; /* open addressing: group index + 1, 0 empty */
-    size_t tablecap;
-} Batch;
-
-static uint64_t batch_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
-}
-
-/* The group of a key, made when new (takes a copy of key). */
-static size_t batch_group(Batch *b, const char *key)
-{
-    size_t mask = b->tablecap - 1;
-    for (size_t i = (size_t)batch_hash(key) & mask;; i = (i + 1) & mask) {
-        if (b->table[i] == 0) {
-            BatchGroup *g = &b->groups[b->ngroups];
-            memset(g, 0, sizeof *g);
-            g->key = xstrdup(key);
-            g->lock = cluster_lock_id(key);
-            b->table[i] = ++b->ngroups;
-            return b->ngroups - 1;
-        }
-        if (strcmp(b->groups[b->table[i] - 1].key, key) == 0)
-            return b->table[i] - 1;
-    }
-}
-
-static size_t batch_group_find(const Batch *b, const char *key, bool *found)
-{
-    size_t mask = b->tablecap - 1;
-    for (size_t i = (size_t)batch_hash(key) & mask;; i = (i + 1) & mask) {
-        if (b->table[i] == 0) {
-            *found = false;
-            return 0;
-        }
-        if (strcmp(b->groups[b->table[i] - 1].key, key) == 0) {
-            *found = true;
-            return b->table[i] - 1;
-        }
-    }
-}
-
-static size_t batch_case_new(Batch *b, size_t group)
-{
-    if (b->ncases == b->capcases) {
-        b->capcases = b->capcases ? 2 * b->capcases : 64;
-        b->cases = xrealloc(b->cases, b->capcases * sizeof *b->cases);
-    }
-    size_t ci = b->ncases++;
-    BatchCase *c = &b->cases[ci];
-    memset(c, 0, sizeof *c);
-    c->group = group;
-    c->old_band = -1;
-    BatchGroup *g = &b->groups[group];
-    if (g->ncases == g->capcases) {
-        g->capcases = g->capcases ? 2 * g->capcases : 4;
-        g->cases = xrealloc(g->cases, g->capcases * sizeof *g->cases);
-    }
-    g->cases[g->ncases++] = ci;
-    return ci;
-}
-
-static bool batch_vuln_ok(const char *s)
-{
-    if (!*s || strlen(s) > 40)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-            return false;
-    return true;
-}
-
-static void batch_vuln_add(BatchCase *c, const char *v)
-{
-    if (!batch_vuln_ok(v) || c->nvuln == BATCH_MAX_VULN)
-        return;
-    for (size_t i = 0; i < c->nvuln; i++)
-        if (strcmp(c->vuln[i], v) == 0)
-            return;
-    c->vuln[c->nvuln++] = xstrdup(v);
-}
-
-static void batch_case_join(BatchCase *c, const BatchItem *it)
-{
-    c->count++;
-    c->added++;
-    if (it->people > c->people)
-        c->people = it->people;
-    if (c->count > c->people)
-        c->people = c->count;
-    if (it->received > c->last)
-        c->last = it->received;
-    if (it->received < c->first)
-        c->first = it->received;
-    c->ongoing = c->ongoing || it->ongoing;
-    for (size_t i = 0; i < it->nvuln; i++)
-        batch_vuln_add(c, it->vuln[i]);
-    c->last_gid = it->id;
-    c->category = it->category;
-    c->country = it->country;
-}
-
-static void batch_free(Batch *b)
-{
-    for (size_t i = 0; i < b->nitems; i++) {
-        BatchItem *it = &b->items[i];
-        sqlarray_strings_free(it->companies, it->ncompanies);
-        sqlarray_strings_free(it->services, it->nservices);
-        sqlarray_strings_free(it->vuln, it->nvuln);
-        free(it->key);
-    }
-    for (size_t i = 0; i < b->ncases; i++) {
-        for (size_t j = 0; j < b->cases[i].nvuln; j++)
-            free(b->cases[i].vuln[j]);
-        free(b->cases[i].score);
-    }
-    for (size_t i = 0; i < b->ngroups; i++) {
-        free(b->groups[i].key);
-        free(b->groups[i].cases);
-    }
-    free(b->items);
-    free(b->cases);
-    free(b->groups);
-    free(b->table);
-}
-
-static int batch_cmp_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int batch_cmp_i32(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Claimed rows -> items with owners, keys and signatures. */
-static int batch_items_load(Batch *b, PGresult *res, const Rules *rules, const Members *members,
+/* Claimed rows -> plan items. */
+static int batch_items_load(Plan *p, PGresult *res, const Rules *rules, const Members *members,
                             char *err, size_t errlen)
 {
-    int rows = PQntuples(res);
-    b->items = xcalloc((size_t)rows, sizeof *b->items);
-    b->groups = xcalloc((size_t)rows, sizeof *b->groups);
-    b->tablecap = 16;
-    while (b->tablecap < 2 * (size_t)rows)
-        b->tablecap *= 2;
-    b->table = xcalloc(b->tablecap, sizeof *b->table);
-    for (int r = 0; r < rows; r++) {
-        BatchItem *it = &b->items[b->nitems++];
-        it->id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-        it->received = strtod(PQgetvalue(res, r, 1), NULL);
-        it->country = PQgetvalue(res, r, 2);
-        it->category = PQgetvalue(res, r, 3);
-        it->people = strtoll(PQgetvalue(res, r, 7), NULL, 10);
-        if (it->people < 1)
-            it->people = 1;
-        it->ongoing = PQgetvalue(res, r, 8)[0] == 't';
-        if (sqlarray_strings_parse(PQgetvalue(res, r, 5), &it->companies, &it->ncompanies) < 0 ||
-            sqlarray_strings_parse(PQgetvalue(res, r, 6), &it->services, &it->nservices) < 0 ||
-            sqlarray_strings_parse(PQgetvalue(res, r, 9), &it->vuln, &it->nvuln) < 0) {
-            snprintf(err, errlen, "grievance %lld: unreadable array column", it->id);
+    int col[CL_N];
+    if (txn_columns(res, "claiming grievances", claim_cols, CL_N, col, err, errlen) < 0)
+        return -1;
+    for (int r = 0; r < PQntuples(res); r++) {
+        PlanGrievance g = {
+            .id = strtoll(PQgetvalue(res, r, col[CL_ID]), NULL, 10),
+            .received = strtod(PQgetvalue(res, r, col[CL_RECEIVED]), NULL),
+            .country = PQgetvalue(res, r, col[CL_COUNTRY]),
+            .category = PQgetvalue(res, r, col[CL_CATEGORY]),
+            .description = PQgetvalue(res, r, col[CL_DESCRIPTION]),
+            .people = strtoll(PQgetvalue(res, r, col[CL_PEOPLE]), NULL, 10),
+            .ongoing = PQgetvalue(res, r, col[CL_ONGOING])[0] == 't',
+            .danger = PQgetvalue(res, r, col[CL_DANGER])[0] == 't',
+        };
+        if (sqlarray_strings_parse(PQgetvalue(res, r, col[CL_COMPANIES]), &g.companies,
+                                   &g.ncompanies) < 0 ||
+            sqlarray_strings_parse(PQgetvalue(res, r, col[CL_SERVICES]), &g.services,
+                                   &g.nservices) < 0 ||
+            sqlarray_strings_parse(PQgetvalue(res, r, col[CL_VULN]), &g.vuln, &g.nvuln) < 0) {
+            sqlarray_strings_free(g.companies, g.ncompanies);
+            sqlarray_strings_free(g.services, g.nservices);
+            snprintf(err, errlen, "grievance %lld: unreadable array column", g.id);
             return -1;
         }
-        OwnersInput oin = {it->category,
-                           it->country,
-                           (const char *const *)it->companies,
-                           it->ncompanies,
-                           (const char *const *)it->services,
-                           it->nservices};
-        owners_decide(rules, members, &oin, &it->own);
-        long long ids[OWNERS_MAX];
-        for (size_t i = 0; i < it->own.n; i++)
-            ids[i] = it->own.owners[i].member->id;
-        qsort(ids, it->own.n, sizeof *ids, batch_cmp_ll);
-        it->key = cluster_key_make(it->category, it->country, ids, it->own.n);
-        it->group = batch_group(b, it->key);
-        cluster_signature(PQgetvalue(res, r, 4), it->sig);
+        plan_item_add(p, rules, members, &g);
     }
     return 0;
 }
 
-static int batch_lock_keys(PGconn *conn, Batch *b, char *err, size_t errlen)
-{
-    int32_t *ids = xmalloc(b->ngroups * sizeof *ids);
-    for (size_t i = 0; i < b->ngroups; i++)
-        ids[i] = b->groups[i].lock;
-    qsort(ids, b->ngroups, sizeof *ids, batch_cmp_i32);
-    SqlArray a;
-    sqlarray_init(&a);
-    for (size_t i = 0; i < b->ngroups; i++)
-        if (i == 0 || ids[i] != ids[i - 1])
-            sqlarray_add_int(&a, ids[i]);
-    char cls[16];
-    snprintf(cls, sizeof cls, "%d", BATCH_LOCK_CLASS);
-    const char *params[] = {cls, sqlarray_text(&a)};
-    /* unnest keeps the array's order: the locks are taken in ascending id order. */
-    PGresult *res = txn_exec(conn, "locking cluster keys",
-                             "SELECT pg_advisory_xact_lock($1::int4, k) "
-                             "FROM unnest($2::int4[]) AS k",
-                             2, params, PGRES_TUPLES_OK, err, errlen);
-    sqlarray_free(&a);
-    free(ids);
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
-}
+/* The candidates' columns. */
+enum {
+    CA_ID,
+    CA_KEY,
+    CA_SIG,
+    CA_COUNT,
+    CA_PEOPLE,
+    CA_FIRST,
+    CA_LAST,
+    CA_ONGOING,
+    CA_DANGER,
+    CA_VULN,
+    CA_BAND,
+    CA_SCORE,
+    CA_VERSION,
+    CA_N
+};
+static const char *const cand_cols[CA_N] = {
+    [CA_ID] = "id",           [CA_KEY] = "cluster_key", [CA_SIG] = "sig",
+    [CA_COUNT] = "n",         [CA_PEOPLE] = "people",   [CA_FIRST] = "first",
+    [CA_LAST] = "last",       [CA_ONGOING] = "ongoing", [CA_DANGER] = "danger",
+    [CA_VULN] = "vuln",       [CA_BAND] = "band",       [CA_SCORE] = "score",
+    [CA_VERSION] = "version",
+};
+/* Per key the most recently active open cases and the most recently active open collective
+ * cases: a mass event stays a candidate however many single cases share its key. Narrow id lists
+ * first, whole rows once (IN drops the duplicates). Oldest first, as plan_candidate_add wants. */
+static const char cand_sql[] =
+    "SELECT c.id, c.cluster_key, encode(c.signature, 'hex') AS sig, c.grievance_count AS n, "
+    "c.people_affected AS people, extract(epoch FROM c.first_received_at)::float8 AS first, "
+    "extract(epoch FROM c.last_received_at)::float8 AS last, c.ongoing, "
+    "c.immediate_danger AS danger, array_to_json(c.vulnerability)::text AS vuln, "
+    "coalesce(c.band, '') AS band, coalesce(c.score, 0) AS score, "
+    "coalesce(c.rules_version, '') AS version "
+    "FROM remedy_case c WHERE c.id IN ("
+    "  SELECT x.id FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
+    "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k "
+    "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
+    "     AND o.last_received_at >= to_timestamp($2::float8) "
+    "     ORDER BY o.last_received_at DESC LIMIT $3::int) "
+    "    UNION ALL "
+    "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k AND o.collective "
+    "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
+    "     AND o.last_received_at >= to_timestamp($2::float8) "
+    "     ORDER BY o.last_received_at DESC LIMIT $3::int)) x) "
+    "ORDER BY c.last_received_at, c.id";
 
-static int batch_candidates_load(PGconn *conn, Batch *b, const Rules *rules, char *err,
+static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, char *err,
                                  size_t errlen)
 {
-    double since = INFINITY;
-    for (size_t i = 0; i < b->nitems; i++)
-        if (b->items[i].received < since)
-            since = b->items[i].received;
-    since -= rules->window_h * 3600;
     SqlArray keys;
     sqlarray_init(&keys);
-    for (size_t i = 0; i < b->ngroups; i++)
-        sqlarray_add_text(&keys, b->groups[i].key);
+    for (size_t i = 0; i < p->ngroups; i++)
+        sqlarray_add_text(&keys, p->groups[i].key);
     char since_s[40], limit_s[16];
-    snprintf(since_s, sizeof since_s, "%.6f", since);
+    snprintf(since_s, sizeof since_s, "%.6f", plan_candidates_since(p, rules));
     snprintf(limit_s, sizeof limit_s, "%d", rules->max_candidates);
     const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
-    /* Per key the most recently active open cases and the most recently active open collective
-     * cases: a mass event stays a candidate however many single cases share its key. Narrow id
-     * lists first, whole rows once (IN drops the duplicates). */
-    PGresult *res = txn_exec(
-        conn, "reading candidate cases",
-        "SELECT c.id, c.cluster_key, encode(c.signature, 'hex'), c.grievance_count, "
-        "c.people_affected, extract(epoch FROM c.first_received_at)::float8, "
-        "extract(epoch FROM c.last_received_at)::float8, c.ongoing, "
-        "array_to_json(c.vulnerability)::text, coalesce(c.band, ''), coalesce(c.score, 0), "
-        "coalesce(c.rules_version, '') "
-        "FROM remedy_case c WHERE c.id IN ("
-        "  SELECT x.id FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
-        "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k "
-        "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
-        "     AND o.last_received_at >= to_timestamp($2::float8) "
-        "     ORDER BY o.last_received_at DESC LIMIT $3::int) "
-        "    UNION ALL "
-        "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k AND o.collective "
-        "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
-        "     AND o.last_received_at >= to_timestamp($2::float8) "
-        "     ORDER BY o.last_received_at DESC LIMIT $3::int)) x)",
-        3, params, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = txn_exec(conn, "reading candidate cases", cand_sql, 3, params, PGRES_TUPLES_OK,
+                             err, errlen);
     sqlarray_free(&keys);
     if (!res)
         return -1;
-    for (int r = PQntuples(res) - 1; r >= 0; r--) {
-        bool found;
-        size_t g = batch_group_find(b, PQgetvalue(res, r, 1), &found);
+    int col[CA_N];
+    if (txn_columns(res, "reading candidate cases", cand_cols, CA_N, col, err, errlen) < 0) {
+        PQclear(res);
+        return -1;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
         uint32_t sig[CLUSTER_SIG_LEN];
-        if (!found || cluster_signature_parse(PQgetvalue(res, r, 2), sig) < 0)
-            continue;                     /* a case without a usable signature is never joined */
-        size_t ci = batch_case_new(b, g); /* may move b->cases */
-        BatchCase *c = &b->cases[ci];
-        c->id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+        if (cluster_signature_parse(PQgetvalue(res, r, col[CA_SIG]), sig) < 0)
+            continue; /* a case without a usable signature is never joined */
+        PlanCase *c = plan_candidate_add(p, PQgetvalue(res, r, col[CA_KEY]));
+        if (!c)
+            continue;
+        c->id = strtoll(PQgetvalue(res, r, col[CA_ID]), NULL, 10);
         memcpy(c->sig, sig, sizeof sig);
-        c->count = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-        c->people = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-        c->first = strtod(PQgetvalue(res, r, 5), NULL);
-        c->last = strtod(PQgetvalue(res, r, 6), NULL);
-        c->ongoing = PQgetvalue(res, r, 7)[0] == 't';
+        c->count = strtoll(PQgetvalue(res, r, col[CA_COUNT]), NULL, 10);
+        c->people = strtoll(PQgetvalue(res, r, col[CA_PEOPLE]), NULL, 10);
+        c->first = strtod(PQgetvalue(res, r, col[CA_FIRST]), NULL);
+        c->last = strtod(PQgetvalue(res, r, col[CA_LAST]), NULL);
+        c->ongoing = PQgetvalue(res, r, col[CA_ONGOING])[0] == 't';
+        c->danger = PQgetvalue(res, r, col[CA_DANGER])[0] == 't';
         char **v;
         size_t nv;
-        if (sqlarray_strings_parse(PQgetvalue(res, r, 8), &v, &nv) == 0) {
+        if (sqlarray_strings_parse(PQgetvalue(res, r, col[CA_VULN]), &v, &nv) == 0) {
             for (size_t i = 0; i < nv; i++)
-                batch_vuln_add(c, v[i]);
+                plan_case_vuln_add(c, v[i]);
             sqlarray_strings_free(v, nv);
         }
-        c->old_band = band_parse(PQgetvalue(res, r, 9));
-        c->old_score = strtod(PQgetvalue(res, r, 10), NULL);
-        c->old_version = strcmp(PQgetvalue(res, r, 11), rules->version) != 0;
+        c->old_band = band_parse(PQgetvalue(res, r, col[CA_BAND]));
+        c->old_score = strtod(PQgetvalue(res, r, col[CA_SCORE]), NULL);
+        c->old_version = strcmp(PQgetvalue(res, r, col[CA_VERSION]), rules->version) != 0;
     }
-    PQclear(res);
-    return 0;
-}
-
-/* Each grievance joins the most similar recent case of its group, or opens one. */
-static void batch_assign(Batch *b, const Rules *rules)
-{
-    double window = rules->window_h * 3600;
-    for (size_t i = 0; i < b->nitems; i++) {
-        BatchItem *it = &b->items[i];
-        BatchGroup *g = &b->groups[it->group];
-        double best_sim = -1;
-        size_t best = 0;
-        size_t singles = 0;
-        /* Every collective case of the group, and the most recent single cases. */
-        for (size_t k = g->ncases; k-- > 0;) {
-            BatchCase *c = &b->cases[g->cases[k]];
-            if (c->count <= 1 && singles++ >= (size_t)rules->max_candidates)
-                continue;
-            if (it->received > c->last + window || it->received < c->first - window)
-                continue;
-            double sim = cluster_similarity(it->sig, c->sig);
-            if (sim > best_sim) {
-                best_sim = sim;
-                best = g->cases[k];
-            }
-        }
-        if (best_sim >= rules->similarity) {
-            it->ci = best;
-        } else {
-            it->ci = batch_case_new(b, it->group);
-            BatchCase *c = &b->cases[it->ci];
-            c->is_new = true;
-            c->opener = i;
-            memcpy(c->sig, it->sig, sizeof c->sig);
-            c->first = c->last = it->received;
-            txn_case_reference(c->reference);
-        }
-        batch_case_join(&b->cases[it->ci], it);
-    }
-}
-
-static void batch_score(Batch *b, const Rules *rules)
-{
-    for (size_t i = 0; i < b->ncases; i++) {
-        BatchCase *c = &b->cases[i];
-        if (c->added == 0)
-            continue;
-        ScoreInput in = {c->category, c->people, c->count, c->ongoing, (const char *const *)c->vuln,
-                         c->nvuln};
-        c->score = xmalloc(sizeof *c->score);
-        score_compute(rules, &in, c->score);
-    }
-}
-
-/* Runs sql with the arrays' texts as $1..$n, then the extra parameters, expecting a command
- * result. 0, with the rows affected in *affected when not NULL; -1 with err. */
-static int batch_exec_arrays(PGconn *conn, const char *what, const char *sql, SqlArray *arrays,
-                             int narrays, const char *const *extra, int nextra,
-                             unsigned long *affected, char *err, size_t errlen)
-{
-    const char *params[32];
-    if (narrays + nextra > 32)
-        abort(); /* a programmer error: no statement here has that many parameters */
-    for (int i = 0; i < narrays; i++)
-        params[i] = sqlarray_text(&arrays[i]);
-    for (int i = 0; i < nextra; i++)
-        params[narrays + i] = extra[i];
-    PGresult *res =
-        txn_exec(conn, what, sql, narrays + nextra, params, PGRES_COMMAND_OK, err, errlen);
-    if (!res)
-        return -1;
-    if (affected)
-        *affected = strtoul(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     return 0;
 }
 
 /* Draws ids for the new cases from the sequence, so rows can be linked before inserting. */
-static int batch_ids_draw(PGconn *conn, Batch *b, size_t nnew, char *err, size_t errlen)
+static int batch_ids_draw(PGconn *conn, Plan *p, size_t nnew, char *err, size_t errlen)
 {
     char n_s[24];
     snprintf(n_s, sizeof n_s, "%zu", nnew);
@@ -444,249 +201,256 @@ static int batch_ids_draw(PGconn *conn, Batch *b, size_t nnew, char *err, size_t
     if (!res)
         return -1;
     int r = 0;
-    for (size_t i = 0; i < b->ncases && r < PQntuples(res); i++)
-        if (b->cases[i].is_new)
-            b->cases[i].id = strtoll(PQgetvalue(res, r++, 0), NULL, 10);
+    for (size_t i = 0; i < p->ncases && r < PQntuples(res); i++)
+        if (p->cases[i].is_new)
+            p->cases[i].id = strtoll(PQgetvalue(res, r++, 0), NULL, 10);
     PQclear(res);
     return 0;
 }
 
-static void batch_vuln_join(const BatchCase *c, char *buf, size_t len)
-{
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < c->nvuln && off < len; i++)
-        off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "," : "", c->vuln[i]);
-}
+enum {
+    NC_ID,
+    NC_REF,
+    NC_CATEGORY,
+    NC_COUNTRY,
+    NC_KEY,
+    NC_SIG,
+    NC_COUNT,
+    NC_PEOPLE,
+    NC_SCORE,
+    NC_BAND,
+    NC_LEAD,
+    NC_FIRST,
+    NC_LAST,
+    NC_VULN,
+    NC_ONGOING,
+    NC_DANGER,
+    NC_N
+};
+static const TxnColumn new_case_cols[NC_N] = {
+    [NC_ID] = {"id", "int8"},           [NC_REF] = {"ref", "text"},
+    [NC_CATEGORY] = {"cat", "text"},    [NC_COUNTRY] = {"country", "text"},
+    [NC_KEY] = {"key", "text"},         [NC_SIG] = {"sig", "text"},
+    [NC_COUNT] = {"n", "int"},          [NC_PEOPLE] = {"people", "int8"},
+    [NC_SCORE] = {"score", "numeric"},  [NC_BAND] = {"band", "text"},
+    [NC_LEAD] = {"lead", "int8"},       [NC_FIRST] = {"first", "float8"},
+    [NC_LAST] = {"last", "float8"},     [NC_VULN] = {"vuln", "text"},
+    [NC_ONGOING] = {"ongoing", "bool"}, [NC_DANGER] = {"danger", "bool"},
+};
 
-static int batch_cases_insert(PGconn *conn, Batch *b, const Rules *rules, char *err, size_t errlen)
+static int batch_cases_insert(PGconn *conn, Plan *p, const CaseWriteScalars *sc, char *err,
+                              size_t errlen)
 {
-    enum { N = 15 };
-    SqlArray a[N];
-    for (int i = 0; i < N; i++)
+    SqlArray a[NC_N];
+    for (int i = 0; i < NC_N; i++)
         sqlarray_init(&a[i]);
-    char buf[BATCH_MAX_VULN * 42], hex[2 * CLUSTER_SIG_BYTES + 1];
-    for (size_t i = 0; i < b->ncases; i++) {
-        const BatchCase *c = &b->cases[i];
+    char buf[PLAN_MAX_VULN * 42], hex[2 * CLUSTER_SIG_BYTES + 1];
+    for (size_t i = 0; i < p->ncases; i++) {
+        const PlanCase *c = &p->cases[i];
         if (!c->is_new)
             continue;
-        const BatchItem *op = &b->items[c->opener];
-        sqlarray_add_int(&a[0], c->id);
-        sqlarray_add_text(&a[1], c->reference);
-        sqlarray_add_text(&a[2], op->category);
-        sqlarray_add_text(&a[3], op->country);
-        sqlarray_add_text(&a[4], b->groups[c->group].key);
+        const PlanItem *op = &p->items[c->opener];
+        sqlarray_add_int(&a[NC_ID], c->id);
+        sqlarray_add_text(&a[NC_REF], c->reference);
+        sqlarray_add_text(&a[NC_CATEGORY], op->category);
+        sqlarray_add_text(&a[NC_COUNTRY], op->country);
+        sqlarray_add_text(&a[NC_KEY], p->groups[c->group].key);
         cluster_signature_hex(c->sig, hex);
-        sqlarray_add_text(&a[5], hex);
-        sqlarray_add_int(&a[6], c->count);
-        sqlarray_add_int(&a[7], c->people);
-        sqlarray_add_fixed2(&a[8], c->score->score);
-        sqlarray_add_text(&a[9], band_name(c->score->band));
+        sqlarray_add_text(&a[NC_SIG], hex);
+        sqlarray_add_int(&a[NC_COUNT], c->count);
+        sqlarray_add_int(&a[NC_PEOPLE], c->people);
+        sqlarray_add_fixed2(&a[NC_SCORE], c->score->score);
+        sqlarray_add_text(&a[NC_BAND], band_name(c->score->band));
         if (op->own.n > 0)
-            sqlarray_add_int(&a[10], op->own.owners[0].member->id);
+            sqlarray_add_int(&a[NC_LEAD], op->own.owners[0].member->id);
         else
-            sqlarray_add_text(&a[10], NULL);
-        sqlarray_add_double(&a[11], c->first);
-        sqlarray_add_double(&a[12], c->last);
-        batch_vuln_join(c, buf, sizeof buf);
-        sqlarray_add_text(&a[13], buf);
-        sqlarray_add_bool(&a[14], c->ongoing);
+            sqlarray_add_text(&a[NC_LEAD], NULL);
+        sqlarray_add_double(&a[NC_FIRST], c->first);
+        sqlarray_add_double(&a[NC_LAST], c->last);
+        plan_case_vuln_join(c, buf, sizeof buf);
+        sqlarray_add_text(&a[NC_VULN], buf);
+        sqlarray_add_bool(&a[NC_ONGOING], c->ongoing);
+        sqlarray_add_bool(&a[NC_DANGER], c->danger);
     }
-    char dl[128];
-    rules_deadlines_literal(rules, dl, sizeof dl);
-    const char *extra[] = {rules->version, dl};
-    int rc = batch_exec_arrays(
+    int rc = txn_exec_unnest(
         conn, "inserting cases",
         "INSERT INTO remedy_case (id, reference, status, category, country, collective, "
         "cluster_key, signature, grievance_count, people_affected, score, band, rules_version, "
         "lead_member_id, mechanism_queue, referral_flag, first_received_at, last_received_at, "
-        "ack_due, response_due, remedy_due, vulnerability, ongoing) "
+        "ack_due, response_due, remedy_due, vulnerability, ongoing, immediate_danger) "
         "SELECT u.id, u.ref, 'triaged', u.cat, u.country, u.n > 1, u.key, decode(u.sig, 'hex'), "
-        "u.n, u.people, u.score, u.band, $16, u.lead, u.lead IS NULL, u.lead IS NULL, "
+        "u.n, u.people, u.score, u.band, $1, u.lead, u.lead IS NULL, u.lead IS NULL, "
         "to_timestamp(u.first), to_timestamp(u.last), "
-        "now() + make_interval(hours => ($17::int[])[b.i][1]), "
-        "now() + make_interval(hours => ($17::int[])[b.i][2]), "
-        "now() + make_interval(hours => ($17::int[])[b.i][3]), "
-        "string_to_array(u.vuln, ','), u.ongoing "
-        "FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
-        "$7::int[], $8::int8[], $9::numeric[], $10::text[], $11::int8[], $12::float8[], "
-        "$13::float8[], $14::text[], $15::bool[]) "
-        "AS u(id, ref, cat, country, key, sig, n, people, score, band, lead, first, last, vuln, "
-        "ongoing) CROSS JOIN LATERAL (SELECT substr(u.band, 2)::int AS i) b",
-        a, N, extra, 2, NULL, err, errlen);
-    for (int i = 0; i < N; i++)
+        "case_due(now(), $2::int[], u.band, u.danger, 1), "
+        "case_due(now(), $2::int[], u.band, u.danger, 2), "
+        "case_due(now(), $2::int[], u.band, u.danger, 3), "
+        "string_to_array(u.vuln, ','), u.ongoing, u.danger FROM ",
+        new_case_cols, a, NC_N, "", sc->params, 2, NULL, err, errlen);
+    for (int i = 0; i < NC_N; i++)
         sqlarray_free(&a[i]);
     return rc;
 }
 
-static int batch_cases_update(PGconn *conn, Batch *b, const Rules *rules, size_t *ngrown, char *err,
-                              size_t errlen)
+enum {
+    GC_ID,
+    GC_ADDED,
+    GC_PEOPLE,
+    GC_FIRST,
+    GC_LAST,
+    GC_SCORE,
+    GC_BAND,
+    GC_VULN,
+    GC_ONGOING,
+    GC_DANGER,
+    GC_N
+};
+static const TxnColumn grown_case_cols[GC_N] = {
+    [GC_ID] = {"id", "int8"},           [GC_ADDED] = {"added", "int"},
+    [GC_PEOPLE] = {"people", "int8"},   [GC_FIRST] = {"first", "float8"},
+    [GC_LAST] = {"last", "float8"},     [GC_SCORE] = {"score", "numeric"},
+    [GC_BAND] = {"band", "text"},       [GC_VULN] = {"vuln", "text"},
+    [GC_ONGOING] = {"ongoing", "bool"}, [GC_DANGER] = {"danger", "bool"},
+};
+
+static int batch_cases_update(PGconn *conn, Plan *p, const CaseWriteScalars *sc, size_t *ngrown,
+                              char *err, size_t errlen)
 {
-    enum { N = 9 };
-    SqlArray a[N];
-    for (int i = 0; i < N; i++)
+    SqlArray a[GC_N];
+    for (int i = 0; i < GC_N; i++)
         sqlarray_init(&a[i]);
-    char buf[BATCH_MAX_VULN * 42];
+    char buf[PLAN_MAX_VULN * 42];
     *ngrown = 0;
-    for (size_t i = 0; i < b->ncases; i++) {
-        const BatchCase *c = &b->cases[i];
+    for (size_t i = 0; i < p->ncases; i++) {
+        const PlanCase *c = &p->cases[i];
         if (c->is_new || c->added == 0)
             continue;
         (*ngrown)++;
-        sqlarray_add_int(&a[0], c->id);
-        sqlarray_add_int(&a[1], c->added);
-        sqlarray_add_int(&a[2], c->people);
-        sqlarray_add_double(&a[3], c->last);
-        sqlarray_add_fixed2(&a[4], c->score->score);
-        sqlarray_add_text(&a[5], band_name(c->score->band));
-        batch_vuln_join(c, buf, sizeof buf);
-        sqlarray_add_text(&a[6], buf);
-        sqlarray_add_bool(&a[7], c->ongoing);
-        sqlarray_add_double(&a[8], c->first);
+        sqlarray_add_int(&a[GC_ID], c->id);
+        sqlarray_add_int(&a[GC_ADDED], c->added);
+        sqlarray_add_int(&a[GC_PEOPLE], c->people);
+        sqlarray_add_double(&a[GC_FIRST], c->first);
+        sqlarray_add_double(&a[GC_LAST], c->last);
+        sqlarray_add_fixed2(&a[GC_SCORE], c->score->score);
+        sqlarray_add_text(&a[GC_BAND], band_name(c->score->band));
+        plan_case_vuln_join(c, buf, sizeof buf);
+        sqlarray_add_text(&a[GC_VULN], buf);
+        sqlarray_add_bool(&a[GC_ONGOING], c->ongoing);
+        sqlarray_add_bool(&a[GC_DANGER], c->danger);
     }
     int rc = 0;
     if (*ngrown > 0) {
-        char dl[128];
-        rules_deadlines_literal(rules, dl, sizeof dl);
-        const char *extra[] = {rules->version, dl};
         /* Counts add up (a concurrent writer cannot be lost); deadlines only ever tighten when
          * a growing case moves to a more urgent band. */
         unsigned long updated = 0;
-        rc = batch_exec_arrays(
+        rc = txn_exec_unnest(
             conn, "updating cases",
             "UPDATE remedy_case c SET grievance_count = c.grievance_count + u.added, "
             "people_affected = greatest(c.people_affected, u.people, c.grievance_count + u.added), "
             "collective = true, "
             "first_received_at = least(c.first_received_at, to_timestamp(u.first)), "
             "last_received_at = greatest(c.last_received_at, to_timestamp(u.last)), "
-            "score = u.score, band = u.band, rules_version = $10, "
+            "score = u.score, band = u.band, rules_version = $1, "
             "vulnerability = string_to_array(u.vuln, ','), ongoing = u.ongoing, "
-            "ack_due = least(c.ack_due, c.opened_at + make_interval(hours => "
-            "($11::int[])[b.i][1])), "
-            "response_due = least(c.response_due, "
-            "  c.opened_at + make_interval(hours => ($11::int[])[b.i][2])), "
-            "remedy_due = least(c.remedy_due, "
-            "  c.opened_at + make_interval(hours => ($11::int[])[b.i][3])) "
-            "FROM unnest($1::int8[], $2::int[], $3::int8[], $4::float8[], $5::numeric[], "
-            "$6::text[], $7::text[], $8::bool[], $9::float8[]) "
-            "AS u(id, added, people, last, score, band, vuln, ongoing, first) "
-            "CROSS JOIN LATERAL (SELECT substr(u.band, 2)::int AS i) b "
-            "WHERE c.id = u.id",
-            a, N, extra, 2, &updated, err, errlen);
+            "immediate_danger = u.danger, " CASEWRITE_DEADLINES_TIGHTEN "FROM ",
+            grown_case_cols, a, GC_N, " WHERE c.id = u.id", sc->params, 2, &updated, err, errlen);
         if (rc == 0 && updated != *ngrown) {
             snprintf(err, errlen, "updating cases: %lu of %zu rows", updated, *ngrown);
             rc = -1;
         }
     }
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < GC_N; i++)
         sqlarray_free(&a[i]);
     return rc;
 }
 
-static int batch_grievances_update(PGconn *conn, Batch *b, char *err, size_t errlen)
+enum { GR_ID, GR_CASE, GR_N };
+static const TxnColumn grievance_cols[GR_N] = {
+    [GR_ID] = {"id", "int8"}, [GR_CASE] = {"case_id", "int8"}};
+
+static int batch_grievances_update(PGconn *conn, Plan *p, char *err, size_t errlen)
 {
-    SqlArray ids, cases;
-    sqlarray_init(&ids);
-    sqlarray_init(&cases);
-    for (size_t i = 0; i < b->nitems; i++) {
-        sqlarray_add_int(&ids, b->items[i].id);
-        sqlarray_add_int(&cases, b->cases[b->items[i].ci].id);
+    SqlArray a[GR_N];
+    for (int i = 0; i < GR_N; i++)
+        sqlarray_init(&a[i]);
+    for (size_t i = 0; i < p->nitems; i++) {
+        sqlarray_add_int(&a[GR_ID], p->items[i].id);
+        sqlarray_add_int(&a[GR_CASE], p->cases[p->items[i].ci].id);
     }
-    const char *params[] = {sqlarray_text(&ids), sqlarray_text(&cases)};
-    PGresult *res = txn_exec(conn, "updating grievances",
-                             "UPDATE grievance g SET case_id = u.case_id, triaged_at = now() "
-                             "FROM unnest($1::int8[], $2::int8[]) AS u(id, case_id) "
-                             "WHERE g.id = u.id AND g.triaged_at IS NULL",
-                             2, params, PGRES_COMMAND_OK, err, errlen);
-    sqlarray_free(&ids);
-    sqlarray_free(&cases);
-    if (!res)
-        return -1;
-    int rc = 0;
-    if (strtoul(PQcmdTuples(res), NULL, 10) != b->nitems) {
-        snprintf(err, errlen, "updating grievances: %s of %zu rows", PQcmdTuples(res), b->nitems);
+    unsigned long updated = 0;
+    int rc = txn_exec_unnest(conn, "updating grievances",
+                             "UPDATE grievance g SET case_id = u.case_id, triaged_at = now() FROM ",
+                             grievance_cols, a, GR_N, " WHERE g.id = u.id AND g.triaged_at IS NULL",
+                             NULL, 0, &updated, err, errlen);
+    if (rc == 0 && updated != p->nitems) {
+        snprintf(err, errlen, "updating grievances: %lu of %zu rows", updated, p->nitems);
         rc = -1;
     }
-    PQclear(res);
+    for (int i = 0; i < GR_N; i++)
+        sqlarray_free(&a[i]);
     return rc;
 }
 
-static int batch_owners_insert(PGconn *conn, Batch *b, char *err, size_t errlen)
+enum { OW_CASE, OW_MEMBER, OW_ROLE, OW_INVOLVEMENT, OW_N };
+static const TxnColumn owner_cols[OW_N] = {
+    [OW_CASE] = {"case_id", "int8"},
+    [OW_MEMBER] = {"member_id", "int8"},
+    [OW_ROLE] = {"role", "text"},
+    [OW_INVOLVEMENT] = {"involvement", "text"},
+};
+
+static int batch_owners_insert(PGconn *conn, Plan *p, char *err, size_t errlen)
 {
-    SqlArray a[4];
-    for (int i = 0; i < 4; i++)
+    SqlArray a[OW_N];
+    for (int i = 0; i < OW_N; i++)
         sqlarray_init(&a[i]);
-    for (size_t i = 0; i < b->ncases; i++) {
-        const BatchCase *c = &b->cases[i];
+    for (size_t i = 0; i < p->ncases; i++) {
+        const PlanCase *c = &p->cases[i];
         if (!c->is_new)
             continue;
-        const Ownership *own = &b->items[c->opener].own;
+        const Ownership *own = &p->items[c->opener].own;
         for (size_t k = 0; k < own->n; k++) {
-            sqlarray_add_int(&a[0], c->id);
-            sqlarray_add_int(&a[1], own->owners[k].member->id);
-            sqlarray_add_text(&a[2], owners_role(own, k));
-            sqlarray_add_text(&a[3], owners_involvement_name(own->owners[k].involvement));
+            sqlarray_add_int(&a[OW_CASE], c->id);
+            sqlarray_add_int(&a[OW_MEMBER], own->owners[k].member->id);
+            sqlarray_add_text(&a[OW_ROLE], owners_role(own, k));
+            sqlarray_add_text(&a[OW_INVOLVEMENT],
+                              owners_involvement_name(own->owners[k].involvement));
         }
     }
     int rc = 0;
-    if (a[0].n > 0) {
-        rc = batch_exec_arrays(
-            conn, "inserting owners",
-            "INSERT INTO case_owner (case_id, member_id, role, involvement) "
-            "SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[])",
-            a, 4, NULL, 0, NULL, err, errlen);
-    }
-    for (int i = 0; i < 4; i++)
+    if (a[OW_CASE].n > 0)
+        rc = txn_exec_unnest(conn, "inserting owners",
+                             "INSERT INTO case_owner (case_id, member_id, role, involvement) "
+                             "SELECT u.case_id, u.member_id, u.role, u.involvement FROM ",
+                             owner_cols, a, OW_N, "", NULL, 0, NULL, err, errlen);
+    for (int i = 0; i < OW_N; i++)
         sqlarray_free(&a[i]);
     return rc;
 }
 
 /* Decisions for new cases and for grown cases whose score moved; events: 'created' for a new
  * case (severity and the ownership decision with their reasons), 'grievances_joined' for a case
- * that grew (how many, the new score and any band change). */
-static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, long long *ndec,
-                                  char *err, size_t errlen)
+ * that grew (how many, the new score and any band change): one per grown case per batch, not one
+ * per grievance, so a case of 50,000 grievances keeps a readable trail. */
+static void batch_decisions_gather(Plan *p, const Rules *rules, CaseWrites *w)
 {
-    SqlArray d[6], e[4];
-    for (int i = 0; i < 6; i++)
-        sqlarray_init(&d[i]);
-    for (int i = 0; i < 4; i++)
-        sqlarray_init(&e[i]);
     char note[1600], owners[1200];
-    for (size_t i = 0; i < b->ncases; i++) {
-        const BatchCase *c = &b->cases[i];
+    for (size_t i = 0; i < p->ncases; i++) {
+        const PlanCase *c = &p->cases[i];
         if (c->added == 0)
             continue;
-        bool moved = c->is_new || fabs(c->score->score - c->old_score) >= 0.005 ||
-                     c->old_band != (int)c->score->band || c->old_version;
-        if (!moved)
-            continue;
-        char *comp = score_components_json(c->score), *fired = score_factors_json(c->score);
-        sqlarray_add_int(&d[0], c->id);
-        sqlarray_add_int(&d[1], c->is_new ? b->items[c->opener].id : c->last_gid);
-        sqlarray_add_fixed2(&d[2], c->score->score);
-        sqlarray_add_text(&d[3], band_name(c->score->band));
-        sqlarray_add_text(&d[4], comp);
-        sqlarray_add_text(&d[5], fired);
-        free(comp);
-        free(fired);
+        if (plan_case_rescored(c))
+            casewrite_decision(w, c->id, c->is_new ? p->items[c->opener].id : c->last_gid,
+                               c->score);
         if (c->is_new) {
-            const BatchItem *op = &b->items[c->opener];
+            const PlanItem *op = &p->items[c->opener];
             owners_note(rules, &op->own, op->category, op->country, owners, sizeof owners);
-            snprintf(note, sizeof note, "opened by triage: band %s, score %.2f under rules %s; %s",
-                     band_name(c->score->band), c->score->score, rules->version, owners);
-            sqlarray_add_int(&e[0], c->id);
-            sqlarray_add_text(&e[1], "created");
-            sqlarray_add_text(&e[2], "triaged");
-            sqlarray_add_text(&e[3], note);
-        }
-    }
-    /* One event per grown case per batch, not one per grievance: a case of 50,000 grievances
-     * keeps a readable trail. */
-    for (size_t i = 0; i < b->ncases; i++) {
-        const BatchCase *c = &b->cases[i];
-        if (c->is_new || c->added == 0)
+            snprintf(note, sizeof note,
+                     "opened by triage: band %s, score %.2f under rules %s%s; %s",
+                     band_name(c->score->band), c->score->score, rules->version,
+                     c->danger ? "; someone is in immediate danger" : "", owners);
+            casewrite_event(w, c->id, "created", "triaged", note);
             continue;
+        }
         char band[96] = "";
         if (c->old_band != (int)c->score->band)
             snprintf(band, sizeof band, "; band %s -> %s",
@@ -697,50 +461,23 @@ static int batch_decisions_insert(PGconn *conn, Batch *b, const Rules *rules, lo
                  "(rules %s)",
                  c->added, c->added == 1 ? "" : "s", c->count, c->old_score, c->score->score, band,
                  rules->version);
-        sqlarray_add_int(&e[0], c->id);
-        sqlarray_add_text(&e[1], "grievances_joined");
-        sqlarray_add_text(&e[2], NULL);
-        sqlarray_add_text(&e[3], note);
+        casewrite_event(w, c->id, "grievances_joined", NULL, note);
     }
-    int rc = 0;
-    *ndec = (long long)d[0].n;
-    if (d[0].n > 0) {
-        const char *extra[] = {rules->version};
-        /* decided_at is the insert's own time, not the transaction's start: a worker that
-         * waited on a cluster-key lock must order after the one it waited for. */
-        rc = batch_exec_arrays(
-            conn, "inserting decisions",
-            "INSERT INTO triage_decision (case_id, grievance_id, score, band, "
-            "components, rules_fired, rules_version, decided_at) "
-            "SELECT u.c, u.g, u.s, u.b, u.comp::jsonb, u.fired::jsonb, $7, clock_timestamp() "
-            "FROM unnest($1::int8[], $2::int8[], $3::numeric[], $4::text[], "
-            "$5::text[], $6::text[]) AS u(c, g, s, b, comp, fired)",
-            d, 6, extra, 1, NULL, err, errlen);
-    }
-    if (rc == 0 && e[0].n > 0) {
-        rc = batch_exec_arrays(conn, "inserting events",
-                               "INSERT INTO case_event (case_id, action, to_status, note) "
-                               "SELECT u.c, u.a, u.s::case_status, u.n "
-                               "FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[]) "
-                               "AS u(c, a, s, n)",
-                               e, 4, NULL, 0, NULL, err, errlen);
-    }
-    for (int i = 0; i < 6; i++)
-        sqlarray_free(&d[i]);
-    for (int i = 0; i < 4; i++)
-        sqlarray_free(&e[i]);
-    return rc;
 }
 
 int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batch_size,
               BatchStats *stats, char *err, size_t errlen)
 {
-    Batch b;
-    memset(&b, 0, sizeof b);
+    Plan p;
+    CaseWrites w;
+    CaseWriteScalars sc;
+    plan_init(&p);
+    casewrite_init(&w);
+    casewrite_scalars(rules, &sc);
     PGresult *claim = NULL;
+    int32_t *locks = NULL;
     int rc = -1;
-    size_t nnew = 0, ngrown = 0;
-    long long ndec = 0;
+    size_t nnew = 0, ngrown = 0, nlocks = 0;
 
     PGresult *res = txn_exec(conn, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, err, errlen);
     if (!res)
@@ -749,51 +486,47 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     char limit_s[16];
     snprintf(limit_s, sizeof limit_s, "%d", batch_size);
     const char *cp[] = {limit_s};
-    claim = txn_exec(conn, "claiming grievances",
-                     "SELECT id, extract(epoch FROM received_at)::float8, country, category, "
-                     "description, array_to_json(companies)::text, "
-                     "array_to_json(services)::text, coalesce(people_affected, 1), ongoing, "
-                     "array_to_json(vulnerability)::text "
-                     "FROM grievance WHERE triaged_at IS NULL ORDER BY id LIMIT $1::int "
-                     "FOR UPDATE SKIP LOCKED",
-                     1, cp, PGRES_TUPLES_OK, err, errlen);
+    claim = txn_exec(conn, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK, err, errlen);
     if (!claim)
         goto fail;
     if (PQntuples(claim) == 0) {
-        PQclear(claim);
-        txn_rollback(conn);
-        return 0;
+        rc = 0;
+        goto fail; /* nothing waiting: roll back the empty transaction */
     }
-    if (batch_items_load(&b, claim, rules, members, err, errlen) < 0 ||
-        batch_lock_keys(conn, &b, err, errlen) < 0 ||
-        batch_candidates_load(conn, &b, rules, err, errlen) < 0)
+    if (batch_items_load(&p, claim, rules, members, err, errlen) < 0)
         goto fail;
-    batch_assign(&b, rules);
-    batch_score(&b, rules);
-    for (size_t i = 0; i < b.ncases; i++)
-        nnew += b.cases[i].is_new;
-    if (nnew > 0 && (batch_ids_draw(conn, &b, nnew, err, errlen) < 0 ||
-                     batch_cases_insert(conn, &b, rules, err, errlen) < 0))
+    PQclear(claim);
+    claim = NULL;
+    locks = plan_lock_ids(&p, &nlocks);
+    if (casewrite_lock_keys(conn, locks, nlocks, err, errlen) < 0 ||
+        batch_candidates_load(conn, &p, rules, err, errlen) < 0)
         goto fail;
-    if (batch_cases_update(conn, &b, rules, &ngrown, err, errlen) < 0 ||
-        batch_grievances_update(conn, &b, err, errlen) < 0 ||
-        batch_owners_insert(conn, &b, err, errlen) < 0 ||
-        batch_decisions_insert(conn, &b, rules, &ndec, err, errlen) < 0 ||
-        txn_commit(conn, err, errlen) < 0)
+    plan_assign(&p, rules);
+    plan_score(&p, rules);
+    for (size_t i = 0; i < p.ncases; i++)
+        nnew += p.cases[i].is_new;
+    if (nnew > 0 && (batch_ids_draw(conn, &p, nnew, err, errlen) < 0 ||
+                     batch_cases_insert(conn, &p, &sc, err, errlen) < 0))
         goto fail;
-    rc = (int)b.nitems;
-    stats->grievances += (long long)b.nitems;
+    batch_decisions_gather(&p, rules, &w);
+    if (batch_cases_update(conn, &p, &sc, &ngrown, err, errlen) < 0 ||
+        batch_grievances_update(conn, &p, err, errlen) < 0 ||
+        batch_owners_insert(conn, &p, err, errlen) < 0 ||
+        casewrite_flush(conn, &w, rules, err, errlen) < 0 || txn_commit(conn, err, errlen) < 0)
+        goto fail;
+    rc = (int)p.nitems;
+    stats->grievances += (long long)p.nitems;
     stats->opened += (long long)nnew;
-    stats->joined += (long long)b.nitems - (long long)nnew;
-    stats->decisions += ndec;
-    LOG_DEBUG("batch: %zu grievances, %zu cases opened, %zu grown, %lld decisions", b.nitems, nnew,
-              ngrown, ndec);
-    PQclear(claim);
-    batch_free(&b);
-    return rc;
+    stats->joined += (long long)p.nitems - (long long)nnew;
+    stats->decisions += (long long)casewrite_decisions(&w);
+    LOG_DEBUG("batch: %zu grievances, %zu cases opened, %zu grown, %zu decisions", p.nitems, nnew,
+              ngrown, casewrite_decisions(&w));
 fail:
-    txn_rollback(conn);
+    if (rc <= 0)
+        txn_rollback(conn);
     PQclear(claim);
-    batch_free(&b);
-    return -1;
+    free(locks);
+    casewrite_free(&w);
+    plan_free(&p);
+    return rc;
 }

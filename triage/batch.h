@@ -1,9 +1,9 @@
 /* One triage batch, in one transaction: claim up to batch_size untriaged grievances (FOR UPDATE
- * SKIP LOCKED, so workers never share a row), decide owners, group them into cases (joining open
- * collective cases or opening new ones, serialised per cluster key by advisory locks so one event
- * never splits across workers), score the touched cases, then write grievances, cases, owners,
- * decisions and audit events with one statement each (arrays and unnest) and COMMIT. Any failure
- * rolls the whole batch back: its grievances are claimed again later. */
+ * SKIP LOCKED, so workers never share a row), plan them (plan.h: owners, grouping into open or new
+ * cases, scores; serialised per cluster key by advisory locks so one event never splits across
+ * workers), then write grievances, cases, owners, decisions and audit events with one statement
+ * each (arrays and unnest) and COMMIT. Any failure rolls the whole batch back: its grievances are
+ * claimed again later. */
 #ifndef REDRESS_TRIAGE_BATCH_H
 #define REDRESS_TRIAGE_BATCH_H
 
@@ -19,10 +19,6 @@ typedef struct {
     long long joined;     /* grievances that joined an existing case */
     long long decisions;  /* triage_decision rows */
 } BatchStats;
-
-/* The advisory lock class of cluster keys: pg_advisory_xact_lock(BATCH_LOCK_CLASS, id). The
- * two-key form never collides with case_event's single-key locks on case ids. */
-#define BATCH_LOCK_CLASS 1953653345 /* 'tria' */
 
 /* Runs one batch. Returns the number of grievances triaged (0: nothing was waiting), or -1 with
  * a reason (an SQLSTATE, never server text) in err after rolling back. rules and members are

@@ -3,6 +3,7 @@
 #include "cluster.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -116,4 +117,20 @@ int32_t cluster_lock_id(const char *key)
 {
     uint64_t h = cluster_word_hash(key, strlen(key));
     return (int32_t)(uint32_t)(h ^ (h >> 32));
+}
+
+static int cluster_cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void cluster_lock_ids_sort(int32_t *ids, size_t *n)
+{
+    qsort(ids, *n, sizeof *ids, cluster_cmp_i32);
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (k == 0 || ids[i] != ids[k - 1])
+            ids[k++] = ids[i];
+    *n = k;
 }

@@ -30,5 +30,8 @@ char *cluster_key_make(const char *category, const char *country, const long lon
 /* The 32-bit advisory lock id of a key (FNV-1a): workers that might open the same collective
  * case serialise on it. Collisions only serialise more. */
 int32_t cluster_lock_id(const char *key);
+/* Sorts lock ids ascending and drops repeats (the one global order of taking them); the new
+ * count in *n. */
+void cluster_lock_ids_sort(int32_t *ids, size_t *n);
 
 #endif

@@ -1,7 +1,11 @@
 /* redress-triage: loads config, taxonomy and rules, then runs the worker threads until SIGINT or
  * SIGTERM (each finishes its batch first), drains the backlog and exits (--once), re-scores open
- * cases under the current rules (--rescore), or only checks the rules file (--check). */
+ * cases under the current rules (--rescore), or only checks the rules file (--check). While the
+ * workers run, the main thread waits for signals (sigtimedwait; every thread blocks them): SIGHUP
+ * reloads the rules file, validated first, and a file that does not validate is refused with its
+ * file and line while the rules in use stay. */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,15 +21,14 @@
 #include "taxonomy.h"
 #include "worker.h"
 
-static WorkerPool *main_pool;
-
 static void usage(FILE *out)
 {
     fprintf(
         out,
         "usage: redress-triage [-c FILE] [-w N] [--once | --rescore | --check]\n"
         "Ranks stored grievances by severity, groups mass events into collective cases and\n"
-        "assigns joint-mechanism owners. Runs until SIGINT/SIGTERM.\n\n"
+        "assigns joint-mechanism owners, escalates missed deadlines. Runs until SIGINT/SIGTERM;\n"
+        "SIGHUP reloads the rules file (a file that does not validate is refused).\n\n"
         "  -c, --config FILE  settings (default: $REDRESS_CONFIG, else var/redress.conf)\n"
         "  -w, --workers N    worker threads, each with its own database connection\n"
         "                     (default: [triage] workers)\n"
@@ -35,11 +38,57 @@ static void usage(FILE *out)
         "  -h, --help         this help\n");
 }
 
-static void main_stop_cb(int sig)
+/* SIGHUP: the rules file again. Only rules that load and validate replace the ones in use. */
+static void main_rules_reload(const Config *cfg, const Taxonomy *tax, WorkerPool *pool,
+                              char *version, size_t vlen)
 {
-    (void)sig;
-    if (main_pool)
-        worker_pool_stop(main_pool);
+    char err[1024];
+    Rules *fresh = rules_load(cfg->rules_file, tax, err, sizeof err);
+    if (!fresh) {
+        LOG_ERROR("rules: reload refused, still using version %s: %s", version, err);
+        return;
+    }
+    LOG_INFO("rules: reloaded %s: version %s (was %s)", fresh->path, fresh->version, version);
+    snprintf(version, vlen, "%s", fresh->version);
+    worker_pool_rules_set(pool, fresh);
+}
+
+/* Runs the pool until a stop signal (or, in once mode, until every worker is done). */
+static int main_run_pool(const Config *cfg, const Taxonomy *tax, Rules *rules, bool once,
+                         BatchStats *total, SweepStats *swept)
+{
+    char err[1024], version[80];
+    snprintf(version, sizeof version, "%s", rules->version);
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    /* Blocked before the threads start, so they inherit the mask: only sigtimedwait below takes
+     * these signals. */
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    WorkerPool *pool = worker_pool_start(cfg, rules, once, err, sizeof err);
+    if (!pool) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        LOG_ERROR("%s", err);
+        return -1;
+    }
+    LOG_INFO("triaging with %d worker(s), batches of %d, rules %s%s", cfg->triage_workers,
+             cfg->triage_batch_size, version, once ? " (until the backlog is empty)" : "");
+    const struct timespec tick = {0, 100 * 1000 * 1000};
+    while (!worker_pool_finished(pool)) {
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGHUP) {
+            main_rules_reload(cfg, tax, pool, version, sizeof version);
+        } else if (sig == SIGINT || sig == SIGTERM) {
+            LOG_INFO("stopping: each worker finishes its batch");
+            worker_pool_stop(pool);
+            break;
+        }
+    }
+    int rc = worker_pool_join(pool, total, swept);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 static double main_now(void)
@@ -142,36 +191,17 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = main_stop_cb;
-    sigemptyset(&sa.sa_mask);
-    /* Block the stop signals while starting threads so they land in the main thread's handler
-     * only after the pool exists. */
-    sigset_t stop, old;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, &old);
-    main_pool = worker_pool_start(cfg, rules, once, err, sizeof err);
-    if (!main_pool) {
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        LOG_ERROR("%s", err);
-        goto done;
-    }
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    LOG_INFO("triaging with %d worker(s), batches of %d, rules %s%s", cfg->triage_workers,
-             cfg->triage_batch_size, rules->version, once ? " (until the backlog is empty)" : "");
     BatchStats total = {0, 0, 0, 0};
-    int rc = worker_pool_join(main_pool, &total);
-    main_pool = NULL;
+    SweepStats swept = {0, 0, 0};
+    Rules *owned = rules;
+    rules = NULL; /* the pool owns it now, even if it fails to start */
+    int rc = main_run_pool(cfg, tax, owned, once, &total, &swept);
     double secs = main_now() - t0;
     LOG_INFO("stopped: %lld grievance(s) triaged in %.2f s (%.0f/s), %lld case(s) opened, "
-             "%lld joined an open case, %lld decision(s)",
+             "%lld joined an open case, %lld decision(s); %lld deadline(s) missed, %lld case(s) "
+             "escalated",
              total.grievances, secs, secs > 0 ? (double)total.grievances / secs : 0.0, total.opened,
-             total.joined, total.decisions);
+             total.joined, total.decisions, swept.missed, swept.escalated);
     status = rc == 0 ? 0 : 1;
 done:
     if (conn)

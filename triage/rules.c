@@ -120,6 +120,107 @@ static int rules_sectors_parse(RulesLoad *ld, RulesCategory *c, const char *valu
     return c->nlead > 0 ? 0 : -1;
 }
 
+/* A comma-separated list of ids, each in the taxonomy list kind when there is a taxonomy (else
+ * any id of [a-z0-9_]), no repeats. 0 with a malloc'ed vector in *out, or -1. */
+static int rules_list_parse(RulesLoad *ld, const char *value, TaxonomyList kind, char ***out,
+                            size_t *n)
+{
+    char buf[256];
+    if (strlen(value) >= sizeof buf)
+        return -1;
+    snprintf(buf, sizeof buf, "%s", value);
+    char **v = NULL;
+    size_t k = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        bool ok = ld->tax ? taxonomy_has(ld->tax, kind, tok)
+                          : strspn(tok, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(tok);
+        for (size_t i = 0; ok && i < k; i++)
+            ok = strcmp(v[i], tok) != 0;
+        if (!ok) {
+            for (size_t i = 0; i < k; i++)
+                free(v[i]);
+            free(v);
+            return -1;
+        }
+        v = xrealloc(v, (k + 1) * sizeof *v);
+        v[k++] = xstrdup(tok);
+    }
+    *out = v;
+    *n = k;
+    return k > 0 ? 0 : -1;
+}
+
+static void rules_strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static RulesCombination *rules_combination_get(Rules *r, const char *name, int line)
+{
+    for (size_t i = 0; i < r->ncombos; i++)
+        if (strcmp(r->combos[i].name, name) == 0)
+            return &r->combos[i];
+    r->combos = xrealloc(r->combos, (r->ncombos + 1) * sizeof *r->combos);
+    RulesCombination *c = &r->combos[r->ncombos++];
+    memset(c, 0, sizeof *c);
+    c->name = xstrdup(name);
+    c->line = line;
+    c->band = -1;
+    return c;
+}
+
+/* One key of a [combination.NAME] section. */
+static int rules_combination_key(RulesLoad *ld, int line, const char *section, const char *name,
+                                 const char *value)
+{
+    const char *cname = section + strlen("combination.");
+    if (cname[0] == '\0' || strlen(cname) > 40 ||
+        strspn(cname, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(cname))
+        return rules_fail(ld, line, section, name, value,
+                          "a combination is named [combination.NAME], NAME of a-z, 0-9, _");
+    RulesCombination *c = rules_combination_get(ld->r, cname, line);
+    double v;
+    if (strcmp(name, "categories") == 0) {
+        if (c->ncategories)
+            return rules_fail(ld, line, section, name, value, "given twice");
+        if (rules_list_parse(ld, value, TAXONOMY_CATEGORIES, &c->categories, &c->ncategories) < 0)
+            return rules_fail(ld, line, section, name, value,
+                              "must list distinct harm categories of the taxonomy");
+    } else if (strcmp(name, "vulnerability") == 0) {
+        if (c->nvuln)
+            return rules_fail(ld, line, section, name, value, "given twice");
+        if (rules_list_parse(ld, value, TAXONOMY_VULNERABILITY, &c->vuln, &c->nvuln) < 0)
+            return rules_fail(ld, line, section, name, value,
+                              "must list distinct vulnerability flags of the taxonomy");
+    } else if (strcmp(name, "ongoing") == 0) {
+        if (strcmp(value, "required") == 0)
+            c->ongoing = 1;
+        else if (strcmp(value, "any") == 0)
+            c->ongoing = 0;
+        else
+            return rules_fail(ld, line, section, name, value, "must be required or any");
+    } else if (strcmp(name, "points") == 0) {
+        if (!rules_number(value, 0, 100, &v))
+            return rules_fail(ld, line, section, name, value, "points must be a number 0..100");
+        c->points = v;
+    } else if (strcmp(name, "band") == 0) {
+        if ((c->band = band_parse(value)) < 0)
+            return rules_fail(ld, line, section, name, value, "must be P1, P2, P3 or P4");
+    } else if (strcmp(name, "why") == 0) {
+        if (value[0] == '\0' || c->why)
+            return rules_fail(ld, line, section, name, value,
+                              "give the reason shown in the explanation, once");
+        c->why = xstrdup(value);
+    } else {
+        return rules_fail(ld, line, section, name, value,
+                          "unknown key (categories, vulnerability, ongoing, points, band, why)");
+    }
+    return 1;
+}
+
 static int rules_handler(void *user, const char *section, const char *name, const char *value,
                          int line)
 {
@@ -215,11 +316,14 @@ static int rules_handler(void *user, const char *section, const char *name, cons
         ld->bands_set |= 1u << b;
         return 1;
     }
+    if (strncmp(section, "combination.", strlen("combination.")) == 0)
+        return rules_combination_key(ld, line, section, name, value);
     if (strcmp(section, "deadlines") == 0) {
-        int b = band_parse(name);
+        int b = strcmp(name, "immediate_danger") == 0 ? RULES_DEADLINE_DANGER : band_parse(name);
         int h[STAGE_COUNT], n = -1;
         if (b < 0)
-            return rules_fail(ld, line, section, name, value, "bands are P1, P2, P3, P4");
+            return rules_fail(ld, line, section, name, value,
+                              "rows are P1, P2, P3, P4 and immediate_danger");
         if (sscanf(value, "%d , %d , %d %n", &h[0], &h[1], &h[2], &n) != 3 || n < 0 ||
             value[n] != '\0' || h[0] < 1 || h[0] > h[1] || h[1] > h[2] || h[2] > 24 * 365)
             return rules_fail(ld, line, section, name, value,
@@ -289,9 +393,26 @@ Rules *rules_load(const char *path, const Taxonomy *tax, char *err, size_t errle
         snprintf(err, errlen, "%s: [bands] P1 > P2 > P3 does not hold", path);
         goto fail;
     }
-    if (ld.deadlines_set != 15) {
-        snprintf(err, errlen, "%s: [deadlines] needs P1, P2, P3 and P4", path);
+    if (ld.deadlines_set != 31) {
+        snprintf(err, errlen, "%s: [deadlines] needs P1, P2, P3, P4 and immediate_danger", path);
         goto fail;
+    }
+    for (int s = 0; s < STAGE_COUNT; s++)
+        if (r->deadline_h[RULES_DEADLINE_DANGER][s] > r->deadline_h[BAND_P1][s]) {
+            snprintf(err, errlen, "%s: [deadlines] immediate_danger is longer than P1", path);
+            goto fail;
+        }
+    for (size_t i = 0; i < r->ncombos; i++) {
+        const RulesCombination *c = &r->combos[i];
+        const char *missing = !c->ncategories                    ? "categories"
+                              : !c->why                          ? "why"
+                              : !(c->points > 0 || c->band >= 0) ? "points or band"
+                                                                 : NULL;
+        if (missing) {
+            snprintf(err, errlen, "%s:%d: [combination.%s] needs %s", path, c->line, c->name,
+                     missing);
+            goto fail;
+        }
     }
     for (int b = BAND_P2; b < BAND_COUNT; b++)
         for (int s = 0; s < STAGE_COUNT; s++)
@@ -330,6 +451,13 @@ void rules_free(Rules *r)
     }
     for (size_t i = 0; i < r->nvuln; i++)
         free(r->vuln[i].id);
+    for (size_t i = 0; i < r->ncombos; i++) {
+        free(r->combos[i].name);
+        free(r->combos[i].why);
+        rules_strings_free(r->combos[i].categories, r->combos[i].ncategories);
+        rules_strings_free(r->combos[i].vuln, r->combos[i].nvuln);
+    }
+    free(r->combos);
     free(r->cats);
     free(r->vuln);
     free(r->version);
@@ -373,6 +501,7 @@ int rules_lead_rank(const Rules *r, const char *category, const char *sector)
 void rules_deadlines_literal(const Rules *r, char *buf, size_t len)
 {
     const int(*h)[STAGE_COUNT] = r->deadline_h;
-    snprintf(buf, len, "{{%d,%d,%d},{%d,%d,%d},{%d,%d,%d},{%d,%d,%d}}", h[0][0], h[0][1], h[0][2],
-             h[1][0], h[1][1], h[1][2], h[2][0], h[2][1], h[2][2], h[3][0], h[3][1], h[3][2]);
+    snprintf(buf, len, "{{%d,%d,%d},{%d,%d,%d},{%d,%d,%d},{%d,%d,%d},{%d,%d,%d}}", h[0][0], h[0][1],
+             h[0][2], h[1][0], h[1][1], h[1][2], h[2][0], h[2][1], h[2][2], h[3][0], h[3][1],
+             h[3][2], h[4][0], h[4][1], h[4][2]);
 }

@@ -42,6 +42,28 @@ typedef struct {
     double points;
 } RulesVulnerability;
 
+/* [combination.NAME]: harm whose category alone is a lesser one but which, for these
+ * rights-holders and (optionally) while it goes on, puts life, liberty or physical integrity at
+ * risk. It fires when the case's category is listed, one of its flags is listed (when any are)
+ * and the harm is ongoing (when required); it adds points and/or keeps the case at least in band.
+ */
+typedef struct {
+    char *name;        /* after "combination." */
+    int line;          /* of its first key, for errors found after parsing */
+    char **categories; /* harm category ids */
+    size_t ncategories;
+    char **vuln; /* vulnerability flags, any of which fires it; none: no condition */
+    size_t nvuln;
+    int ongoing; /* 1: only while the harm is ongoing; 0: either way */
+    double points;
+    int band;  /* lowest band a matching case may get (Band), or -1 */
+    char *why; /* shown in the explanation */
+} RulesCombination;
+
+/* [deadlines] rows: one per band, then immediate danger. */
+#define RULES_DEADLINE_DANGER BAND_COUNT
+#define RULES_DEADLINE_ROWS (BAND_COUNT + 1)
+
 typedef struct Rules {
     char *path;    /* the file this came from */
     char *version; /* [ ] version: stored with every decision */
@@ -62,8 +84,12 @@ typedef struct Rules {
     size_t nvuln;
     /* [bands]: lowest score of P1, P2, P3; below P3 is P4 */
     double band_min[BAND_P4];
-    /* [deadlines]: hours from opening, per band and stage */
-    int deadline_h[BAND_COUNT][STAGE_COUNT];
+    /* [combination.NAME] sections, in file order */
+    RulesCombination *combos;
+    size_t ncombos;
+    /* [deadlines]: hours from opening, per band and stage; row RULES_DEADLINE_DANGER for cases
+     * where someone is in immediate danger */
+    int deadline_h[RULES_DEADLINE_ROWS][STAGE_COUNT];
     /* [cluster] */
     double window_h;    /* a case accepts grievances received this long after its last one */
     double similarity;  /* least estimated Jaccard similarity of descriptions to join a case */
@@ -84,8 +110,8 @@ double rules_vulnerability(const Rules *r, const char *id);
 /* Sector preference for leading a case of this category: 0 best, nlead when unlisted. */
 int rules_lead_rank(const Rules *r, const char *category, const char *sector);
 
-/* The deadlines as a PostgreSQL int[4][3] literal (band, stage), for SQL that picks a row by band.
- */
+/* The deadlines as a PostgreSQL int[5][3] literal (P1..P4, then immediate danger; stage), for
+ * case_due() in SQL. */
 void rules_deadlines_literal(const Rules *r, char *buf, size_t len);
 
 const char *band_name(Band b);

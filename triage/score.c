@@ -26,6 +26,26 @@ static void score_add(Score *s, const char *rule, double points, const char *fmt
     va_end(ap);
 }
 
+static bool score_listed(char *const *list, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], id) == 0)
+            return true;
+    return false;
+}
+
+static bool score_combination_fires(const RulesCombination *c, const ScoreInput *in)
+{
+    if (!score_listed(c->categories, c->ncategories, in->category) || (c->ongoing && !in->ongoing))
+        return false;
+    if (c->nvuln == 0)
+        return true;
+    for (size_t i = 0; i < in->nvulnerability; i++)
+        if (score_listed(c->vuln, c->nvuln, in->vulnerability[i]))
+            return true;
+    return false;
+}
+
 void score_compute(const Rules *r, const ScoreInput *in, Score *s)
 {
     memset(s, 0, sizeof *s);
@@ -75,7 +95,25 @@ void score_compute(const Rules *r, const ScoreInput *in, Score *s)
                   "vulnerability counts at most %g points", r->vulnerability_max);
     }
 
-    double total = s->scale + s->scope + s->irremediable + s->urgency + s->vulnerability;
+    /* Combinations: category x vulnerability (x ongoing) terms of the rules file. */
+    int floor = cat->floor;
+    const char *floor_by = NULL;
+    for (size_t i = 0; i < r->ncombos; i++) {
+        const RulesCombination *c = &r->combos[i];
+        if (!score_combination_fires(c, in))
+            continue;
+        char rule[64];
+        snprintf(rule, sizeof rule, "combination:%s", c->name);
+        score_add(s, rule, c->points, "%s", c->why);
+        s->combination += c->points;
+        if (c->band >= 0 && (floor < 0 || c->band < floor)) {
+            floor = c->band;
+            floor_by = c->name;
+        }
+    }
+
+    double total =
+        s->scale + s->scope + s->irremediable + s->urgency + s->vulnerability + s->combination;
     if (total > 100) {
         score_add(s, "score_cap", 100 - total, "the score is at most 100");
         total = 100;
@@ -90,10 +128,21 @@ void score_compute(const Rules *r, const ScoreInput *in, Score *s)
             s->band = (Band)b;
             break;
         }
-    if (cat->floor >= 0 && (int)s->band > cat->floor) {
-        score_add(s, "band_floor", 0, "harm category %s is never below %s (score alone: %s)",
-                  in->category, band_name((Band)cat->floor), band_name(s->band));
-        s->band = (Band)cat->floor;
+    if (floor >= 0 && (int)s->band > floor) {
+        if (floor_by)
+            score_add(s, "band_floor", 0, "combination %s is never below %s (score alone: %s)",
+                      floor_by, band_name((Band)floor), band_name(s->band));
+        else
+            score_add(s, "band_floor", 0, "harm category %s is never below %s (score alone: %s)",
+                      in->category, band_name((Band)floor), band_name(s->band));
+        s->band = (Band)floor;
+    }
+    if (in->danger) {
+        score_add(s, "immediate_danger", 0,
+                  "the person who filed says someone is in immediate danger because of this: "
+                  "P1, head of the queue, deadlines in hours (score alone: %s)",
+                  band_name(s->band));
+        s->band = BAND_P1;
     }
 }
 
@@ -104,11 +153,11 @@ static double score_round2(double v)
 
 char *score_components_json(const Score *s)
 {
-    json_t *o =
-        json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:s}", "scale", score_round2(s->scale), "scope",
-                  score_round2(s->scope), "irremediable", score_round2(s->irremediable), "urgency",
-                  score_round2(s->urgency), "vulnerability", score_round2(s->vulnerability),
-                  "score", s->score, "band", band_name(s->band));
+    json_t *o = json_pack(
+        "{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:s}", "scale", score_round2(s->scale), "scope",
+        score_round2(s->scope), "irremediable", score_round2(s->irremediable), "urgency",
+        score_round2(s->urgency), "vulnerability", score_round2(s->vulnerability), "combination",
+        score_round2(s->combination), "score", s->score, "band", band_name(s->band));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (!text)

@@ -18,20 +18,22 @@ typedef struct {
     long long people;                 /* largest stated estimate of people affected (>= 1) */
     long long grievances;             /* grievances in the case (>= 1) */
     bool ongoing;                     /* some grievance says the harm is ongoing or imminent */
+    bool danger;                      /* some grievance says someone is in immediate danger */
     const char *const *vulnerability; /* flags of the rights-holders in the case */
     size_t nvulnerability;
 } ScoreInput;
 
 typedef struct {
-    char rule[48]; /* "scale", "scope", "irremediable", "worsens", "urgency",
-                      "vulnerability:<flag>", "vulnerability_cap", "score_cap", "band_floor" */
+    char rule[64]; /* "scale", "scope", "irremediable", "worsens", "urgency",
+                      "vulnerability:<flag>", "vulnerability_cap", "combination:<name>",
+                      "score_cap", "band_floor", "immediate_danger" */
     double points;
-    char why[200];
+    char why[240];
 } ScoreFactor;
 
 typedef struct {
-    double scale, scope, irremediable, urgency, vulnerability; /* component points */
-    double score;                                              /* 0..100, rounded to two decimals */
+    double scale, scope, irremediable, urgency, vulnerability, combination; /* component points */
+    double score; /* 0..100, rounded to two decimals */
     Band band;
     ScoreFactor factors[SCORE_MAX_FACTORS];
     size_t nfactors;

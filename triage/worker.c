@@ -1,13 +1,15 @@
 /* Worker threads (worker.h). Stop requests arrive through a pipe every worker polls next to its
  * database socket, so a sleeping worker wakes at once; a worker in a batch finishes (commits) the
- * batch first. Logs name the worker and SQLSTATEs only. */
+ * batch first. The rules in use are reference-counted: a worker holds the current rules for one
+ * batch, a reload swaps in new ones for the next batch, and the last holder of the old ones frees
+ * them. Logs name the worker and SQLSTATEs only. */
 #include "worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +19,15 @@
 #include "log.h"
 #include "owners.h"
 #include "pgconn.h"
+#include "sweep.h"
 #include "upkeep.h"
 #include "util.h"
+
+/* Rules with the number of their holders: the pool (while current) and each worker mid-batch. */
+typedef struct {
+    Rules *rules;
+    int holders;
+} RulesHold;
 
 typedef struct {
     WorkerPool *pool;
@@ -28,14 +37,18 @@ typedef struct {
     PGconn *conn;
     Members members;
     BatchStats stats;
-    int failed; /* gave up */
+    SweepStats sweep;
+    double last_sweep; /* monotonic seconds of the last deadline sweep */
+    int failed;        /* gave up */
 } Worker;
 
 struct WorkerPool {
     const Config *cfg;
-    const Rules *rules;
+    pthread_mutex_t rules_mutex;
+    RulesHold *rules; /* current; under rules_mutex */
     bool once;
-    volatile sig_atomic_t stopping;
+    atomic_bool stopping;
+    atomic_int finished; /* workers whose thread has returned */
     int stop_pipe[2];
     Worker *workers;
     int n;
@@ -43,7 +56,47 @@ struct WorkerPool {
 
 static bool worker_stopping(const Worker *w)
 {
-    return w->pool->stopping != 0;
+    return atomic_load(&w->pool->stopping);
+}
+
+static RulesHold *worker_rules_take(WorkerPool *pool)
+{
+    pthread_mutex_lock(&pool->rules_mutex);
+    RulesHold *h = pool->rules;
+    h->holders++;
+    pthread_mutex_unlock(&pool->rules_mutex);
+    return h;
+}
+
+static void worker_rules_release(WorkerPool *pool, RulesHold *h)
+{
+    pthread_mutex_lock(&pool->rules_mutex);
+    bool last = --h->holders == 0;
+    pthread_mutex_unlock(&pool->rules_mutex);
+    if (last) {
+        rules_free(h->rules);
+        free(h);
+    }
+}
+
+static double worker_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The deadline sweep, at most once per sweep interval (and whenever force). A failure is logged
+ * and retried at the next interval: it never holds up triage. */
+static void worker_sweep(Worker *w, bool force)
+{
+    double now = worker_now();
+    if (!force && now - w->last_sweep < w->pool->cfg->triage_sweep_s)
+        return;
+    w->last_sweep = now;
+    char err[256];
+    if (sweep_deadlines(w->conn, &w->sweep, err, sizeof err) < 0)
+        LOG_WARN("worker %d: deadline sweep: %s", w->no, err);
 }
 
 /* Sleeps up to ms, waking on the stop pipe (and on fd when >= 0). Returns 1 if fd is readable. */
@@ -142,8 +195,10 @@ static void *worker_main(void *arg)
             need_members = false;
         }
         char err[256];
-        int n = batch_run(w->conn, w->pool->rules, &w->members, cfg->triage_batch_size, &w->stats,
+        RulesHold *rules = worker_rules_take(w->pool);
+        int n = batch_run(w->conn, rules->rules, &w->members, cfg->triage_batch_size, &w->stats,
                           err, sizeof err);
+        worker_rules_release(w->pool, rules);
         if (n < 0) {
             LOG_WARN("worker %d: batch rolled back: %s", w->no, err);
             goto retry;
@@ -155,8 +210,10 @@ static void *worker_main(void *arg)
         /* Nothing waiting. */
         if (w->pool->once) {
             int left = worker_backlog_left(w);
-            if (left == 0)
+            if (left == 0) {
+                worker_sweep(w, true);
                 break;
+            }
             worker_wait(w, -1, 50); /* rows claimed by others: they commit or roll back */
             continue;
         }
@@ -164,6 +221,7 @@ static void *worker_main(void *arg)
          * yet: claim again before sleeping. */
         if (worker_notifies_drain(w) > 0)
             continue;
+        worker_sweep(w, false);
         if (worker_wait(w, PQsocket(w->conn), cfg->triage_sweep_s * 1000) == 1)
             worker_notifies_drain(w);
         upkeep_run(w->conn, cfg, w->no);
@@ -182,19 +240,32 @@ static void *worker_main(void *arg)
     }
     worker_disconnect(w);
     owners_members_free(&w->members);
+    atomic_fetch_add(&w->pool->finished, 1);
     return NULL;
 }
 
-WorkerPool *worker_pool_start(const Config *cfg, const Rules *rules, bool once, char *err,
-                              size_t errlen)
+static RulesHold *worker_rules_hold(Rules *rules)
+{
+    RulesHold *h = xmalloc(sizeof *h);
+    h->rules = rules;
+    h->holders = 1; /* the pool */
+    return h;
+}
+
+WorkerPool *worker_pool_start(const Config *cfg, Rules *rules, bool once, char *err, size_t errlen)
 {
     WorkerPool *pool = xcalloc(1, sizeof *pool);
     pool->cfg = cfg;
-    pool->rules = rules;
+    pthread_mutex_init(&pool->rules_mutex, NULL);
+    pool->rules = worker_rules_hold(rules);
     pool->once = once;
+    atomic_init(&pool->stopping, false);
+    atomic_init(&pool->finished, 0);
     pool->n = cfg->triage_workers;
     if (pipe2(pool->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
+        worker_rules_release(pool, pool->rules);
+        pthread_mutex_destroy(&pool->rules_mutex);
         free(pool);
         return NULL;
     }
@@ -207,7 +278,7 @@ WorkerPool *worker_pool_start(const Config *cfg, const Rules *rules, bool once, 
         if (rc != 0) {
             snprintf(err, errlen, "starting worker %d: %s", w->no, strerror(rc));
             worker_pool_stop(pool);
-            worker_pool_join(pool, NULL);
+            worker_pool_join(pool, NULL, NULL);
             return NULL;
         }
         w->started = true;
@@ -215,14 +286,29 @@ WorkerPool *worker_pool_start(const Config *cfg, const Rules *rules, bool once, 
     return pool;
 }
 
+void worker_pool_rules_set(WorkerPool *pool, Rules *rules)
+{
+    RulesHold *fresh = worker_rules_hold(rules);
+    pthread_mutex_lock(&pool->rules_mutex);
+    RulesHold *old = pool->rules;
+    pool->rules = fresh;
+    pthread_mutex_unlock(&pool->rules_mutex);
+    worker_rules_release(pool, old); /* freed now, or by the last worker still using it */
+}
+
+bool worker_pool_finished(WorkerPool *pool)
+{
+    return atomic_load(&pool->finished) == pool->n;
+}
+
 void worker_pool_stop(WorkerPool *pool)
 {
-    pool->stopping = 1;
+    atomic_store(&pool->stopping, true);
     ssize_t rc = write(pool->stop_pipe[1], "x", 1);
     (void)rc;
 }
 
-int worker_pool_join(WorkerPool *pool, BatchStats *total)
+int worker_pool_join(WorkerPool *pool, BatchStats *total, SweepStats *swept)
 {
     int rc = 0;
     for (int i = 0; i < pool->n; i++) {
@@ -238,9 +324,16 @@ int worker_pool_join(WorkerPool *pool, BatchStats *total)
             total->joined += w->stats.joined;
             total->decisions += w->stats.decisions;
         }
+        if (swept) {
+            swept->missed += w->sweep.missed;
+            swept->escalated += w->sweep.escalated;
+            swept->cleared += w->sweep.cleared;
+        }
     }
     close(pool->stop_pipe[0]);
     close(pool->stop_pipe[1]);
+    worker_rules_release(pool, pool->rules);
+    pthread_mutex_destroy(&pool->rules_mutex);
     free(pool->workers);
     free(pool);
     return rc;

@@ -28,6 +28,7 @@ static Taxonomy *tax;
     "[gravity]\ndefault = 3\nnetwork_shutdown = 5.5\n"                                             \
     "[bands]\nP1 = 65\nP2 = 45\nP3 = 25\n"                                                         \
     "[deadlines]\nP1 = 24, 72, 336\nP2 = 48, 168, 720\nP3 = 72, 336, 1440\nP4 = 120,720,2160\n"   \
+    "immediate_danger = 2, 12, 72\n"                                                             \
     "[lead_sector]\ndefault = platform, telco\nnetwork_shutdown = telco, isp\n"                    \
     "[cluster]\nwindow_hours = 72\nsimilarity = 0.5\nmax_candidates = 64\n"
 
@@ -85,7 +86,9 @@ static void test_minimal_file(void **state)
     assert_int_equal(r->deadline_h[BAND_P4][STAGE_REMEDY], 2160);
     char dl[128];
     rules_deadlines_literal(r, dl, sizeof dl);
-    assert_string_equal(dl, "{{24,72,336},{48,168,720},{72,336,1440},{120,720,2160}}");
+    assert_string_equal(dl, "{{24,72,336},{48,168,720},{72,336,1440},{120,720,2160},{2,12,72}}");
+    assert_int_equal(r->deadline_h[RULES_DEADLINE_DANGER][STAGE_ACK], 2);
+    assert_int_equal(r->ncombos, 0);
     rules_free(r);
 }
 
@@ -114,8 +117,44 @@ static const Bad bad[] = {
     {"similarity", GOOD_HEAD "[cluster]\nsimilarity = 2\n" GOOD_TAIL, ":11: [cluster] similarity = '2'"},
     {"missing-weight", "version = x\n[weights]\nscale_per_gravity = 4\n" GOOD_TAIL, ": [weights] scope_per_decade missing"},
     {"bands-order", GOOD_HEAD GOOD_TAIL "[bands]\nP3 = 70\n", ": [bands] P1 > P2 > P3 does not hold"},
-    {"missing-default", GOOD_HEAD "[bands]\nP1 = 65\nP2 = 45\nP3 = 25\n[deadlines]\nP1 = 1,2,3\nP2 = 1,2,3\nP3 = 1,2,3\nP4 = 1,2,3\n[cluster]\nwindow_hours = 1\nsimilarity = 0.5\nmax_candidates = 4\n", ": [gravity] default and [lead_sector] default are required"},
+    {"danger-longer", GOOD_HEAD GOOD_TAIL "[deadlines]\nimmediate_danger = 2, 12, 400\n", ": [deadlines] immediate_danger is longer than P1"},
+    {"combo-category", GOOD_HEAD "[combination.x]\ncategories = identity_exposure, bad_vibes\n" GOOD_TAIL, ":11: [combination.x] categories = 'identity_exposure, bad_vibes': must list distinct harm categories"},
+    {"combo-flag", GOOD_HEAD "[combination.x]\nvulnerability = child, tall\n" GOOD_TAIL, ":11: [combination.x] vulnerability = 'child, tall'"},
+    {"combo-ongoing", GOOD_HEAD "[combination.x]\nongoing = sometimes\n" GOOD_TAIL, ":11: [combination.x] ongoing = 'sometimes': must be required or any"},
+    {"combo-band", GOOD_HEAD "[combination.x]\nband = P9\n" GOOD_TAIL, ":11: [combination.x] band = 'P9'"},
+    {"combo-key", GOOD_HEAD "[combination.x]\ncolour = red\n" GOOD_TAIL, ":11: [combination.x] colour = 'red': unknown key"},
+    {"combo-name", GOOD_HEAD "[combination.Bad Name]\nband = P1\n" GOOD_TAIL, ":11: [combination.Bad Name] band = 'P1': a combination is named"},
+    {"combo-no-why", GOOD_HEAD GOOD_TAIL "[combination.x]\ncategories = surveillance\nband = P1\n", ":31: [combination.x] needs why"},
+    {"combo-no-effect", GOOD_HEAD GOOD_TAIL "[combination.x]\ncategories = surveillance\nwhy = because\n", ":31: [combination.x] needs points or band"},
+    {"combo-no-categories", GOOD_HEAD GOOD_TAIL "[combination.x]\nwhy = because\nband = P2\n", ":31: [combination.x] needs categories"},
+    {"missing-default", GOOD_HEAD "[bands]\nP1 = 65\nP2 = 45\nP3 = 25\n[deadlines]\nP1 = 1,2,3\nP2 = 1,2,3\nP3 = 1,2,3\nP4 = 1,2,3\nimmediate_danger = 1,2,3\n[cluster]\nwindow_hours = 1\nsimilarity = 0.5\nmax_candidates = 4\n", ": [gravity] default and [lead_sector] default are required"},
 };
+
+/* A combination in a file: what it reads back as. */
+static void test_combination_loads(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    Rules *r = rules_load(write_rules("combo.ini", GOOD_HEAD GOOD_TAIL
+                                      "[combination.exposed]\n"
+                                      "categories = identity_exposure, surveillance\n"
+                                      "vulnerability = journalist\nongoing = required\n"
+                                      "points = 4\nband = P1\nwhy = exposed while at risk\n"),
+                          tax, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    assert_int_equal(r->ncombos, 1);
+    const RulesCombination *c = &r->combos[0];
+    assert_string_equal(c->name, "exposed");
+    assert_int_equal(c->ncategories, 2);
+    assert_string_equal(c->categories[1], "surveillance");
+    assert_int_equal(c->nvuln, 1);
+    assert_int_equal(c->ongoing, 1);
+    assert_true(c->points == 4);
+    assert_int_equal(c->band, BAND_P1);
+    assert_string_equal(c->why, "exposed while at risk");
+    rules_free(r);
+}
 
 static void test_bad_files(void **state)
 {
@@ -171,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped_file_loads),
         cmocka_unit_test(test_minimal_file),
+        cmocka_unit_test(test_combination_loads),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_missing_version),
         cmocka_unit_test(test_long_line_and_missing_file),

@@ -1,5 +1,6 @@
 /* The severity model against the shipped rules (config/triage-rules.ini): a table of grievances
- * with the band each must get and the factors its explanation must (and must not) list. */
+ * with the band each must get and the factors its explanation must (and must not) list, and a
+ * table of cases ranked as a human-rights practitioner would rank them, each with the reason. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +70,241 @@ static const Row table[] = {
     {"account_removal", 1, 1, 0, {"not_a_flag"}, "P4", 10, {"scale"}, {"vulnerability:"}},
 };
 
+/* Cases a human-rights practitioner would rank, each with the band it must get and why. The
+ * combinations of the rules file ([combination.*]) carry most of these: harm whose category alone
+ * is a lesser one but which puts a person's life, liberty or physical integrity at risk. */
+typedef struct {
+    const char *category;
+    long long people;
+    int ongoing, danger;
+    const char *vuln[3];
+    const char *band;
+    const char *fired; /* a factor that must be in the explanation, or NULL */
+    const char *why;
+} Ranked;
+
+static const Ranked ranked[] = {
+    {"identity_exposure",
+     1,
+     1,
+     0,
+     {"human_rights_defender"},
+     "P1",
+     "combination:exposed_person_at_risk",
+     "a defender's live location shown to the account threatening her, men at her door: her life "
+     "and liberty are at risk now"},
+    {"identity_exposure",
+     1,
+     1,
+     0,
+     {"journalist"},
+     "P1",
+     "combination:exposed_person_at_risk",
+     "a journalist's home address circulating among those she reported on: a risk of attack"},
+    {"identity_exposure",
+     1,
+     1,
+     0,
+     {"lgbti_hostile_jurisdiction"},
+     "P1",
+     "combination:exposed_person_at_risk",
+     "a gay man outed by a dating app's leak in a country that criminalises him: arrest and "
+     "violence follow"},
+    {"identity_exposure",
+     1,
+     1,
+     0,
+     {"child"},
+     "P1",
+     "combination:exposed_person_at_risk",
+     "a child's school and route home shown to a stranger who contacts her: a risk to her safety"},
+    {"surveillance",
+     1,
+     1,
+     0,
+     {"journalist"},
+     "P1",
+     "combination:exposed_person_at_risk",
+     "spyware still running on a journalist's phone exposes her and her sources every day"},
+    {"data_breach",
+     1,
+     1,
+     0,
+     {"human_rights_defender"},
+     "P1",
+     "combination:leak_exposes_person_at_risk",
+     "an NGO's member list leaked and still circulating among the security forces it documents"},
+    {"non_consensual_imagery",
+     1,
+     0,
+     0,
+     {"child"},
+     "P1",
+     "combination:intimate_images_of_child",
+     "intimate images of a child are abuse material whether or not they still spread"},
+    {"identity_exposure",
+     1,
+     0,
+     0,
+     {"human_rights_defender"},
+     "P2",
+     "irremediable",
+     "the exposure ended (the post came down a month ago): grave and irremediable, but no longer "
+     "happening"},
+    {"identity_exposure",
+     1,
+     1,
+     0,
+     {0},
+     "P2",
+     "irremediable",
+     "a private person's address posted once: serious, but nobody is known to hunt them"},
+    {"data_breach",
+     1,
+     1,
+     0,
+     {"child"},
+     "P2",
+     "irremediable",
+     "children's school records leaked: irremediable, but no one is shown to be seeking them out"},
+    {"online_violence",
+     1,
+     1,
+     0,
+     {"human_rights_defender"},
+     "P2",
+     "combination:attacks_on_defenders",
+     "a pile-on against a defender that goes on is meant to silence her and often precedes "
+     "physical attacks"},
+    {"hate_speech",
+     1,
+     1,
+     0,
+     {"journalist"},
+     "P2",
+     "combination:attacks_on_defenders",
+     "incitement against a named journalist, still up: above an ordinary hateful post"},
+    {"hate_speech",
+     1,
+     1,
+     0,
+     {"minority"},
+     "P2",
+     "combination:incitement_against_group",
+     "posts calling for violence against a minority that stay up can lead to violence"},
+    {"hate_speech",
+     1,
+     0,
+     0,
+     {"minority"},
+     "P3",
+     NULL,
+     "the same posts already taken down: harm done, no longer spreading"},
+    {"network_shutdown",
+     250000,
+     1,
+     0,
+     {0},
+     "P2",
+     "scope",
+     "a regional shutdown cuts a quarter of a million people off emergency and health services"},
+    {"account_removal",
+     1,
+     1,
+     0,
+     {"journalist"},
+     "P4",
+     NULL,
+     "a journalist's account wrongly removed: restoring it remedies the harm"},
+    {"content_removal",
+     1,
+     0,
+     0,
+     {0},
+     "P4",
+     NULL,
+     "one post removed as spam: the least severe, and fully remediable"},
+    {"content_removal",
+     1,
+     0,
+     1,
+     {0},
+     "P1",
+     "immediate_danger",
+     "whatever the category, someone said to be in immediate danger goes first"},
+    {"account_removal",
+     1,
+     1,
+     1,
+     {"human_rights_defender"},
+     "P1",
+     "immediate_danger",
+     "a defender cut off from her safety network while threatened: immediate danger comes first"},
+};
+
+static void test_practitioner_ranking(void **state)
+{
+    (void)state;
+    assert_true(sizeof ranked / sizeof ranked[0] >= 15);
+    for (size_t i = 0; i < sizeof ranked / sizeof ranked[0]; i++) {
+        const Ranked *row = &ranked[i];
+        size_t nv = 0;
+        while (nv < 3 && row->vuln[nv])
+            nv++;
+        ScoreInput in = {.category = row->category,
+                         .people = row->people,
+                         .grievances = 1,
+                         .ongoing = row->ongoing != 0,
+                         .danger = row->danger != 0,
+                         .vulnerability = row->vuln,
+                         .nvulnerability = nv};
+        Score s;
+        score_compute(rules, &in, &s);
+        if (strcmp(band_name(s.band), row->band) != 0)
+            fail_msg("ranked %zu (%s): band %s (score %.2f), want %s: %s", i, row->category,
+                     band_name(s.band), s.score, row->band, row->why);
+        if (row->fired && !score_has_factor(&s, row->fired))
+            fail_msg("ranked %zu (%s): the explanation must show %s: %s", i, row->category,
+                     row->fired, row->why);
+        double sum = 0;
+        for (size_t k = 0; k < s.nfactors; k++)
+            sum += s.factors[k].points;
+        if (fabs(sum - s.score) > 0.02)
+            fail_msg("ranked %zu: factors add up to %.2f, score %.2f", i, sum, s.score);
+    }
+}
+
+/* The issue's case: a defender's exposed location, ongoing, was P2 at 62 below a P2 shutdown
+ * case; now it is P1 and the explanation names the combination and its reason. */
+static void test_combination_in_explanation(void **state)
+{
+    (void)state;
+    const char *v[] = {"human_rights_defender"};
+    ScoreInput in = {.category = "identity_exposure",
+                     .people = 1,
+                     .grievances = 1,
+                     .ongoing = true,
+                     .vulnerability = v,
+                     .nvulnerability = 1};
+    Score s;
+    score_compute(rules, &in, &s);
+    assert_string_equal(band_name(s.band), "P1");
+    assert_true(s.score < rules->band_min[BAND_P1]); /* the band comes from the combination */
+    char *fired = score_factors_json(&s);
+    assert_non_null(strstr(fired, "\"rule\":\"combination:exposed_person_at_risk\""));
+    assert_non_null(strstr(fired, "risk to life, liberty and physical integrity"));
+    assert_non_null(strstr(fired, "combination exposed_person_at_risk is never below P1"));
+    free(fired);
+    /* Without the vulnerability, or no longer ongoing, the combination does not fire. */
+    in.nvulnerability = 0;
+    score_compute(rules, &in, &s);
+    assert_false(score_has_factor(&s, "combination:"));
+    in.nvulnerability = 1;
+    in.ongoing = false;
+    score_compute(rules, &in, &s);
+    assert_false(score_has_factor(&s, "combination:"));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -101,8 +337,12 @@ static void test_table(void **state)
         size_t nv = 0;
         while (nv < 4 && row->vuln[nv])
             nv++;
-        ScoreInput in = {row->category, row->people, row->grievances, row->ongoing != 0,
-                         row->vuln, nv};
+        ScoreInput in = {.category = row->category,
+                         .people = row->people,
+                         .grievances = row->grievances,
+                         .ongoing = row->ongoing != 0,
+                         .vulnerability = row->vuln,
+                         .nvulnerability = nv};
         Score s;
         score_compute(rules, &in, &s);
         if (strcmp(band_name(s.band), row->band) != 0)
@@ -132,7 +372,8 @@ static void test_scope_grows_with_case(void **state)
     (void)state;
     double prev = -1;
     for (long long n = 1; n <= 1000000; n *= 10) {
-        ScoreInput in = {"network_shutdown", 1, n, true, NULL, 0};
+        ScoreInput in = {
+            .category = "network_shutdown", .people = 1, .grievances = n, .ongoing = true};
         Score s;
         score_compute(rules, &in, &s);
         assert_true(s.score >= prev);
@@ -144,7 +385,11 @@ static void test_json(void **state)
 {
     (void)state;
     const char *v[] = {"journalist"};
-    ScoreInput in = {"surveillance", 1, 1, false, v, 1};
+    ScoreInput in = {.category = "surveillance",
+                     .people = 1,
+                     .grievances = 1,
+                     .vulnerability = v,
+                     .nvulnerability = 1};
     Score s;
     score_compute(rules, &in, &s);
     char *comp = score_components_json(&s), *fired = score_factors_json(&s);
@@ -162,6 +407,8 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_scope_grows_with_case),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_practitioner_ranking),
+        cmocka_unit_test(test_combination_in_explanation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
