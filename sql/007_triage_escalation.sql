@@ -21,7 +21,8 @@ CREATE TRIGGER grievance_immutable BEFORE UPDATE OF id, reference, received_at, 
         contact_enc, receipt_hash, idempotency_key, request_hash, immediate_danger ON grievance
     FOR EACH ROW EXECUTE FUNCTION grievance_immutable();
 
-GRANT SELECT (immediate_danger) ON grievance TO redress_teams, redress_regulator, redress_triage;
+-- (Regulators read grievances only through 006's grievance_for_regulator.)
+GRANT SELECT (immediate_danger) ON grievance TO redress_teams, redress_triage;
 GRANT SELECT (immediate_danger, overdue_since, escalated_at) ON remedy_case
     TO redress_teams, redress_regulator;
 -- Triage writes the new columns (stated column by column: 006 grants it exactly what it names).
@@ -39,6 +40,8 @@ RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
     SELECT opened + make_interval(hours => hours[CASE WHEN danger THEN 5
                                                      ELSE substr(band, 2)::int END][stage])
 $$;
+REVOKE ALL ON FUNCTION case_due(timestamptz, integer[], text, boolean, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION case_due(timestamptz, integer[], text, boolean, integer) TO redress_triage;
 
 -- Every stage of a case in status st that is still to be done, in order (the first one is
 -- case_next_deadline's): acknowledge while received or triaged, first response until
@@ -56,6 +59,10 @@ LANGUAGE sql IMMUTABLE AS $$
       AND (s.ord > 1 OR st IN ('received', 'triaged'))
       AND (s.ord > 2 OR st IN ('received', 'triaged', 'assigned'))
 $$;
+REVOKE ALL ON FUNCTION case_pending_stages(case_status, timestamptz, timestamptz, timestamptz)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION case_pending_stages(case_status, timestamptz, timestamptz, timestamptz)
+    TO redress_triage;
 
 -- ---------------------------------------------------------------------------------------------
 -- The ranked queue. Open cases where someone is in immediate danger come first; then, smaller
@@ -116,7 +123,8 @@ CREATE INDEX case_deadline_miss_recorded ON case_deadline_miss (recorded_at);
 ALTER TABLE case_deadline_miss ENABLE ROW LEVEL SECURITY;
 ALTER TABLE case_deadline_miss FORCE ROW LEVEL SECURITY;
 GRANT SELECT ON case_deadline_miss TO redress_staff, redress_teams, redress_regulator;
-GRANT SELECT, INSERT ON case_deadline_miss TO redress_triage;
+GRANT SELECT ON case_deadline_miss TO redress_triage;
+GRANT INSERT (case_id, stage, due_at, lead_member_id) ON case_deadline_miss TO redress_triage;
 CREATE POLICY staff_all ON case_deadline_miss FOR SELECT TO redress_staff USING (true);
 CREATE POLICY regulator_read ON case_deadline_miss FOR SELECT TO redress_regulator USING (true);
 CREATE POLICY team_own ON case_deadline_miss FOR SELECT TO redress_teams
@@ -265,5 +273,6 @@ LANGUAGE sql STABLE AS $$
               WHERE o.case_id = c.id AND m.slug = member_filter))
     ORDER BY c.first_received_at, c.id
 $$;
+REVOKE ALL ON FUNCTION export_cases(date, date, text, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION export_cases(date, date, text, text, boolean)
     TO redress_staff, redress_regulator, redress_teams;

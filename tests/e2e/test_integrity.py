@@ -476,7 +476,8 @@ class TestDirectWritesRefused(WorkedCase):
                     cols = cluster().sql("SELECT has_any_column_privilege(%s, %s, %s)", (user, t, priv))[0][0]
                     allowed = user == "redress_triage" and (t, priv) in {
                         ("grievance", "UPDATE"), ("remedy_case", "INSERT"), ("remedy_case", "UPDATE"),
-                        ("case_owner", "INSERT"), ("triage_decision", "INSERT"), ("case_event", "INSERT")}
+                        ("case_owner", "INSERT"), ("triage_decision", "INSERT"), ("case_event", "INSERT"),
+                        ("case_deadline_miss", "INSERT")}  # the deadline sweep (sql/007)
                     self.assertEqual(cols, allowed, f"{user}: {priv} on columns of {t}")
             seqs = cluster().sql("SELECT c.relname FROM pg_class c WHERE c.relkind = 'S' AND "
                                  "c.relnamespace = 'public'::regnamespace AND (has_sequence_privilege(%s, c.oid, "
