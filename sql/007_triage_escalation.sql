@@ -13,12 +13,13 @@ ALTER TABLE remedy_case
     ADD COLUMN overdue_since timestamptz,   -- set by triage's sweep while a stage is past due
     ADD COLUMN escalated_at timestamptz;    -- the lead missed two stages: in the staff's queue
 
--- The immutability trigger of 001 names every submitted column: the new one joins the list.
+-- The immutability trigger (001, 006) names every submitted column: the new one joins the list.
 DROP TRIGGER grievance_immutable ON grievance;
 CREATE TRIGGER grievance_immutable BEFORE UPDATE OF id, reference, received_at, channel, language,
         country, category, rights, description, companies, services, people_affected, ongoing,
         started_on, vulnerability, complainant_type, share_with_members, share_with_regulator,
-        contact_enc, receipt_hash, idempotency_key, request_hash, immediate_danger ON grievance
+        contact_enc, receipt_hash, idempotency_key, request_hash, erased_at, immediate_danger
+    ON grievance
     FOR EACH ROW EXECUTE FUNCTION grievance_immutable();
 
 -- (Regulators read grievances only through 006's grievance_for_regulator.)
