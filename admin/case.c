@@ -209,7 +209,7 @@ int case_cmd_queue(Ctx *ctx, int argc, char **argv)
         ctx_error("--limit must be a number from 1 to 1000000, not '%s'", limit_s);
         return CTL_USAGE;
     }
-    if (ctx_connect(ctx) < 0)
+    if (ctx_connect_reader(ctx) < 0)
         return CTL_FAIL;
     /* The triage migration's view when this role may read it. Either way remedy_case is read
      * directly too, so row-level security applies even through a view that does not enforce it. */

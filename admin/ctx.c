@@ -57,6 +57,32 @@ int ctx_connect(Ctx *ctx)
     return ctx_run(ctx, "setting the session time zone", "SET TIME ZONE 'UTC'", 0, NULL);
 }
 
+int ctx_connect_reader(Ctx *ctx)
+{
+    if (ctx->conn)
+        return 0;
+    if (ctx_config(ctx) < 0)
+        return -1;
+    if (ctx->cfg->read_conninfo[0]) {
+        ctx->primary_conninfo = ctx->cfg->conninfo;
+        ctx->cfg->conninfo = xstrdup(ctx->cfg->read_conninfo);
+    }
+    return ctx_connect(ctx);
+}
+
+int ctx_connect_writer(Ctx *ctx)
+{
+    if (!ctx->primary_conninfo)
+        return 0;
+    int rc = ctx->in_tx ? ctx_commit(ctx) : 0;
+    PQfinish(ctx->conn);
+    ctx->conn = NULL;
+    free(ctx->cfg->conninfo);
+    ctx->cfg->conninfo = ctx->primary_conninfo;
+    ctx->primary_conninfo = NULL;
+    return rc < 0 ? -1 : ctx_connect(ctx);
+}
+
 void ctx_close(Ctx *ctx)
 {
     if (ctx->conn) {
@@ -64,6 +90,8 @@ void ctx_close(Ctx *ctx)
         PQfinish(ctx->conn);
         ctx->conn = NULL;
     }
+    free(ctx->primary_conninfo);
+    ctx->primary_conninfo = NULL;
     config_free(ctx->cfg);
     ctx->cfg = NULL;
 }

@@ -19,6 +19,7 @@ typedef struct Ctx {
     PGconn *conn;            /* owned; NULL until ctx_connect */
     bool json;               /* --json: machine output on stdout */
     bool in_tx;              /* a transaction is open */
+    char *primary_conninfo;  /* while connected through read_conninfo: conninfo; owned */
     const Command *cmd;      /* the command being run (borrowed from the table) */
 } Ctx;
 
@@ -30,6 +31,14 @@ int ctx_config(Ctx *ctx);
 /* Connects (once) as PGUSER when set, else the config's admin_user, with TimeZone UTC. 0 or -1. */
 int ctx_connect(Ctx *ctx);
 void ctx_close(Ctx *ctx);
+/* Connects (once) for commands that only read: through [database] read_conninfo when it is set
+ * (a standby when one is up; what it shows may be behind by the replication lag), else as
+ * ctx_connect. 0 or -1. */
+int ctx_connect_reader(Ctx *ctx);
+/* For the writes that follow reads made with ctx_connect_reader: when those went through
+ * read_conninfo, ends their (read-only) transaction and connects to conninfo, with no transaction
+ * open; otherwise does nothing, so an open transaction goes on. 0 or -1. */
+int ctx_connect_writer(Ctx *ctx);
 
 /* Runs one parameterised statement. Returns the result (caller PQclear-s) when it succeeded, or
  * NULL after printing "<what>: <primary message>" and rolling back an open transaction. */

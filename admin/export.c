@@ -61,6 +61,9 @@ static double now_s(void)
 json_t *export_manifest_record(Ctx *ctx, const char *kind, const char *file_name, long rows,
                                const char *sha256, const char *filter_json, bool with_narrative)
 {
+    /* Rows read through read_conninfo (a standby): the manifest is recorded on the primary. */
+    if (ctx_connect_writer(ctx) < 0 || (!ctx->in_tx && ctx_begin(ctx, false) < 0))
+        return NULL;
     char rows_buf[24];
     snprintf(rows_buf, sizeof rows_buf, "%ld", rows);
     const char *p[] = {kind,   file_name,   rows_buf,
@@ -188,7 +191,7 @@ int export_cmd_cases(Ctx *ctx, int argc, char **argv)
         ctx_error("-o FILE.csv is required (the manifest is written beside it)");
         return CTL_USAGE;
     }
-    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, true) < 0)
+    if (ctx_connect_reader(ctx) < 0 || ctx_begin(ctx, true) < 0)
         return CTL_FAIL;
 
     size_t n = strlen(path) + 32;

@@ -11,9 +11,11 @@
 int export_date_check(const char *s);
 
 /* Records an export's manifest through export_manifest_record() in the caller's transaction, with
- * a checkpoint of every audit chain taken in the same snapshot. Returns a new JSON object {id,
- * created_at, created_by, checkpoint: {id, digest, cases, events}} (caller json_decref-s), or NULL
- * (printed, rolled back). */
+ * a checkpoint of every audit chain taken in the same snapshot. When the caller read through
+ * read_conninfo (ctx_connect_reader), that transaction ends and the manifest and its checkpoint are
+ * recorded on the primary in a new one: the checkpoint is then at or after the rows exported.
+ * Returns a new JSON object {id, created_at, created_by, checkpoint: {id, digest, cases, events}}
+ * (caller json_decref-s), or NULL (printed, rolled back). */
 json_t *export_manifest_record(Ctx *ctx, const char *kind, const char *file_name, long rows,
                                const char *sha256, const char *filter_json, bool with_narrative);
 

@@ -92,7 +92,7 @@ int stats_cmd_export(Ctx *ctx, int argc, char **argv)
         ctx_error("--from and --to are required, as YYYY-MM-DD");
         return CTL_USAGE;
     }
-    if (ctx_connect(ctx) < 0 || ctx_begin(ctx, true) < 0)
+    if (ctx_connect_reader(ctx) < 0 || ctx_begin(ctx, true) < 0)
         return CTL_FAIL;
     const char *p[] = {from, to};
     PGresult *res = ctx_exec(ctx, "computing the statistics", stats_sql, 2, p);

@@ -75,6 +75,7 @@ static const ConfigKey config_keys[] = {
     STR("tls", "cert", cert_file, "var/tls/cert.pem", 1),
     STR("tls", "key", key_file, "var/tls/key.pem", 1),
     STR("database", "conninfo", conninfo, "host=var/pg/sock port=5433 dbname=redress", 0),
+    STR("database", "read_conninfo", read_conninfo, "", 0),
     STR("database", "intake_user", intake_user, "redress_intake", 0),
     STR("database", "triage_user", triage_user, "redress_triage", 0),
     STR("database", "admin_user", admin_user, "redress_staff", 0),
@@ -164,14 +165,15 @@ static int config_ini_cb(void *user, const char *section, const char *name, cons
 /* libpq takes a host that starts with '/' as a socket directory and anything else as a host name,
  * so "host=var/pg/sock" would be looked up in DNS. A host with a '/' that is not absolute is made
  * absolute from the working directory, like every other relative path in the config. */
-static int config_conninfo_resolve(Config *cfg, char *err, size_t errlen)
+static int config_conninfo_resolve(const Config *cfg, const char *name, char **conninfo, char *err,
+                                   size_t errlen)
 {
-    if (!strstr(cfg->conninfo, "/"))
+    if (!strstr(*conninfo, "/"))
         return 0;
     char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(cfg->conninfo, &perr);
+    PQconninfoOption *opts = PQconninfoParse(*conninfo, &perr);
     if (!opts) {
-        snprintf(err, errlen, "%s: [database] conninfo: %s", cfg->path ? cfg->path : "defaults",
+        snprintf(err, errlen, "%s: [database] %s: %s", cfg->path ? cfg->path : "defaults", name,
                  perr ? perr : "out of memory");
         PQfreemem(perr);
         return -1;
@@ -205,11 +207,20 @@ static int config_conninfo_resolve(Config *cfg, char *err, size_t errlen)
             fputc('\'', f);
         }
         fclose(f);
-        free(cfg->conninfo);
-        cfg->conninfo = out;
+        free(*conninfo);
+        *conninfo = out;
     }
     PQconninfoFree(opts);
     return 0;
+}
+
+static int config_conninfos_resolve(Config *cfg, char *err, size_t errlen)
+{
+    return config_conninfo_resolve(cfg, "conninfo", &cfg->conninfo, err, errlen) < 0 ||
+                   config_conninfo_resolve(cfg, "read_conninfo", &cfg->read_conninfo, err, errlen) <
+                       0
+               ? -1
+               : 0;
 }
 
 Config *config_load(const char *path, char *err, size_t errlen)
@@ -221,7 +232,7 @@ Config *config_load(const char *path, char *err, size_t errlen)
             abort(); /* a default that breaks its own rule is a programmer error */
     }
     if (!path)
-        return config_conninfo_resolve(cfg, err, errlen) < 0 ? (config_free(cfg), NULL) : cfg;
+        return config_conninfos_resolve(cfg, err, errlen) < 0 ? (config_free(cfg), NULL) : cfg;
     cfg->path = xstrdup(path);
     ConfigLoad load = {cfg, err, errlen, false};
     int rc = inifile_parse(path, config_ini_cb, &load);
@@ -237,7 +248,7 @@ Config *config_load(const char *path, char *err, size_t errlen)
                  rc);
         goto fail;
     }
-    if (config_conninfo_resolve(cfg, err, errlen) < 0)
+    if (config_conninfos_resolve(cfg, err, errlen) < 0)
         goto fail;
     return cfg;
 fail:
@@ -274,6 +285,24 @@ const char *config_default_path(const char *cli_path)
     if (access("var/redress.conf", R_OK) == 0)
         return "var/redress.conf";
     return NULL;
+}
+
+Config *config_for_reads(const Config *cfg)
+{
+    if (!cfg->read_conninfo[0])
+        return NULL;
+    Config *copy = xcalloc(1, sizeof *copy);
+    *copy = *cfg;
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (config_keys[i].type != CONFIG_STR)
+            continue;
+        char **field = (char **)((char *)copy + config_keys[i].offset);
+        *field = xstrdup(*field);
+    }
+    copy->path = cfg->path ? xstrdup(cfg->path) : NULL;
+    free(copy->conninfo);
+    copy->conninfo = xstrdup(cfg->read_conninfo);
+    return copy;
 }
 
 void config_free(Config *cfg)

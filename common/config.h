@@ -22,8 +22,10 @@ typedef struct Config {
     char *cert_file;
     char *key_file;
     /* [database] */
-    char *conninfo;    /* libpq connection string shared by all programs */
-    char *intake_user; /* role each program connects as; empty: whatever conninfo/env says */
+    char *conninfo;      /* libpq connection string shared by all programs */
+    char *read_conninfo; /* for reads that may come from a standby (status, queue, export); empty:
+                            conninfo. e.g. ... target_session_attrs=prefer-standby */
+    char *intake_user;   /* role each program connects as; empty: whatever conninfo/env says */
     char *triage_user;
     char *admin_user;
     int batch_max_rows;  /* group commit: rows per transaction at most */
@@ -59,6 +61,10 @@ void config_free(Config *cfg);
 /* The retention periods as the JSON object retention_sweep() takes ({"default": days,
  * "<category>": days}), or NULL when nothing is ever erased. Caller frees. */
 char *config_retention_json(const Config *cfg);
+/* A copy of cfg whose conninfo is cfg->read_conninfo, for the connections whose reads may be
+ * served by a standby; NULL when read_conninfo is empty (read from conninfo). Caller frees with
+ * config_free. */
+Config *config_for_reads(const Config *cfg);
 /* A server's start: logs as program, loads config_default_path(cli_path) and applies its
  * [server] log_level. NULL after logging why. */
 Config *config_load_logged(const char *program, const char *cli_path);

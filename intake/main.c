@@ -84,6 +84,7 @@ int main(int argc, char **argv)
         goto done;
     }
     shared.cfg = cfg;
+    shared.read_cfg = config_for_reads(cfg);
     shared.tax = tax;
     shared.taxonomy_json = api_taxonomy_json(tax);
     if (evthread_use_pthreads() < 0 || conn_global_init() < 0) {
@@ -116,6 +117,7 @@ done:
     free(shared.taxonomy_json);
     SSL_CTX_free(shared.ssl_ctx);
     taxonomy_free(tax);
+    config_free(shared.read_cfg);
     config_free(cfg);
     return status;
 }

@@ -94,6 +94,8 @@ static int worker_init(Worker *w, char *err, size_t errlen)
     }
     w->listener = evhttp_bound_socket_get_listener(bound);
     w->db = db_new(w->base, cfg, cfg->intake_user, "redress-intake");
+    if (w->shared->read_cfg)
+        w->db_read = db_new(w->base, w->shared->read_cfg, cfg->intake_user, "redress-intake/read");
     w->batcher = batcher_new(w);
     return 0;
 }
@@ -147,6 +149,7 @@ static void *worker_main(void *arg)
 static void worker_free(Worker *w)
 {
     /* The database first: its failing jobs still report to the batcher. */
+    db_free(w->db_read);
     db_free(w->db);
     batcher_free(w->batcher);
     if (w->http)

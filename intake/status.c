@@ -1,4 +1,8 @@
-/* One query, grievance_status($1), then a constant-time receipt check in C. */
+/* One query, grievance_status($1), then a constant-time receipt check in C. With [database]
+ * read_conninfo the query goes to the read connection (a standby when one is up); a grievance it
+ * does not find, or a failure there, is asked of the primary before answering, so a grievance just
+ * filed is never "not found" because the standby has not replayed it yet. What a standby returns
+ * may be behind the primary by the replication lag (README "Scaling out"). */
 #include "status.h"
 
 #include <stdlib.h>
@@ -19,7 +23,8 @@ typedef struct {
     char *limits_json;
     const char *story_params[3];
     bool found;
-    bool failed; /* the query itself failed: unavailable, not "not found" */
+    bool failed;     /* the query itself failed: unavailable, not "not found" */
+    bool on_primary; /* asked on the primary's connection (always the last try) */
     StatusInfo info;
 } StatusQuery;
 
@@ -58,9 +63,20 @@ static void status_result_cb(void *arg, int index, const PGresult *res)
     q->info.overdue = overdue >= 0 && PQgetvalue(res, 0, overdue)[0] == 't';
 }
 
+static int status_submit(StatusQuery *q, Db *db);
+
 static void status_done_cb(void *arg, DbStatus status)
 {
     StatusQuery *q = arg;
+    if (!q->on_primary && !q->found && q->slot.req) {
+        /* Not on the standby (yet), or the standby failed: the primary decides. */
+        q->failed = false;
+        json_decref(q->info.story);
+        q->info.story = NULL;
+        if (status_submit(q, q->worker->db) == 0)
+            return;
+        q->failed = true;
+    }
     struct evhttp_request *req = conn_slot_release(&q->slot);
     if (req) {
         if (status != DB_OK || q->failed)
@@ -83,7 +99,8 @@ void status_lookup(Worker *w, IntakeConn *conn, struct evhttp_request *req, cons
         reply(req, STATUS_NOT_FOUND, NULL);
         return;
     }
-    if (!db_ready(w->db)) {
+    Db *db = (w->db_read && db_ready(w->db_read)) ? w->db_read : w->db;
+    if (!db_ready(db)) {
         reply(req, STATUS_UNAVAILABLE, NULL);
         return;
     }
@@ -98,12 +115,19 @@ void status_lookup(Worker *w, IntakeConn *conn, struct evhttp_request *req, cons
     q->story_params[0] = q->reference;
     q->story_params[1] = q->rhash_hex;
     q->story_params[2] = q->limits_json;
-    DbQuery query[2] = {{STATUS_SQL, 1, q->params}, {STORY_SQL, 3, q->story_params}};
     conn_slot_attach(conn, &q->slot, req);
-    if (db_job_submit(w->db, query, 2, status_result_cb, status_done_cb, q) < 0) {
+    if (status_submit(q, db) < 0) {
         conn_slot_release(&q->slot);
         free(q->limits_json);
         free(q);
         reply(req, STATUS_UNAVAILABLE, NULL);
     }
+}
+
+/* Sends the look-up on db. 0, or -1 when db is not connected (nothing sent). */
+static int status_submit(StatusQuery *q, Db *db)
+{
+    DbQuery query[2] = {{STATUS_SQL, 1, q->params}, {STORY_SQL, 3, q->story_params}};
+    q->on_primary = db == q->worker->db;
+    return db_job_submit(db, query, 2, status_result_cb, status_done_cb, q);
 }

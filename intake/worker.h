@@ -20,6 +20,7 @@ typedef struct Batcher Batcher;
 /* Read-only state built once at start and shared by every worker. */
 typedef struct {
     const Config *cfg;
+    Config *read_cfg; /* cfg with read_conninfo as conninfo, or NULL when reads use cfg */
     const Taxonomy *tax;
     SSL_CTX *ssl_ctx;
     unsigned char contact_key[32];
@@ -34,6 +35,7 @@ typedef struct Worker {
     struct evhttp *http;
     struct evconnlistener *listener; /* borrowed from evhttp's bound socket */
     Db *db;
+    Db *db_read; /* status look-ups, possibly on a standby; NULL: they use db */
     Batcher *batcher;
     int nconns;    /* open connections of this worker */
     int max_conns; /* this worker's share of server.max_connections */

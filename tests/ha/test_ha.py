@@ -2,8 +2,11 @@
 a lost synchronous standby, a partition between one intake server and the database, reads from a
 standby, and the primary lost under load. The tests run in this order on one topology (run.py
 brings it up and down); each leaves a primary and a synchronous standby behind it."""
+import contextlib
 import http.client
+import json
 import os
+import signal
 import sys
 import time
 import unittest
@@ -186,6 +189,130 @@ class HaTest(unittest.TestCase):
         report(f"partition: cut intake answered 503 after {answered:.1f}s (database timeout 5s), other intake "
                f"unaffected, accepting again {recovered:.1f}s after healing; a commit whose answer was "
                f"lost was replayed by its retry, stored once")
+
+    # ------------------------------------------------------------------------------------------
+    def test_3_reads_from_the_standby(self):
+        """With read_conninfo (target_session_attrs=prefer-standby) status look-ups, redressctl
+        queue and export read from the standby. Replay paused on the standby makes the staleness
+        visible: a stale status, a queue and an export without the newest case; a grievance the
+        standby does not have yet is still found (asked of the primary); the export's manifest is
+        recorded on the primary. Then the apply lag of 200 submissions is measured."""
+        primary, standby = self.topo.primary(), self.topo.standby()
+        harness.BUILD = self.topo.build
+        reader = harness.Intake(self.topo.conf_read)
+        writer = self.topo.intake_ports[0]
+        pids = [int(open(os.path.join(self.topo.dir, "pids", n)).read()) for n in ("triage-1", "triage-2")]
+        paused = False
+        try:
+            deadline = time.time() + 30
+            while self.topo.sql(standby, "SELECT count(*) FROM pg_stat_activity "
+                                "WHERE application_name = 'redress-intake/read'")[0][0] < 2:
+                self.assertLess(time.time(), deadline, "the read connections are not on the standby")
+                time.sleep(0.2)
+
+            def post(port, body, key):
+                c = http.client.HTTPSConnection("127.0.0.1", port, context=self.topo.tls(), timeout=20)
+                try:
+                    c.request("POST", "/v1/grievances", body=body,
+                              headers={"Content-Type": "application/json", "Idempotency-Key": key})
+                    r = c.getresponse()
+                    data = r.read()
+                    self.assertEqual(r.status, 201, data)
+                    return json.loads(data)
+                finally:
+                    c.close()
+
+            def status(port, g):
+                c = http.client.HTTPSConnection("127.0.0.1", port, context=self.topo.tls(), timeout=20)
+                try:
+                    c.request("GET", "/v1/grievances/" + g["reference"],
+                              headers={"Authorization": "Receipt " + g["receipt"]})
+                    r = c.getresponse()
+                    data = r.read()
+                    return r.status, (json.loads(data)["status"] if r.status == 200 else None)
+                finally:
+                    c.close()
+
+            def on_standby(ref):
+                return self.topo.sql(standby, "SELECT count(*) FROM grievance WHERE reference = %s", (ref,))[0][0]
+
+            def queue(conf):
+                out = self.topo.redressctl("queue", "--json", "--limit", "1000000", conf=conf)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                return {r["reference"] for r in json.loads(out.stdout)}
+
+            def export(conf, name):
+                path = os.path.join(self.topo.dir, name)
+                today = time.strftime("%Y-%m-%d", time.gmtime())
+                out = self.topo.redressctl("export", "cases", "--from", today, "--to", today, "-o", path,
+                                           "--json", conf=conf)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                return json.loads(out.stdout)["rows"]
+
+            # A grievance whose row reaches the standby before triage runs (triage held).
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            body = json.dumps({"description": "The regional network was shut down before the vote.",
+                               "category": "network_shutdown", "country": "FR",
+                               "complainant_type": "anonymous"}).encode()
+            g1 = post(writer, body, "read-stale-status")
+            deadline = time.time() + 10
+            while not on_standby(g1["reference"]):
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.05)
+            self.topo.sql(standby, "SELECT pg_wal_replay_pause()")
+            paused = True
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+            self.topo.wait_triaged(primary, "read-stale-status", 30)
+            case_ref = self.topo.sql(primary, "SELECT c.reference FROM grievance g JOIN remedy_case c "
+                                     "ON c.id = g.case_id WHERE g.reference = %s", (g1["reference"],))[0][0]
+            self.assertEqual(status(writer, g1), (200, "triaged"))
+            self.assertEqual(status(reader.port, g1), (200, "received"), "read from the paused standby")
+            # Filed after the pause: not on the standby, found on the primary all the same.
+            g2 = post(writer, body.replace(b"before", b"after"), "read-not-yet-replayed")
+            self.assertEqual(on_standby(g2["reference"]), 0)
+            self.assertEqual(status(reader.port, g2)[0], 200)
+            wrong = dict(g2, receipt="0" * 26)
+            self.assertEqual(status(reader.port, wrong)[0], 404)
+            self.assertIn(case_ref, queue(self.topo.conf_a))
+            self.assertNotIn(case_ref, queue(self.topo.conf_read))
+            manifests = self.topo.sql(primary, "SELECT count(*) FROM export_manifest")[0][0]
+            rows_primary, rows_standby = export(self.topo.conf_a, "p.csv"), export(self.topo.conf_read, "s.csv")
+            self.assertGreater(rows_primary, rows_standby)
+            self.assertEqual(self.topo.sql(primary, "SELECT count(*) FROM export_manifest")[0][0], manifests + 2)
+
+            self.topo.sql(standby, "SELECT pg_wal_replay_resume()")
+            paused = False
+            deadline = time.time() + 10
+            while status(reader.port, g1) != (200, "triaged"):
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.05)
+            self.assertIn(case_ref, queue(self.topo.conf_read))
+
+            # Staleness: from the 201 to the row being visible on the standby.
+            lags = []
+            with contextlib.closing(self.topo.connect(standby)) as conn, conn.cursor() as cur:
+                for i in range(200):
+                    g = post(self.topo.intake_ports[i % 2], topology.grievance_body(900000 + i), f"read-lag-{i}")
+                    t0 = time.time()
+                    while True:
+                        cur.execute("SELECT 1 FROM grievance WHERE reference = %s", (g["reference"],))
+                        if cur.fetchall():
+                            break
+                        self.assertLess(time.time(), t0 + 10)
+                    lags.append(time.time() - t0)
+            lags.sort()
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+            if paused:
+                self.topo.sql(standby, "SELECT pg_wal_replay_resume()")
+            reader.stop()
+        report(f"reads from the standby: visible there {lags[len(lags) // 2] * 1000:.1f} ms after the 201 "
+               f"(median of {len(lags)}), {lags[int(len(lags) * 0.99)] * 1000:.1f} ms p99, "
+               f"{lags[-1] * 1000:.1f} ms max (synchronous_commit = on waits for the standby's flush, "
+               f"not its replay)")
 
     # ------------------------------------------------------------------------------------------
     def test_9_primary_lost_under_load(self):

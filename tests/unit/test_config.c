@@ -84,6 +84,39 @@ static void test_file_over_defaults(void **state)
     config_free(cfg);
 }
 
+/* read_conninfo: resolved like conninfo, and config_for_reads hands it out as the conninfo of an
+ * independent copy (freeing either leaves the other whole). */
+static void test_read_conninfo(void **state)
+{
+    (void)state;
+    char err[512] = "", cwd[4096], want[4200];
+    const char *path = write_conf("read.conf", "[database]\n"
+                                               "conninfo = host=/tmp port=5999 dbname=redress\n"
+                                               "read_conninfo = host=var/sock port=6000\n");
+    Config *cfg = config_load(path, err, sizeof err);
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(want, sizeof want, "host='%s/var/sock' port='6000'", cwd);
+    assert_string_equal(cfg->read_conninfo, want);
+    Config *reads = config_for_reads(cfg);
+    assert_non_null(reads);
+    assert_string_equal(reads->conninfo, want);
+    assert_int_equal(reads->port, cfg->port);
+    assert_ptr_not_equal(reads->intake_user, cfg->intake_user);
+    config_free(cfg);
+    assert_string_equal(reads->intake_user, "redress_intake");
+    config_free(reads);
+
+    path = write_conf("noread.conf", "[database]\nconninfo = host=/tmp\n");
+    cfg = config_load(path, err, sizeof err);
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->read_conninfo, "");
+    assert_null(config_for_reads(cfg)); /* reads use conninfo */
+    config_free(cfg);
+}
+
 /* Loads content; expects failure with every needle in the message. */
 static void expect_fail(const char *content, const char *const *needles)
 {
@@ -197,7 +230,7 @@ int main(void)
         cmocka_unit_test(test_defaults),          cmocka_unit_test(test_file_over_defaults),
         cmocka_unit_test(test_bad_value_named),   cmocka_unit_test(test_unknown_key_refused),
         cmocka_unit_test(test_not_ini_and_missing), cmocka_unit_test(test_long_line),
-        cmocka_unit_test(test_default_path),
+        cmocka_unit_test(test_default_path),      cmocka_unit_test(test_read_conninfo),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
