@@ -166,11 +166,21 @@ class HaTest(unittest.TestCase):
                 p.heal()
             recovered, _, _ = until_201(cut_intake.port, "partition-cut", 60)
 
-            # Only the database's answers lost: the COMMIT happens, the client cannot know.
+            # Only the database's answers lost: the COMMIT happens, the client cannot know. Every
+            # worker's connection must be up first (each worker has its own; a fresh connection per
+            # request lands on a random worker), or the request would wait for a connection that
+            # cannot complete and never reach the database.
+            ready, deadline = 0, time.time() + 30
+            while ready < 20:
+                self.assertLess(time.time(), deadline, "the proxied intake did not reconnect")
+                ready = ready + 1 if healthz(cut_intake.port) == 200 else 0
             for p in proxies.values():
                 p.cut("replies")
             st, _, _ = submit(cut_intake.port, "partition-replies")
             self.assertEqual(st, 503)
+            self.assertEqual(self.topo.sql(self.topo.primary(), "SELECT count(*) FROM grievance "
+                                           "WHERE idempotency_key = 'partition-replies'")[0][0], 1,
+                             "committed although its answer was lost")
             for p in proxies.values():
                 p.heal()
             _, headers, data = until_201(cut_intake.port, "partition-replies", 60)
@@ -313,6 +323,31 @@ class HaTest(unittest.TestCase):
                f"(median of {len(lags)}), {lags[int(len(lags) * 0.99)] * 1000:.1f} ms p99, "
                f"{lags[-1] * 1000:.1f} ms max (synchronous_commit = on waits for the standby's flush, "
                f"not its replay)")
+
+    # ------------------------------------------------------------------------------------------
+    def test_8_primary_postmaster_killed_keeper_restarts_it(self):
+        """Only the primary's postmaster is SIGKILLed (its keeper lives): pg_autoctl restarts it in
+        place, crash recovery replays the WAL, the same node stays primary and nothing acknowledged
+        is lost; the clients see a short outage and the programs reconnect by themselves."""
+        primary = self.topo.primary()
+        load = topology.Load(self.topo, self.topo.intake_ports, "postmaster", clients=4).start()
+        try:
+            load.wait_acked(200, 60)
+            pid = int(open(os.path.join(self.topo.dir, primary, "postmaster.pid")).readline())
+            killed_at = time.time()
+            os.kill(pid, signal.SIGKILL)
+            n = load.count()
+            load.wait_acked(n + 200, 90)
+        finally:
+            load.stop()
+        self.assertEqual(load.errors, [])
+        self.assertEqual(self.topo.primary(), primary, "restarted in place, no failover")
+        acked, lost, dup, extra = topology.check_stored(self.topo, primary, load)
+        window = load.outage(killed_at)
+        report(f"postmaster killed: acknowledged {acked}, lost {lost}, duplicates {dup}, outage window "
+               + ("none seen" if window is None or window[1] is None else f"{window[1] - window[0]:.1f}s")
+               + f" (restarted by its keeper, {primary} still primary)")
+        self.assertEqual((lost, dup, extra), (0, 0, 0))
 
     # ------------------------------------------------------------------------------------------
     def test_9_primary_lost_under_load(self):
