@@ -325,10 +325,12 @@ class HaTest(unittest.TestCase):
                f"not its replay)")
 
     # ------------------------------------------------------------------------------------------
-    def test_8_primary_postmaster_killed_keeper_restarts_it(self):
-        """Only the primary's postmaster is SIGKILLed (its keeper lives): pg_autoctl restarts it in
-        place, crash recovery replays the WAL, the same node stays primary and nothing acknowledged
-        is lost; the clients see a short outage and the programs reconnect by themselves."""
+    def test_8_primary_postmaster_killed(self):
+        """Only the primary's postmaster is SIGKILLed; its keeper lives and restarts it, while the
+        monitor, seeing the node's health checks fail, may already have promoted the standby
+        (with the tightened checks of ha.sh it usually has). Either way: one primary, nothing
+        acknowledged lost or doubled, the old primary back as a standby, the programs reconnected
+        by themselves."""
         primary = self.topo.primary()
         load = topology.Load(self.topo, self.topo.intake_ports, "postmaster", clients=4).start()
         try:
@@ -341,12 +343,14 @@ class HaTest(unittest.TestCase):
         finally:
             load.stop()
         self.assertEqual(load.errors, [])
-        self.assertEqual(self.topo.primary(), primary, "restarted in place, no failover")
-        acked, lost, dup, extra = topology.check_stored(self.topo, primary, load)
+        now = self.topo.primary()
+        self.topo.wait_states({now: "primary", self.other(now): "secondary"}, 120)
+        acked, lost, dup, extra = topology.check_stored(self.topo, now, load)
         window = load.outage(killed_at)
+        what = "restarted in place by its keeper" if now == primary else f"{now} promoted, {primary} rejoined as standby"
         report(f"postmaster killed: acknowledged {acked}, lost {lost}, duplicates {dup}, outage window "
                + ("none seen" if window is None or window[1] is None else f"{window[1] - window[0]:.1f}s")
-               + f" (restarted by its keeper, {primary} still primary)")
+               + f" ({what})")
         self.assertEqual((lost, dup, extra), (0, 0, 0))
 
     # ------------------------------------------------------------------------------------------
