@@ -486,3 +486,24 @@ def csv_rows(path):
     import csv
     with open(path, newline="", encoding="utf-8") as f:
         yield from csv.reader(f)
+
+
+class TestErasure(EngagementCase):
+    def test_the_persons_words_go_with_the_grievance(self):
+        ref, receipt = self.file()
+        cref = self.open_case(ref)
+        rid = self.to_remedy(cref)
+        self.act(ref, receipt, "messages", {"text": MSG_TEXT})
+        self.act(ref, receipt, f"remedies/{rid}", {"decision": "decline", "comment": "secret comment"})
+        self.act(ref, receipt, "appeal", {"reason": "secret reason"})
+        self.ctl("message", "send", cref, "--all", "--text", "An update for everyone")
+        self.ctl("grievance", "erase", ref, "--reason", "the complainant asked for erasure")
+        self.assertEqual(cluster().sql("SELECT count(*), count(body) FROM case_message WHERE grievance_id IS NOT NULL"),
+                         [(1, 0)])
+        self.assertEqual(cluster().sql("SELECT decision, comment FROM remedy_response"), [("decline", None)])
+        self.assertEqual(cluster().sql("SELECT reason FROM appeal"), [(None,)])
+        st = self.story(ref, receipt)
+        self.assertEqual([m["text"] for m in st["messages"]], ["An update for everyone"])
+        listed = self.ctl("message", "list", cref)[0]
+        self.assertIn("(erased)", listed)
+        self.assertNotIn(MSG_TEXT, listed)
