@@ -244,6 +244,38 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION case_appeal_window(bigint, integer) FROM PUBLIC;
 
+-- Records a complainant's answer to remedy rid of case cid (both locked by the caller): the answer
+-- row and its event. In a case of one grievance the person's answer is the answer: the remedy is
+-- settled and the case moves. In a collective case each person answers for themself and the team
+-- decides when the remedy as a whole is settled. Returns the answer's id.
+CREATE FUNCTION engagement_remedy_answer(cid bigint, rid bigint, gid bigint, decision text,
+                                         comment text, channel text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+    answer_id bigint;
+    done text := CASE decision WHEN 'accept' THEN 'accepted' ELSE 'declined' END;
+    how text := CASE channel WHEN 'online' THEN 'online'
+                ELSE 'given by ' || channel || ', recorded by staff or the case team' END;
+BEGIN
+    INSERT INTO remedy_response (remedy_id, grievance_id, decision, comment, channel)
+    VALUES (rid, gid, decision, comment, channel) RETURNING id INTO answer_id;
+    INSERT INTO case_event (case_id, action, note)
+    VALUES (cid, 'remedy_response',
+            format('remedy %s %s by the complainant (%s, response %s)', rid, done, how, answer_id));
+    IF (SELECT count(*) FROM grievance x WHERE x.case_id = cid) = 1 THEN
+        UPDATE remedy SET status = done,
+                          accepted_at = CASE done WHEN 'accepted' THEN now() ELSE accepted_at END,
+                          declined_at = CASE done WHEN 'declined' THEN now() ELSE declined_at END
+        WHERE id = rid;
+        IF (SELECT status FROM remedy_case WHERE id = cid) = 'remedy_proposed' THEN
+            PERFORM engagement_case_move(cid, ('remedy_' || done)::case_status,
+                                         format('remedy %s %s by the complainant (%s)', rid, done, channel));
+        END IF;
+    END IF;
+    RETURN answer_id;
+END $$;
+REVOKE ALL ON FUNCTION engagement_remedy_answer(bigint, bigint, bigint, text, text, text) FROM PUBLIC;
+
 -- ---------------------------------------------------------------------------------------------
 -- What the complainant sees: the story of their case as one JSON object, or NULL when no
 -- grievance has this reference and receipt hash (the same answer for an unknown reference and a
@@ -393,7 +425,6 @@ DECLARE
     new_id bigint;
     r remedy;
     decision text;
-    single boolean;
     win record;
     rating integer;
 BEGIN
@@ -456,27 +487,7 @@ BEGIN
             PERFORM engagement_refuse(409, 'remedy_not_open', 'remedy_id',
                                       format('This remedy can no longer be answered: it is %s.', r.status));
         END IF;
-        INSERT INTO remedy_response (remedy_id, grievance_id, decision, comment, channel)
-        VALUES (r.id, g.id, decision, t, 'online') RETURNING id INTO new_id;
-        INSERT INTO case_event (case_id, action, note)
-        VALUES (c.id, 'remedy_response',
-                format('remedy %s %s by the complainant (online, response %s)', r.id,
-                       CASE decision WHEN 'accept' THEN 'accepted' ELSE 'declined' END, new_id));
-        -- A case of one grievance: the person's answer is the answer. In a collective case each
-        -- person answers for themself and the team decides when the remedy as a whole is settled.
-        single := (SELECT count(*) FROM grievance x WHERE x.case_id = c.id) = 1;
-        IF single THEN
-            UPDATE remedy SET status = CASE decision WHEN 'accept' THEN 'accepted' ELSE 'declined' END,
-                              accepted_at = CASE decision WHEN 'accept' THEN now() ELSE accepted_at END,
-                              declined_at = CASE decision WHEN 'decline' THEN now() ELSE declined_at END
-            WHERE id = r.id;
-            IF c.status = 'remedy_proposed' THEN
-                PERFORM engagement_case_move(c.id,
-                    CASE decision WHEN 'accept' THEN 'remedy_accepted' ELSE 'remedy_declined' END::case_status,
-                    format('remedy %s %s by the complainant', r.id,
-                           CASE decision WHEN 'accept' THEN 'accepted' ELSE 'declined' END));
-            END IF;
-        END IF;
+        PERFORM engagement_remedy_answer(c.id, r.id, g.id, decision, t, 'online');
         result := jsonb_build_object('http', 201, 'body', jsonb_build_object(
             'remedy_id', r.id, 'decision', decision,
             'status', (SELECT status::text FROM remedy_case WHERE id = c.id)));
@@ -673,24 +684,8 @@ BEGIN
         RAISE EXCEPTION 'remedy % is % or already answered by this complainant', r.id, r.status
             USING ERRCODE = 'P0002';
     END IF;
-    INSERT INTO remedy_response (remedy_id, grievance_id, decision, comment, channel)
-    VALUES (r.id, gid, decision, nullif(btrim(comment), ''), channel) RETURNING id INTO response_id;
-    INSERT INTO case_event (case_id, action, note)
-    VALUES (c.id, 'remedy_response',
-            format('remedy %s %s by the complainant (given by %s, recorded by staff or the case team, response %s)',
-                   r.id, CASE decision WHEN 'accept' THEN 'accepted' ELSE 'declined' END, channel, response_id));
-    IF (SELECT count(*) FROM grievance x WHERE x.case_id = c.id) = 1 THEN
-        UPDATE remedy SET status = CASE decision WHEN 'accept' THEN 'accepted' ELSE 'declined' END,
-                          accepted_at = CASE decision WHEN 'accept' THEN now() ELSE accepted_at END,
-                          declined_at = CASE decision WHEN 'decline' THEN now() ELSE declined_at END
-        WHERE id = r.id;
-        IF c.status = 'remedy_proposed' THEN
-            PERFORM engagement_case_move(c.id,
-                CASE decision WHEN 'accept' THEN 'remedy_accepted' ELSE 'remedy_declined' END::case_status,
-                format('remedy %s %s by the complainant (by %s)', r.id,
-                       CASE decision WHEN 'accept' THEN 'accepted' ELSE 'declined' END, channel));
-        END IF;
-    END IF;
+    response_id := engagement_remedy_answer(c.id, r.id, gid, decision, nullif(btrim(comment), ''),
+                                            channel);
     SELECT x.status::text INTO new_status FROM remedy_case x WHERE x.id = c.id;
 END $$;
 REVOKE ALL ON FUNCTION remedy_response_record(text, bigint, text, text, text) FROM PUBLIC;
