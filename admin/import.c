@@ -34,6 +34,7 @@ static const char *const import_columns[] = {"description",
                                              "services",
                                              "people_affected",
                                              "ongoing",
+                                             "immediate_danger",
                                              "started_on",
                                              "vulnerability",
                                              "complainant_type",
@@ -92,7 +93,8 @@ json_t *import_row_json(char **header, char **fields, size_t n, char *err, size_
                 goto fail;
             }
             v = json_integer(num);
-        } else if (strcmp(key, "ongoing") == 0 || strncmp(key, "consent.", 8) == 0) {
+        } else if (strcmp(key, "ongoing") == 0 || strcmp(key, "immediate_danger") == 0 ||
+                   strncmp(key, "consent.", 8) == 0) {
             bool b;
             if (import_bool(cell, &b) < 0) {
                 snprintf(err, errlen, "%s must be true or false", key);

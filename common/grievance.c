@@ -146,6 +146,7 @@ typedef enum {
     F_LANGUAGE,
     F_CONSENT,
     F_CONTACT,
+    F_IMMEDIATE_DANGER,
     F_COUNT
 } FieldId;
 
@@ -158,7 +159,7 @@ typedef struct {
 static const char *const field_names[F_COUNT] = {
     "description",      "category", "country",         "rights",  "vulnerability",
     "companies",        "services", "people_affected", "ongoing", "started_on",
-    "complainant_type", "language", "consent",         "contact"};
+    "complainant_type", "language", "consent",         "contact", "immediate_danger"};
 
 static const char *const consent_names[] = {"share_with_members", "share_with_regulator", NULL};
 static const char *const contact_names[] = {"name", "email", "phone", NULL};
@@ -323,7 +324,7 @@ static int field_value(GrievanceReader *r, const GValue *v)
     Grievance *g = r->g;
     const char *key = r->field >= 0 ? field_names[r->field] : "";
     const char *s;
-    bool b;
+    bool b = false;
     switch (r->field) {
     case F_DESCRIPTION:
         if (!(g->description = text_get(r, v, key, GRIEVANCE_DESCRIPTION_MAX)))
@@ -372,6 +373,11 @@ static int field_value(GrievanceReader *r, const GValue *v)
         if (bool_get(r, v, key, &b) < 0)
             return -1;
         g->ongoing = b;
+        return 0;
+    case F_IMMEDIATE_DANGER:
+        if (bool_get(r, v, key, &b) < 0)
+            return -1;
+        g->immediate_danger = b;
         return 0;
     case F_STARTED_ON:
         if (!(s = text_get(r, v, key, 10)))
@@ -505,6 +511,7 @@ GrievanceReader *grievance_reader_new(const Taxonomy *tax, GrievanceError *err, 
     GrievanceReader *r = xcalloc(1, sizeof *r);
     r->g = xcalloc(1, sizeof *r->g);
     r->g->ongoing = -1;
+    r->g->immediate_danger = -1;
     snprintf(r->g->complainant_type, sizeof r->g->complainant_type, "self");
     r->tax = tax;
     r->err = err;

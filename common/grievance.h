@@ -33,6 +33,7 @@ typedef struct Grievance {
     StrList services;
     long people_affected; /* 0: not given */
     int ongoing;          /* -1: not given, else 0/1 */
+    int immediate_danger; /* someone is in immediate danger because of this: -1 not answered, 0/1 */
     char started_on[11];  /* YYYY-MM-DD, or "" */
     StrList vulnerability;
     char complainant_type[16];

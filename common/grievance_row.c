@@ -17,7 +17,7 @@ const char GRIEVANCE_ROWS_SQL[] =
     "FROM intake_submit_rows($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
     "$6::text[], $7::text[], $8::text[], $9::text[], $10::integer[], $11::boolean[], $12::date[], "
     "$13::text[], $14::text[], $15::boolean[], $16::boolean[], $17::text[], $18::text[], "
-    "$19::text[], $20::text[])";
+    "$19::text[], $20::text[], $21::boolean[])";
 
 typedef struct {
     char *p;
@@ -176,6 +176,12 @@ int grievance_row_build(GrievanceRow *row, const Grievance *g, const GrievanceRo
             break;
         case ROW_REQUEST_HASH:
             buf_text_or_null(&b, in->idempotency_key ? hash_hex : NULL);
+            break;
+        case ROW_IMMEDIATE_DANGER:
+            if (g->immediate_danger < 0)
+                buf_add(&b, "NULL", 4);
+            else
+                buf_addc(&b, g->immediate_danger ? 't' : 'f');
             break;
         case ROW_NCOLS:
             break;

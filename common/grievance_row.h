@@ -35,6 +35,7 @@ typedef enum {
     ROW_RECEIPT_HASH,
     ROW_IDEMPOTENCY_KEY,
     ROW_REQUEST_HASH,
+    ROW_IMMEDIATE_DANGER,
     ROW_NCOLS
 } RowColumn;
 
@@ -47,7 +48,7 @@ typedef enum {
     ROWS_RES_REQUEST_HASH, /* when not stored: the earlier row's body hash, hex */
 } RowsResultColumn;
 
-/* Stores a batch: $1..$20 are RowBatch's arrays. Runs inside the caller's transaction. */
+/* Stores a batch: $1..$21 are RowBatch's arrays. Runs inside the caller's transaction. */
 extern const char GRIEVANCE_ROWS_SQL[];
 
 typedef struct {

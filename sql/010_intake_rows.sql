@@ -11,7 +11,7 @@ CREATE FUNCTION intake_submit_rows(
     rights text[], descriptions text[], companies text[], services text[], people integer[],
     ongoing boolean[], started date[], vulnerability text[], complainant_types text[],
     share_members boolean[], share_regulator boolean[], contacts text[], receipt_hashes text[],
-    idempotency_keys text[], request_hashes text[])
+    idempotency_keys text[], request_hashes text[], immediate_danger boolean[])
 RETURNS TABLE (n integer, reference text, received_at timestamptz, stored boolean, request_hash bytea)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
@@ -20,21 +20,23 @@ BEGIN
         SELECT * FROM unnest(refs, channels, languages, countries, categories, rights, descriptions,
                              companies, services, people, ongoing, started, vulnerability,
                              complainant_types, share_members, share_regulator, contacts,
-                             receipt_hashes, idempotency_keys, request_hashes)
+                             receipt_hashes, idempotency_keys, request_hashes, immediate_danger)
             WITH ORDINALITY AS r(reference, channel, language, country, category, rights, description,
                                  companies, services, people_affected, ongoing, started_on,
                                  vulnerability, complainant_type, share_with_members,
                                  share_with_regulator, contact_enc, receipt_hash, idempotency_key,
-                                 request_hash, ord)),
+                                 request_hash, immediate_danger, ord)),
     ins AS (
         INSERT INTO grievance AS g (reference, channel, language, country, category, rights, description,
             companies, services, people_affected, ongoing, started_on, vulnerability, complainant_type,
-            share_with_members, share_with_regulator, contact_enc, receipt_hash, idempotency_key, request_hash)
+            share_with_members, share_with_regulator, contact_enc, receipt_hash, idempotency_key, request_hash,
+            immediate_danger)
         SELECT r.reference, r.channel, r.language, r.country, r.category, r.rights::text[],
                r.description, r.companies::text[], r.services::text[], r.people_affected,
                r.ongoing, r.started_on, r.vulnerability::text[], r.complainant_type,
                r.share_with_members, r.share_with_regulator, decode(r.contact_enc, 'base64'),
-               decode(r.receipt_hash, 'hex'), r.idempotency_key, decode(r.request_hash, 'hex')
+               decode(r.receipt_hash, 'hex'), r.idempotency_key, decode(r.request_hash, 'hex'),
+               r.immediate_danger
         FROM r ORDER BY r.ord
         ON CONFLICT DO NOTHING
         RETURNING g.reference, g.received_at)
@@ -54,7 +56,7 @@ END $$;
 
 REVOKE ALL ON FUNCTION intake_submit_rows(text[], text[], text[], text[], text[], text[], text[],
     text[], text[], integer[], boolean[], date[], text[], text[], boolean[], boolean[], text[],
-    text[], text[], text[]) FROM PUBLIC;
+    text[], text[], text[], boolean[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION intake_submit_rows(text[], text[], text[], text[], text[], text[], text[],
     text[], text[], integer[], boolean[], date[], text[], text[], boolean[], boolean[], text[],
-    text[], text[], text[]) TO redress_intake, redress_staff;
+    text[], text[], text[], boolean[]) TO redress_intake, redress_staff;

@@ -312,3 +312,81 @@ class TestRulesReload(TriageBase):
                 return time.monotonic() - t0
             time.sleep(0.05)
         return None
+
+
+class TestImmediateDangerThroughIntake(TriageBase):
+    """The question reaches triage from the API (and the CSV import): yes -> P1 at the head of the
+    queue with the danger deadlines; a bad answer is a 422 naming the field and stores nothing."""
+    workers = 1
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.intake = harness.Intake(cls.config)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                if cls.intake.request("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.intake.stop()
+        super().tearDownClass()
+
+    def post(self, **fields):
+        body = {"description": "the men who threatened me know where I am now", "category": "identity_exposure",
+                "country": "KE", "people_affected": 1}
+        body.update(fields)
+        st, _, data = self.intake.request("POST", "/v1/grievances", json.dumps(body),
+                                          {"Content-Type": "application/json"})
+        return st, json.loads(data)
+
+    def test_api_yes_no_unanswered_and_refused(self):
+        st, yes = self.post(immediate_danger=True)
+        self.assertEqual(st, 201, yes)
+        st, no = self.post(immediate_danger=False, description="my old address was posted last year",
+                           category="content_removal")
+        self.assertEqual(st, 201, no)
+        st, unanswered = self.post(description="a post of mine was removed", category="content_removal")
+        self.assertEqual(st, 201, unanswered)
+        before = self.one("SELECT count(*) FROM grievance")
+        for bad in ("yes", 1, None, {"x": 1}):
+            st, err = self.post(immediate_danger=bad)
+            self.assertEqual(st, 422, err)
+            self.assertEqual(err["error"]["field"], "immediate_danger", err)
+        self.assertEqual(self.one("SELECT count(*) FROM grievance"), before, "a refused body stores nothing")
+        stored = dict(cluster().sql("SELECT reference, immediate_danger FROM grievance"))
+        self.assertEqual((stored[yes["reference"]], stored[no["reference"]], stored[unanswered["reference"]]),
+                         (True, False, None))
+        self.triage("--once")
+        danger, calm = self.case_of(yes["reference"]), self.case_of(unanswered["reference"])
+        self.assertEqual(danger["band"], "P1")
+        self.assertEqual(calm["band"], "P4")
+        q = [r[0] for r in cluster().sql("SELECT reference FROM case_queue ORDER BY queue_rank")]
+        self.assertEqual(q[0], danger["reference"])
+        hours = cluster().sql("SELECT extract(epoch FROM ack_due - opened_at) / 3600 FROM remedy_case "
+                              "WHERE id = %s", (danger["id"],))[0][0]
+        self.assertLessEqual(float(hours), 2.01)
+
+    def test_import_column(self):
+        path = os.path.join(self.dir, "import.csv")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("description,category,country,immediate_danger\n"
+                    "they are coming tonight,threat_to_life,KE,yes\n"
+                    "my video was removed,content_removal,BR,no\n")
+        p = subprocess.run([os.path.join(harness.BUILD, "redressctl"), "-c", self.config, "import", "grievances",
+                            path], capture_output=True, text=True, env=self.env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sorted(cluster().sql("SELECT category, immediate_danger FROM grievance")),
+                         [("content_removal", False), ("threat_to_life", True)])
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("description,category,country,immediate_danger\nx,other,KE,perhaps\n")
+        p = subprocess.run([os.path.join(harness.BUILD, "redressctl"), "-c", self.config, "import", "grievances",
+                            path], capture_output=True, text=True, env=self.env, timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("immediate_danger", p.stderr)
+        self.assertEqual(self.one("SELECT count(*) FROM grievance"), 2)

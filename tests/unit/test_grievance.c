@@ -78,6 +78,7 @@ static void test_minimal_valid(void **state)
     assert_string_equal(g->country, "PK");
     assert_string_equal(g->complainant_type, "self");
     assert_int_equal(g->ongoing, -1);
+    assert_int_equal(g->immediate_danger, -1); /* not answered */
     assert_int_equal(g->people_affected, 0);
     assert_null(g->contact_json);
     assert_null(g->language);
@@ -342,6 +343,8 @@ static void test_other_fields(void **state)
     expect_error(with("people_affected", json_string("12")), "people_affected", "invalid");
     expect_error(with("ongoing", json_string("yes")), "ongoing", "invalid");
     expect_error(with("ongoing", json_integer(1)), "ongoing", "invalid");
+    expect_error(with("immediate_danger", json_string("yes")), "immediate_danger", "invalid");
+    expect_error(with("immediate_danger", json_null()), "immediate_danger", "invalid");
     expect_error(with("language", json_string("english!")), "language", "invalid");
     expect_error(with("language", json_string("e")), "language", "invalid");
     expect_error(with("language", json_string("en-")), "language", "invalid");
@@ -444,6 +447,7 @@ static void test_row_build(void **state)
                         json_pack("[s,s]", "Acme \"Mobile\"", "Back\\slash {x,y}"));
     json_object_set_new(obj, "people_affected", json_integer(1500));
     json_object_set_new(obj, "ongoing", json_false());
+    json_object_set_new(obj, "immediate_danger", json_true());
     json_object_set_new(obj, "started_on", json_string("2024-02-29"));
     json_object_set_new(obj, "complainant_type", json_string("organisation"));
     json_object_set_new(obj, "consent", json_pack("{s:b}", "share_with_members", 1));
@@ -474,6 +478,7 @@ static void test_row_build(void **state)
     assert_string_equal(param(b, ROW_CHANNEL), "{\"api\",\"form\"}");
     assert_string_equal(param(b, ROW_PEOPLE_AFFECTED), "{1500,NULL}");
     assert_string_equal(param(b, ROW_ONGOING), "{f,f}");
+    assert_string_equal(param(b, ROW_IMMEDIATE_DANGER), "{t,NULL}"); /* yes, not answered */
     assert_string_equal(param(b, ROW_STARTED_ON), "{\"2024-02-29\",NULL}");
     assert_string_equal(param(b, ROW_LANGUAGE), "{NULL,NULL}");
     assert_string_equal(param(b, ROW_SHARE_WITH_MEMBERS), "{t,f}");
