@@ -3,7 +3,7 @@
 #   make run        install what is missing, start a private PostgreSQL and the servers
 #   make test       unit tests, then end-to-end tests against a throwaway cluster
 #   make check-asan the same tests built with ASan+UBSan
-#   make bench      intake benchmark (h2load, against nginx); bench-triage, bench-export
+#   make bench      intake benchmark (h2load, against nginx); bench-surge, bench-triage, bench-export
 #   make test-ha    failover tests on a pg_auto_failover primary + synchronous standby (heavy)
 # Knobs: DEBUG=1, SANITIZER=address,undefined, BUILD=dir.
 
@@ -112,6 +112,12 @@ bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 bench/intake.py --build $(BUILD)
+
+# A million grievances of one mass event over HTTPS while triage runs (several minutes; SURGE_N=...).
+bench-surge:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/surge.py --build $(BUILD)
 
 bench-triage: deps all
 	@/usr/bin/python3 bench/triage.py --build $(BUILD)

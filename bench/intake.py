@@ -6,6 +6,10 @@ of PostgreSQL, and checks that every 201 is backed by a committed row. Loopback 
 import argparse
 import json
 import os
+import resource
+import socket
+import ssl
+import threading
 import shutil
 import statistics
 import subprocess
@@ -19,6 +23,8 @@ import harness  # noqa: E402
 CLIENTS = 64
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 WARMUP = 2
+IDLE = int(os.environ.get("BENCH_IDLE", "10000"))  # idle TLS connections for the memory figure
+IDLE_BUDGET_MB = 256
 
 
 def grievance_body():
@@ -70,6 +76,66 @@ def postgres_pids(cluster):
     return pids
 
 
+def rss_kb(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def nginx_pids(tmp):
+    master = int(open(os.path.join(tmp, "nginx.pid")).read())
+    pids = [master]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def idle_connections(port, n, pids):
+    """Opens n TLS connections that then send nothing; returns (RSS before, RSS with them open, how
+    many were open) of pids, in kB. The connections are closed before returning."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    before = rss_kb(pids)
+    socks, lock, failed = [], threading.Lock(), [0]
+
+    def opener(k):
+        for _ in range(k):
+            try:
+                raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+                s = ctx.wrap_socket(raw, server_hostname="localhost")
+                with lock:
+                    socks.append(s)
+            except OSError:
+                failed[0] += 1
+
+    threads = [threading.Thread(target=opener, args=(n // 4 + (1 if i < n % 4 else 0),)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(1.0)  # let the server finish its side of the last handshakes
+    during = rss_kb(pids)
+    opened = len(socks)
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
+    return before, during, opened
+
+
 def h2load(url, body_path, log_path):
     cmd = ["h2load", "--h1", "-c", str(CLIENTS), "-t", "1", "-D", str(DURATION),
            f"--warm-up-time={WARMUP}", "-H", "Content-Type: application/json", "-d", body_path,
@@ -98,7 +164,8 @@ def nginx_start(tmp, cert, key, port):
 worker_processes 2;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log;
-events {{ worker_connections 1024; }}
+worker_rlimit_nofile {IDLE + 1000};
+events {{ worker_connections {IDLE + 1000}; }}
 http {{
   access_log off;
   server {{
@@ -116,7 +183,7 @@ http {{
   }}
 }}
 """)
-    subprocess.run(["nginx", "-p", tmp, "-c", conf], check=True)
+    subprocess.run(["nginx", "-q", "-p", tmp, "-c", conf], check=True)
     time.sleep(0.5)
 
 
@@ -141,18 +208,29 @@ def main():
         f.write(grievance_body())
     print(f"bench: {CLIENTS} connections, {DURATION}s (+{WARMUP}s warm-up) each, "
           f"{os.path.getsize(body_path)}-byte grievance, HTTPS HTTP/1.1 on 127.0.0.1")
+    # 10,000 idle connections need 10,000 descriptors in the server (and as many here).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    idle = min(IDLE, hard - 2000)
     with harness.Cluster.start() as cluster:
-        cfg = harness.make_config(os.path.join(tmp, "cfg"), cluster, **{"server.log_level": "warn"})
+        # The idle connections must outlive the request deadline and fit under the cap.
+        extra = dict(kv.split("=", 1) for kv in os.environ.get("BENCH_CONFIG", "").split())  # "section.key=value ..."
+        cfg = harness.make_config(os.path.join(tmp, "cfg"), cluster, **{
+            "server.log_level": "warn", "server.max_connections": idle + 1000,
+            "server.request_timeout": 120, **extra})
         c = harness.read_config(cfg)
         # nginx first: the ceiling of a TLS front on this machine.
         nport = harness.free_port()
         nginx_start(tmp, c["tls.cert"], c["tls.key"], nport)
+        ng_cpu0 = cpu_seconds(nginx_pids(tmp))
         ng = h2load(f"https://127.0.0.1:{nport}/", body_path, os.path.join(tmp, "nginx.log"))
+        ng_cpu = cpu_seconds(nginx_pids(tmp)) - ng_cpu0
+        ng_idle = idle_connections(nport, idle, nginx_pids(tmp))
         nginx_stop(tmp)
 
         intake = harness.Intake(cfg)
         deadline = time.time() + 15  # its database connections must exist before we count their CPU
-        while intake.request("GET", "/healthz")[0] != 200 or len(cluster.sql("SELECT 1 FROM pg_stat_activity WHERE application_name = 'redress-intake'")) < 2:
+        while intake.request("GET", "/healthz")[0] != 200 or len(cluster.sql("SELECT 1 FROM pg_stat_activity WHERE application_name = 'redress-intake'")) < int(c.get("server.workers", "2")):
             if time.time() > deadline:
                 sys.exit("bench: redress-intake did not connect to the database")
             time.sleep(0.1)
@@ -172,6 +250,8 @@ def main():
             perf.send_signal(2)
             perf.wait(30)
         cpu1 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
+        our_idle = idle_connections(intake.port, idle, [intake.proc.pid])
+        still = intake.request("GET", "/healthz")[0]  # and it still answers afterwards
         intake.stop()
         rows = cluster.sql("SELECT count(*) FROM grievance")[0][0] - before_rows
         time.sleep(0.6)  # statistics are flushed by backends at most every 500 ms
@@ -185,11 +265,18 @@ def main():
           f"   statuses {ours['statuses']}")
     print(f"ratio ours/nginx:  {ours['rate'] / max(ng['rate'], 1):.2f}")
     print(f"CPU per 1,000 committed submissions: server {per_k(cpu1[0] - cpu0[0]):.3f} s, "
-          f"PostgreSQL {per_k(cpu1[1] - cpu0[1]):.3f} s")
+          f"PostgreSQL {per_k(cpu1[1] - cpu0[1]):.3f} s; nginx per 1,000 requests: "
+          f"{ng_cpu / max(ng['ok'] * (DURATION + WARMUP) / DURATION, 1) * 1000:.3f} s")
     print(f"rows committed during the run (warm-up included): {rows}; 2xx answered in the measured period: {total_2xx}")
     print(f"transactions committed: {commits}, {rows / max(commits, 1):.1f} rows per commit on average")
     ok = rows >= total_2xx
     print("every 201 backed by a committed row: " + ("yes" if ok else "NO"))
+    for name, (b, d, n) in (("nginx", ng_idle), ("redress-intake", our_idle)):
+        print(f"{n} idle TLS connections, {name}: RSS {b / 1024:.0f} MB before, {d / 1024:.0f} MB with them open "
+              f"({(d - b) / max(n, 1):.1f} kB each)")
+    mem_ok = our_idle[2] == idle and our_idle[1] / 1024 <= IDLE_BUDGET_MB and still == 200
+    print(f"memory ours/nginx with {idle} idle: {our_idle[1] / max(ng_idle[1], 1):.2f}; "
+          f"within {IDLE_BUDGET_MB} MB in all: " + ("yes" if mem_ok else "NO"))
     shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(0 if ok else 1)
 

@@ -29,7 +29,8 @@ typedef struct Config {
     char *triage_user;
     char *admin_user;
     int batch_max_rows;  /* group commit: rows per transaction at most */
-    int batch_window_us; /* group commit: how long the first row waits for company */
+    int batch_window_us; /* group commit: how long a row that finds the connection idle waits for
+                            company (0: none; under load batches fill by themselves) */
     int db_timeout_s;    /* a database round trip longer than this counts as a dead connection */
     /* [keys] */
     char *contact_key_file; /* 32 random bytes, hex: AES-256-GCM key for contact details */

@@ -1,6 +1,7 @@
 /* Replies with our headers. */
 #include "reply.h"
 
+#include <event2/bufferevent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,7 +57,13 @@ void reply_send(struct evhttp_request *req, int code, const char *content_type,
     /* libevent 2.1.12 would send a HEAD reply's body: it must not have one. */
     if (body && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
         evbuffer_drain(body, evbuffer_get_length(body));
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
     evhttp_send_reply(req, code, reply_reason(code), body);
+    /* evhttp leaves the head and the body in separate chains, and the TLS bufferevent makes one
+     * record and one write() of each when the socket is next writable: one chain, one write. */
+    if (bev)
+        evbuffer_pullup(bufferevent_get_output(bev), -1);
     if (body)
         evbuffer_free(body);
 }

@@ -65,7 +65,14 @@ static int listen_socket_open(const char *addr, int port, char *err, size_t errl
 static int worker_init(Worker *w, char *err, size_t errlen)
 {
     const Config *cfg = w->shared->cfg;
-    w->base = event_base_new();
+    /* The changelist folds a disable and re-enable of one event within a loop iteration into no
+     * epoll_ctl at all (evhttp toggles read and write interest around every request). */
+    struct event_config *ec = event_config_new();
+    if (ec)
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = ec ? event_base_new_with_config(ec) : NULL;
+    if (ec)
+        event_config_free(ec);
     w->http = w->base ? evhttp_new(w->base) : NULL;
     if (!w->http) {
         snprintf(err, errlen, "cannot create the event loop");

@@ -54,7 +54,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->log_level, "info");
     assert_string_equal(cfg->intake_user, "redress_intake");
     assert_string_equal(cfg->taxonomy_file, "config/taxonomy.json");
-    assert_int_equal(cfg->batch_window_us, 1000);
+    assert_int_equal(cfg->batch_window_us, 0);
     config_free(cfg);
 }
 
