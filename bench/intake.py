@@ -60,10 +60,8 @@ def cpu_seconds(pids):
     return total
 
 
-def postgres_pids(cluster):
-    """The cluster's postmaster and its children (other clusters on the machine do not count)."""
-    with open(os.path.join(cluster.path, "data", "postmaster.pid")) as f:
-        master = int(f.readline())
+def with_children(master):
+    """master and the processes whose parent it is."""
     pids = [master]
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -74,6 +72,12 @@ def postgres_pids(cluster):
             except OSError:
                 pass
     return pids
+
+
+def postgres_pids(cluster):
+    """The cluster's postmaster and its children (other clusters on the machine do not count)."""
+    with open(os.path.join(cluster.path, "data", "postmaster.pid")) as f:
+        return with_children(int(f.readline()))
 
 
 def rss_kb(pids):
@@ -88,17 +92,8 @@ def rss_kb(pids):
 
 
 def nginx_pids(tmp):
-    master = int(open(os.path.join(tmp, "nginx.pid")).read())
-    pids = [master]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
-                        pids.append(int(entry))
-            except OSError:
-                pass
-    return pids
+    with open(os.path.join(tmp, "nginx.pid")) as f:
+        return with_children(int(f.read()))
 
 
 def idle_connections(port, n, pids):

@@ -18,6 +18,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 import harness  # noqa: E402
+from intake import postgres_pids  # noqa: E402  (bench/intake.py)
 
 N = int(os.environ.get("SURGE_N", "1000000"))
 TIMEOUT = int(os.environ.get("SURGE_TIMEOUT", "1200"))
@@ -72,19 +73,15 @@ def peak_rss_kb(pid):
 
 
 def cluster_pids(cluster):
-    with open(os.path.join(cluster.path, "data", "postmaster.pid")) as f:
-        master = int(f.readline())
-    pids = {master: "postmaster"}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
-                        with open(f"/proc/{entry}/cmdline") as c:
-                            pids[int(entry)] = c.read().replace("\0", " ").strip()
-            except OSError:
-                pass
-    return pids
+    """{pid: what it is} of the cluster's processes."""
+    names = {}
+    for i, pid in enumerate(postgres_pids(cluster)):
+        try:
+            with open(f"/proc/{pid}/cmdline") as c:
+                names[pid] = "postmaster" if i == 0 else c.read().replace("\0", " ").strip()
+        except OSError:
+            pass
+    return names
 
 
 def main():
