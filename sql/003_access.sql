@@ -49,28 +49,7 @@ $$;
 REVOKE ALL ON FUNCTION redress_owned_cases(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION redress_owned_cases(text) TO redress_teams;
 
--- Creates (or adopts) a member's team role: a login role in the group redress_teams. DDL takes no
--- parameters, so the role name is quoted here with format('%I') after a strict pattern check;
--- redressctl passes it as a parameter. Refuses roles with more power than a team.
-CREATE FUNCTION member_team_role_ensure(role_name text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    r record;
-BEGIN
-    IF role_name !~ '^team_[a-z0-9_]{1,47}$' THEN
-        RAISE EXCEPTION 'invalid team role name %', role_name USING ERRCODE = '22023';
-    END IF;
-    SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb INTO r FROM pg_roles WHERE rolname = role_name;
-    IF NOT FOUND THEN
-        EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB', role_name);
-    ELSIF r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolcreatedb THEN
-        RAISE EXCEPTION 'role % exists with privileges a team must not have', role_name
-            USING ERRCODE = '42501';
-    END IF;
-    EXECUTE format('GRANT redress_teams TO %I', role_name);
-END $$;
-REVOKE ALL ON FUNCTION member_team_role_ensure(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION member_team_role_ensure(text) TO redress_staff;
+-- The team roles themselves are made by member_team_role_ensure() (006_integrity.sql).
 
 -- The narrative of a case for an export: the description of its earliest grievance whose
 -- complainant consented to sharing with the regulator. Only staff and regulators get text; a team

@@ -159,7 +159,10 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION member_sessions_reap() FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION member_team_role_ensure(role_name text) RETURNS void
+-- Creates (or adopts) a member's team role: a login role in the group redress_teams, with the
+-- team limits above. DDL takes no parameters, so the role name is quoted with format('%I') after
+-- a strict pattern check. Refuses roles with more power than a team. Called by member_add() only.
+CREATE FUNCTION member_team_role_ensure(role_name text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     r record;
