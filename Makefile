@@ -9,7 +9,8 @@
 
 BUILD ?= build
 CC ?= cc
-PKGS := libevent_core libevent_extra libevent_openssl libevent_pthreads openssl libpq jansson yajl inih
+PKGS := libevent_core libevent_extra libevent_openssl libevent_pthreads openssl libpq jansson yajl inih libsystemd
+VERSION := 0.1.0
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wshadow \
         -Wno-missing-field-initializers
@@ -21,7 +22,7 @@ ifdef SANITIZER
 CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icommon $(shell pkg-config --cflags $(PKGS))
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DREDRESS_VERSION='"$(VERSION)"' $(WARN) $(CFLAGS) -Icommon $(shell pkg-config --cflags $(PKGS))
 LIBS := $(shell pkg-config --libs $(PKGS)) -lcsv -lpthread
 
 COMMON_SRC := common/log.c common/util.c common/inifile.c common/config.c common/taxonomy.c common/crypto.c \
@@ -38,6 +39,11 @@ ADMIN_SRC  := admin/main.c admin/commands.c admin/ctx.c admin/args.c admin/outpu
               admin/stats.c admin/audit.c admin/migrate.c admin/import.c \
               admin/message.c admin/contact.c
 
+# Operations (service manager, metrics, OpenAPI, reload): kept on their own lines.
+COMMON_SRC += common/service.c common/promhttp.c
+INTAKE_SRC += intake/reload.c intake/metrics.c intake/openapi.c
+TRIAGE_SRC += triage/metrics.c
+
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INTAKE_OBJ := $(INTAKE_SRC:%.c=$(BUILD)/%.o)
 TRIAGE_OBJ := $(TRIAGE_SRC:%.c=$(BUILD)/%.o)
@@ -51,13 +57,24 @@ TRIAGE_LIB_OBJ := $(filter-out $(BUILD)/triage/main.o,$(TRIAGE_OBJ))
 ADMIN_LIB_OBJ  := $(filter-out $(BUILD)/admin/main.o,$(ADMIN_OBJ))
 
 PROGRAMS := $(BUILD)/redress-intake $(BUILD)/redress-triage $(BUILD)/redressctl
+# Manuals from one scdoc source each: man/NAME.SECTION.scd -> $(BUILD)/man/NAME.SECTION
+MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
 
-.PHONY: all run test test-ha unit e2e check-asan bench bench-triage bench-export deps clean format format-check fuzz fuzz-regress
+.PHONY: all run test test-ha unit e2e check-asan bench bench-triage bench-export deps clean format format-check fuzz fuzz-regress \
+        man install
 all: $(PROGRAMS)
+man: $(MAN_PAGES)
+
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# The served OpenAPI document is built into the binary (.incbin).
+$(BUILD)/intake/openapi.o: docs/openapi.json
 
 $(BUILD)/libredress.a: $(COMMON_OBJ)
 	ar rcs $@ $^
@@ -94,7 +111,8 @@ unit: $(UNIT_TESTS)
 e2e: all
 	@/usr/bin/python3 tests/e2e/run.py --build $(BUILD)
 
-test: deps
+test:
+	@scripts/install-deps.sh --test
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS)
 	@$(MAKE) --no-print-directory fuzz-regress
 	@scripts/run-tests.sh $(BUILD) $(UNIT_TESTS)
@@ -136,6 +154,36 @@ format-check:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: programs, manuals, systemd units (with the
+# sysusers.d user and tmpfiles.d directories), bash completion, the example config, the schema and
+# the data files. Paths inside the units and the example config follow PREFIX.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+DATADIR ?= $(PREFIX)/share/redress
+SUBST = sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g'
+install: all man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(COMPLETIONDIR) \
+	  $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(SYSCONFDIR)/redress
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man8/
+	for u in systemd/*.service systemd/*.target; do $(SUBST) $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	install -m 644 systemd/redress.sysusers $(DESTDIR)$(SYSUSERSDIR)/redress.conf
+	$(SUBST) systemd/redress.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/redress.conf
+	install -m 644 completion/redressctl.bash $(DESTDIR)$(COMPLETIONDIR)/redressctl
+	install -m 644 systemd/redress-intake.service.d/low-port.conf.example $(DESTDIR)$(DATADIR)/
+	install -m 644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
+	install -m 644 config/taxonomy.json config/triage-rules.ini $(DESTDIR)$(DATADIR)/
+	$(SUBST) -e 's|var/tls/|$(SYSCONFDIR)/redress/tls/|' -e 's|var/keys/|/run/credentials/redress-intake.service/|' \
+	  -e 's|config/taxonomy.json|$(DATADIR)/taxonomy.json|' -e 's|config/triage-rules.ini|$(DATADIR)/triage-rules.ini|' \
+	  -e 's|^conninfo = host=var/pg/sock port=5433 dbname=redress|conninfo = host=/var/run/postgresql dbname=redress|' \
+	  config/redress.conf.example > $(DESTDIR)$(SYSCONFDIR)/redress/redress.conf.example
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -161,3 +161,9 @@ void commands_print_list(FILE *fp, const char *group)
                 "2 usage.\nConnection: the config's [database] conninfo and admin_user, or libpq's "
                 "environment (PGUSER, PGHOST, PGSERVICE, ...).\n");
 }
+
+void commands_print_table(FILE *fp)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(fp, "%s\t%s\n", commands[i].verb, commands[i].usage);
+}

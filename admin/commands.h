@@ -28,5 +28,7 @@ int commands_is_group(const char *word);
 void commands_print_usage(FILE *fp, const Command *cmd, int with_help);
 /* Every command (or every command of a group when group is not NULL), one line each. */
 void commands_print_list(FILE *fp, const char *group);
+/* Every command as "VERB<TAB>USAGE" lines: what completion/redressctl.bash completes from. */
+void commands_print_table(FILE *fp);
 
 #endif

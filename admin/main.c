@@ -25,6 +25,12 @@ int main(int argc, char **argv)
             ctx.config_path = argv[i] + 9;
         } else if (strcmp(argv[i], "--json") == 0) {
             ctx.json = true;
+        } else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+            printf("redressctl %s\n", REDRESS_VERSION);
+            return CTL_OK;
+        } else if (strcmp(argv[i], "--commands") == 0) {
+            commands_print_table(stdout); /* for the bash completion */
+            return CTL_OK;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             commands_print_list(stdout, NULL);
             return CTL_OK;

@@ -72,6 +72,7 @@ static const ConfigKey config_keys[] = {
     INT("server", "max_body_bytes", max_body_bytes, "65536", 1024, 16777216),
     INT("server", "max_header_bytes", max_header_bytes, "8192", 1024, 65536),
     STR("server", "log_level", log_level, "info", 1),
+    STR("server", "log_format", log_format, "text", 1),
     STR("tls", "cert", cert_file, "var/tls/cert.pem", 1),
     STR("tls", "key", key_file, "var/tls/key.pem", 1),
     STR("database", "conninfo", conninfo, "host=var/pg/sock port=5433 dbname=redress", 0),
@@ -94,6 +95,10 @@ static const ConfigKey config_keys[] = {
     INT("engagement", "appeal_window_days", appeal_window_days, "90", 1, 3650),
     INT("retention", "default_days", retention_default_days, "0", 0, 36500),
     STR_CHECKED("retention", "categories", retention_categories, "", config_retention_check),
+    INT("metrics", "enabled", metrics_enabled, "0", 0, 1),
+    STR("metrics", "listen", metrics_listen, "127.0.0.1", 1),
+    INT("metrics", "port", metrics_port, "9464", 1, 65535),
+    INT("metrics", "triage_port", metrics_triage_port, "9465", 1, 65535),
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -333,6 +338,14 @@ Config *config_load_logged(const char *program, const char *cli_path)
         config_free(cfg);
         return NULL;
     }
+    LogFormat format;
+    if (!log_format_parse(cfg->log_format, &format)) {
+        LOG_ERROR("%s: [server] log_format = '%s': must be text or json",
+                  cfg->path ? cfg->path : "defaults", cfg->log_format);
+        config_free(cfg);
+        return NULL;
+    }
+    log_set_format(format);
     log_init(program, level);
     return cfg;
 }

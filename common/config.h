@@ -18,6 +18,7 @@ typedef struct Config {
     int max_body_bytes;    /* API/form body limit, answered with a JSON 413 */
     int max_header_bytes;
     char *log_level;
+    char *log_format; /* text or json (one object per line) */
     /* [tls] */
     char *cert_file;
     char *key_file;
@@ -50,6 +51,11 @@ typedef struct Config {
     int retention_default_days; /* after a case closes, erase its grievances' contact and
                                    narrative after this many days; 0: keep */
     char *retention_categories; /* "category:days, ..." overriding the default per category */
+    /* [metrics] Prometheus text exposition over plain HTTP, meant for 127.0.0.1 only */
+    int metrics_enabled;
+    char *metrics_listen;
+    int metrics_port;        /* redress-intake's listener */
+    int metrics_triage_port; /* redress-triage's listener */
 } Config;
 
 /* Loads path over the defaults. Returns a Config (caller frees with config_free) or NULL with the

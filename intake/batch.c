@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define BATCH_MAX_INFLIGHT 2
@@ -33,6 +34,7 @@ typedef struct {
     bool select_ok;
     bool committed;
     char sqlstate[6];
+    double sent_at; /* metrics_now() */
 } Flight;
 
 static void batch_try_flush(Batcher *b);
@@ -121,6 +123,8 @@ static void flight_done_cb(void *arg, DbStatus status)
     const unsigned char *key = b->worker->shared->receipt_key;
     b->inflight--;
     b->inflight_rows -= f->n;
+    metrics_batch(f->n, status == DB_OK && f->committed && f->select_ok,
+                  metrics_now() - f->sent_at);
     if (status != DB_OK) {
         for (int i = 0; i < f->n; i++)
             f->subs[i]->done(f->subs[i], SUBMIT_UNAVAILABLE);
@@ -167,6 +171,7 @@ static void batch_send(Batcher *b)
     int max = b->worker->shared->cfg->batch_max_rows;
     Flight *f = xcalloc(1, sizeof *f);
     f->batcher = b;
+    f->sent_at = metrics_now();
     f->subs = xcalloc((size_t)(b->npending < max ? b->npending : max), sizeof(Submission *));
     f->rows = row_batch_new();
     bool solo = b->head->solo;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
+
 static const char *reply_reason(int code)
 {
     switch (code) {
@@ -59,6 +61,7 @@ void reply_send(struct evhttp_request *req, int code, const char *content_type,
         evbuffer_drain(body, evbuffer_get_length(body));
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    metrics_reply(req, code);
     evhttp_send_reply(req, code, reply_reason(code), body);
     /* evhttp leaves the head and the body in separate chains, and the TLS bufferevent makes one
      * record and one write() of each when the socket is next writable: one chain, one write. */

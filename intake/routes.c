@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "dialogue.h"
 #include "form.h"
+#include "openapi.h"
 #include "reply.h"
 
 /* PREFIX: the path continues with one segment; NESTED: with more than one. */
@@ -24,6 +25,9 @@ typedef struct {
     const char *allow; /* the Allow header for a 405 */
     bool html;         /* errors for this path are pages, not JSON */
     void (*handle)(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest);
+    const char *template; /* the path as the metrics name it, when it is not the path itself (a
+                             prefix route: docs/openapi.json's template; a nested one: the
+                             templates of its actions in one); never a raw request path */
 } Route;
 
 static void route_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
@@ -46,6 +50,13 @@ static void route_health(Worker *w, IntakeConn *conn, struct evhttp_request *req
 {
     (void)rest;
     api_health(w, conn, req);
+}
+static void route_openapi(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)w;
+    (void)conn;
+    (void)rest;
+    openapi_reply(req);
 }
 static void route_form(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
 {
@@ -81,9 +92,12 @@ static void route_dialogue(Worker *w, IntakeConn *conn, struct evhttp_request *r
 
 static const Route routes[] = {
     {"/v1/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", false, route_submit},
-    {"/v1/grievances/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false, route_status},
-    {"/v1/grievances/", ROUTE_NESTED, EVHTTP_REQ_POST, "POST", false, route_dialogue},
+    {"/v1/grievances/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false, route_status,
+     "/v1/grievances/{reference}"},
+    {"/v1/grievances/", ROUTE_NESTED, EVHTTP_REQ_POST, "POST", false, route_dialogue,
+     "/v1/grievances/{reference}/{action}"},
     {"/v1/taxonomy", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, route_taxonomy},
+    {"/v1/openapi.json", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, route_openapi},
     {"/healthz", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, route_health},
     {"/", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", true, route_form},
     {"/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_form_submit},
@@ -113,6 +127,47 @@ static void route_error(struct evhttp_request *req, bool html, int code, const c
         reply_error(req, code, errcode, message, NULL);
 }
 
+static bool route_path_matches(const Route *r, const char *path)
+{
+    size_t n = strlen(r->path);
+    return r->match == ROUTE_EXACT
+               ? strcmp(path, r->path) == 0
+               : strncmp(path, r->path, n) == 0 && path[n] != '\0' &&
+                     (strchr(path + n, '/') != NULL) == (r->match == ROUTE_NESTED);
+}
+
+static const char *route_request_path(struct evhttp_request *req)
+{
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    return path && *path ? path : "/";
+}
+
+int routes_count(void)
+{
+    return (int)NROUTES;
+}
+
+const char *routes_template(int i)
+{
+    if (i < 0 || i >= (int)NROUTES)
+        return NULL;
+    for (int j = 0; j < i; j++) {
+        if (strcmp(routes[j].path, routes[i].path) == 0 && routes[j].match == routes[i].match)
+            return NULL; /* the same path with another method: counted under row j */
+    }
+    return routes[i].template ? routes[i].template : routes[i].path;
+}
+
+int routes_index_of(struct evhttp_request *req)
+{
+    const char *path = route_request_path(req);
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (route_path_matches(&routes[i], path))
+            return (int)i;
+    }
+    return -1;
+}
+
 void routes_request_cb(struct evhttp_request *req, void *arg)
 {
     Worker *w = arg;
@@ -120,9 +175,7 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     conn_request_begin(conn, req);
 
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (!path || !*path)
-        path = "/";
+    const char *path = route_request_path(req);
     bool html = strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/healthz") != 0;
 
     /* evhttp takes the first of two Content-Length headers; a smuggling attempt, so refuse. */
@@ -142,12 +195,7 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
     const Route *path_match = NULL;
     for (size_t i = 0; i < NROUTES; i++) {
         const Route *r = &routes[i];
-        size_t n = strlen(r->path);
-        bool matches = r->match == ROUTE_EXACT
-                           ? strcmp(path, r->path) == 0
-                           : strncmp(path, r->path, n) == 0 && path[n] != '\0' &&
-                                 (strchr(path + n, '/') != NULL) == (r->match == ROUTE_NESTED);
-        if (!matches)
+        if (!route_path_matches(r, path))
             continue;
         path_match = r;
         /* HEAD is GET without a body: evhttp leaves the body out of the reply. */

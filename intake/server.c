@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
 #include "conn.h"
 #include "log.h"
 #include "routes.h"
+#include "service.h"
 #include "util.h"
 
 #define SHUTDOWN_GRACE_S 5
@@ -25,6 +27,7 @@ struct Server {
     const Shared *shared;
     Worker *workers;
     int nworkers;
+    pthread_mutex_t run_lock; /* one server_run_in_workers at a time */
 };
 
 static int listen_socket_open(const char *addr, int port, char *err, size_t errlen)
@@ -104,6 +107,7 @@ static int worker_init(Worker *w, char *err, size_t errlen)
     if (w->shared->read_cfg)
         w->db_read = db_new(w->base, w->shared->read_cfg, cfg->intake_user, "redress-intake/read");
     w->batcher = batcher_new(w);
+    w->beat = service_beat_timer_new(w->base, w->id);
     return 0;
 }
 
@@ -148,6 +152,7 @@ static void worker_drain_cb(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     Worker *w = arg;
+    log_thread_id(w->id);
     LOG_DEBUG("worker %d running", w->id);
     event_base_dispatch(w->base);
     return NULL;
@@ -159,6 +164,8 @@ static void worker_free(Worker *w)
     db_free(w->db_read);
     db_free(w->db);
     batcher_free(w->batcher);
+    if (w->beat)
+        event_free(w->beat);
     if (w->http)
         evhttp_free(w->http);
     if (w->base)
@@ -171,11 +178,13 @@ Server *server_start(const Shared *shared, char *err, size_t errlen)
     s->shared = shared;
     s->nworkers = shared->cfg->workers;
     s->workers = xcalloc((size_t)s->nworkers, sizeof(Worker));
+    pthread_mutex_init(&s->run_lock, NULL);
     int per_worker = shared->cfg->max_connections / s->nworkers;
     for (int i = 0; i < s->nworkers; i++) {
         Worker *w = &s->workers[i];
         w->id = i;
-        w->shared = shared;
+        w->local = *shared;
+        w->shared = &w->local;
         w->max_conns = per_worker > 0 ? per_worker : 1;
         if (worker_init(w, err, errlen) < 0)
             goto fail;
@@ -190,9 +199,97 @@ Server *server_start(const Shared *shared, char *err, size_t errlen)
 fail:
     for (int i = 0; i < s->nworkers; i++)
         worker_free(&s->workers[i]);
+    pthread_mutex_destroy(&s->run_lock);
     free(s->workers);
     free(s);
     return NULL;
+}
+
+/* One server_run_in_workers call, shared by the caller and the workers: the last to let go frees
+ * it, so a worker running late after a timeout never touches freed memory. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int remaining; /* workers yet to run fn */
+    int refs;      /* workers yet to run, plus the caller until it returns */
+    void (*fn)(Worker *w, void *arg);
+    void *arg;
+} WorkerCall;
+
+typedef struct {
+    WorkerCall *call;
+    Worker *w;
+} WorkerCallArg;
+
+static void worker_call_release(WorkerCall *call)
+{
+    bool last = --call->refs == 0;
+    pthread_mutex_unlock(&call->lock);
+    if (last) {
+        pthread_mutex_destroy(&call->lock);
+        pthread_cond_destroy(&call->done);
+        free(call);
+    }
+}
+
+static void worker_call_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    WorkerCallArg *a = arg;
+    WorkerCall *call = a->call;
+    call->fn(a->w, call->arg);
+    free(a);
+    pthread_mutex_lock(&call->lock);
+    call->remaining--;
+    pthread_cond_signal(&call->done);
+    worker_call_release(call);
+}
+
+int server_run_in_workers(Server *s, void (*fn)(Worker *w, void *arg), void *arg, int timeout_ms)
+{
+    pthread_mutex_lock(&s->run_lock);
+    WorkerCall *call = xcalloc(1, sizeof *call);
+    pthread_mutex_init(&call->lock, NULL);
+    pthread_cond_init(&call->done, NULL);
+    call->fn = fn;
+    call->arg = arg;
+    call->refs = 1;
+    for (int i = 0; i < s->nworkers; i++) {
+        WorkerCallArg *a = xcalloc(1, sizeof *a);
+        a->call = call;
+        a->w = &s->workers[i];
+        pthread_mutex_lock(&call->lock);
+        call->remaining++;
+        call->refs++;
+        pthread_mutex_unlock(&call->lock);
+        if (event_base_once(a->w->base, -1, EV_TIMEOUT, worker_call_cb, a, NULL) < 0) {
+            pthread_mutex_lock(&call->lock);
+            call->remaining--;
+            call->refs--;
+            pthread_mutex_unlock(&call->lock);
+            free(a);
+        }
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = until.tv_nsec + (long long)timeout_ms * 1000000;
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&call->lock);
+    while (call->remaining > 0) {
+        if (pthread_cond_timedwait(&call->done, &call->lock, &until) != 0)
+            break;
+    }
+    int ran = s->nworkers - call->remaining;
+    worker_call_release(call);
+    pthread_mutex_unlock(&s->run_lock);
+    return ran;
+}
+
+int server_workers(const Server *s)
+{
+    return s->nworkers;
 }
 
 void server_stop(Server *s)
@@ -203,6 +300,7 @@ void server_stop(Server *s)
         pthread_join(s->workers[i].thread, NULL);
     for (int i = 0; i < s->nworkers; i++)
         worker_free(&s->workers[i]);
+    pthread_mutex_destroy(&s->run_lock);
     free(s->workers);
     free(s);
 }

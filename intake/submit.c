@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 typedef struct {
@@ -20,6 +21,7 @@ static void submit_done_cb(Submission *sub, SubmitOutcome outcome)
 {
     PendingSubmit *p = (PendingSubmit *)sub;
     struct evhttp_request *req = conn_slot_release(&p->slot);
+    metrics_submission(outcome);
     if (req) {
         SubmitResult result = {outcome, NULL, NULL, NULL};
         if (outcome == SUBMIT_STORED || outcome == SUBMIT_REPLAYED) {

@@ -30,7 +30,10 @@ typedef struct {
 
 typedef struct Worker {
     int id;
-    const Shared *shared;
+    const Shared *shared; /* &local */
+    Shared local;         /* this worker's copy: a reload swaps its taxonomy and TLS context in the
+                             worker's own thread (server_run_in_workers) */
+    struct event *beat;   /* watchdog liveness timer (service.h) */
     struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *listener; /* borrowed from evhttp's bound socket */

@@ -9,13 +9,25 @@ PACKAGES=(
   postgresql-15 postgresql-client-15
   python3 python3-psycopg2 openssl
 )
+# Building: sd_notify (libsystemd), the manuals (scdoc).
+PACKAGES+=(libsystemd-dev scdoc)
 BENCH_PACKAGES=(nghttp2-client nginx-light)
 # make test-ha: pg_auto_failover (monitor, keeper, pg_autoctl) manages the primary and its standby.
 HA_PACKAGES=(postgresql-15-auto-failover pg-auto-failover-cli)
+# make test: metrics parsed by prometheus_client, live responses checked with jsonschema against
+# docs/openapi.json, units checked by systemd-analyze, manuals rendered by man, the OpenAPI lint
+# (@redocly/cli from npm, installed below into build/npm).
+TEST_PACKAGES=(python3-prometheus-client python3-jsonschema systemd man-db git)
+REDOCLY_VERSION=2.77.0
 
 want=("${PACKAGES[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_PACKAGES[@]}")
 [ "${1:-}" = "--ha" ] && want+=("${HA_PACKAGES[@]}")
+if [ "${1:-}" = "--test" ]; then
+  want+=("${TEST_PACKAGES[@]}")
+  # Any Node.js with its npm will do (the machine's own, or Debian's).
+  command -v npm >/dev/null 2>&1 || want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
@@ -28,14 +40,27 @@ if [ -n "$ev" ] && dpkg --compare-versions "$ev" lt "2.1.12-stable-8+deb12u1"; t
   missing+=(libevent-dev libevent-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7)
 fi
 
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages: ${missing[*]}" >&2
-  echo "install-deps: run as root: apt-get install ${missing[*]}" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${missing[@]}" >/dev/null
+
+# The OpenAPI linter, project-local (never global): build/npm/node_modules/.bin/redocly.
+if [ "${1:-}" = "--test" ]; then
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  have=$(cat "$root/build/npm/node_modules/@redocly/cli/package.json" 2>/dev/null \
+         | sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' | head -1)
+  if [ "$have" != "$REDOCLY_VERSION" ]; then
+    echo "install-deps: npm install @redocly/cli@$REDOCLY_VERSION into build/npm"
+    mkdir -p "$root/build/npm"
+    npm install --prefix "$root/build/npm" --no-audit --no-fund --loglevel=error \
+      "@redocly/cli@$REDOCLY_VERSION" >/dev/null
+  fi
+fi

@@ -4,6 +4,7 @@
  * workers run, the main thread waits for signals (sigtimedwait; every thread blocks them): SIGHUP
  * reloads the rules file, validated first, and a file that does not validate is refused with its
  * file and line while the rules in use stay. */
+#include <event2/thread.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,9 +16,11 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "pgconn.h"
 #include "rescore.h"
 #include "rules.h"
+#include "service.h"
 #include "taxonomy.h"
 #include "worker.h"
 
@@ -35,6 +38,7 @@ static void usage(FILE *out)
         "      --once         triage the backlog, then exit\n"
         "      --rescore      re-score every open case under the current rules file, then exit\n"
         "      --check        check the config and rules file, then exit\n"
+        "  -V, --version      print the version\n"
         "  -h, --help         this help\n");
 }
 
@@ -75,18 +79,33 @@ static int main_run_pool(const Config *cfg, const Taxonomy *tax, Rules *rules, b
     }
     LOG_INFO("triaging with %d worker(s), batches of %d, rules %s%s", cfg->triage_workers,
              cfg->triage_batch_size, version, once ? " (until the backlog is empty)" : "");
+    /* The service side (service.h, metrics.h): only for a long-running worker. */
+    if (!once) {
+        snprintf(err, sizeof err, "cannot initialise threading");
+        if (evthread_use_pthreads() < 0 || triage_metrics_start(cfg, err, sizeof err) < 0)
+            LOG_ERROR("%s", err); /* triage goes on without its metrics */
+        /* Each worker beats once per round; it may sleep a whole sweep interval between two. */
+        if (service_watchdog_start(cfg->triage_workers, (cfg->triage_sweep_s + 30) * 1000) < 0)
+            LOG_WARN("watchdog: cannot start its thread");
+        service_ready("triaging");
+    }
     const struct timespec tick = {0, 100 * 1000 * 1000};
     while (!worker_pool_finished(pool)) {
         int sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig == SIGHUP) {
+            service_reloading();
             main_rules_reload(cfg, tax, pool, version, sizeof version);
+            service_ready("triaging");
         } else if (sig == SIGINT || sig == SIGTERM) {
             LOG_INFO("stopping: each worker finishes its batch");
+            service_stopping();
             worker_pool_stop(pool);
             break;
         }
     }
     int rc = worker_pool_join(pool, total, swept);
+    service_watchdog_stop();
+    triage_metrics_stop();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -101,13 +120,11 @@ static double main_now(void)
 int main(int argc, char **argv)
 {
     enum { OPT_ONCE = 1000, OPT_RESCORE, OPT_CHECK };
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"workers", required_argument, NULL, 'w'},
-                                         {"once", no_argument, NULL, OPT_ONCE},
-                                         {"rescore", no_argument, NULL, OPT_RESCORE},
-                                         {"check", no_argument, NULL, OPT_CHECK},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"workers", required_argument, NULL, 'w'},
+        {"once", no_argument, NULL, OPT_ONCE},    {"rescore", no_argument, NULL, OPT_RESCORE},
+        {"check", no_argument, NULL, OPT_CHECK},  {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
     const char *cli_config = NULL;
     long workers = 0;
     bool once = false, rescore = false, check = false;
@@ -118,7 +135,7 @@ int main(int argc, char **argv)
     Rules *rules = NULL;
     PGconn *conn = NULL;
 
-    while ((c = getopt_long(argc, argv, "c:w:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:w:hV", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'c':
@@ -142,6 +159,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf("redress-triage %s\n", REDRESS_VERSION);
             return 0;
         default:
             usage(stderr);

@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "owners.h"
 #include "pgconn.h"
+#include "service.h"
 #include "sweep.h"
 #include "upkeep.h"
 #include "util.h"
@@ -181,8 +183,10 @@ static void *worker_main(void *arg)
     const Config *cfg = w->pool->cfg;
     int backoff_ms = 200, failures = 0;
     bool need_members = true;
+    log_thread_id(w->no);
 
     while (!worker_stopping(w)) {
+        service_beat(w->no - 1);
         if (!w->conn || PQstatus(w->conn) != CONNECTION_OK) {
             worker_disconnect(w);
             if (worker_connect(w) < 0)
@@ -199,6 +203,7 @@ static void *worker_main(void *arg)
         int n = batch_run(w->conn, rules->rules, &w->members, cfg->triage_batch_size, &w->stats,
                           err, sizeof err);
         worker_rules_release(w->pool, rules);
+        triage_metrics_batch(n);
         if (n < 0) {
             LOG_WARN("worker %d: batch rolled back: %s", w->no, err);
             goto retry;

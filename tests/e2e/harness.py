@@ -14,6 +14,8 @@ import time
 
 import psycopg2
 
+import openapi_check
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, "build")
 CLUSTER = None  # set by run.py
@@ -165,13 +167,13 @@ class Process:
 class Intake(Process):
     """redress-intake on its own port; waits until it accepts TLS connections."""
 
-    def __init__(self, config_path):
+    def __init__(self, config_path, env=None):
         self.config_path = config_path
         cfg = read_config(config_path)
         self.port = int(cfg["server.port"])
         self.cert = cfg["tls.cert"]
         super().__init__([os.path.join(BUILD, "redress-intake"), "-c", config_path],
-                         config_path + ".intake.log")
+                         config_path + ".intake.log", env=env)
         deadline = time.time() + 15
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -203,7 +205,9 @@ class Intake(Process):
             conn.request(method, path, body=body, headers=headers or {})
             r = conn.getresponse()
             data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+            got = {k.lower(): v for k, v in r.getheaders()}
+            openapi_check.check(method, path, r.status, got, data)  # docs/openapi.json
+            return r.status, got, data
         finally:
             if own:
                 conn.close()
