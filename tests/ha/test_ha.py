@@ -3,7 +3,6 @@ a lost synchronous standby, a partition between one intake server and the databa
 standby, and the primary lost under load. The tests run in this order on one topology (run.py
 brings it up and down); each leaves a primary and a synchronous standby behind it."""
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -73,12 +72,7 @@ class HaTest(unittest.TestCase):
         self.assertEqual(load.errors, [])
         # The primary has everything; the standby too once it has replayed the primary's last LSN.
         acked, lost, dup = self.assert_all_stored(primary, load, "standby lost")
-        lsn = self.topo.sql(primary, "SELECT pg_current_wal_lsn()::text")[0][0]
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.topo.sql(standby, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
-                break
-            time.sleep(0.2)
+        self.topo.wait_replayed(standby, primary)
         self.assert_all_stored(standby, load, "standby lost, after catching up")
         window = load.outage(killed_at)
         oks = [t for t, ok in sorted(load.attempts) if ok and killed_at - 1 <= t <= degraded_at + 5]
@@ -117,25 +111,11 @@ class HaTest(unittest.TestCase):
         other = self.topo.intake_ports[0]
         body = topology.grievance_body(7)
         try:
-            def submit(port, key, timeout=20):
-                c = http.client.HTTPSConnection("127.0.0.1", port, context=self.topo.tls(),
-                                                                     timeout=timeout)
-                try:
-                    c.request("POST", "/v1/grievances", body=body,
-                              headers={"Content-Type": "application/json", "Idempotency-Key": key})
-                    r = c.getresponse()
-                    return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-                finally:
-                    c.close()
+            def submit(port, key):
+                return self.topo.submit(port, body, key)
 
             def healthz(port):
-                c = http.client.HTTPSConnection("127.0.0.1", port, context=self.topo.tls(),
-                                                                     timeout=20)
-                try:
-                    c.request("GET", "/healthz")
-                    return c.getresponse().status
-                finally:
-                    c.close()
+                return self.topo.request(port, "GET", "/healthz")[0]
 
             def until_201(port, key, timeout):
                 t0 = time.time()
@@ -221,27 +201,14 @@ class HaTest(unittest.TestCase):
                 time.sleep(0.2)
 
             def post(port, body, key):
-                c = http.client.HTTPSConnection("127.0.0.1", port, context=self.topo.tls(), timeout=20)
-                try:
-                    c.request("POST", "/v1/grievances", body=body,
-                              headers={"Content-Type": "application/json", "Idempotency-Key": key})
-                    r = c.getresponse()
-                    data = r.read()
-                    self.assertEqual(r.status, 201, data)
-                    return json.loads(data)
-                finally:
-                    c.close()
+                st, _, data = self.topo.submit(port, body, key)
+                self.assertEqual(st, 201, data)
+                return json.loads(data)
 
             def status(port, g):
-                c = http.client.HTTPSConnection("127.0.0.1", port, context=self.topo.tls(), timeout=20)
-                try:
-                    c.request("GET", "/v1/grievances/" + g["reference"],
-                              headers={"Authorization": "Receipt " + g["receipt"]})
-                    r = c.getresponse()
-                    data = r.read()
-                    return r.status, (json.loads(data)["status"] if r.status == 200 else None)
-                finally:
-                    c.close()
+                st, _, data = self.topo.request(port, "GET", "/v1/grievances/" + g["reference"],
+                                                headers={"Authorization": "Receipt " + g["receipt"]})
+                return st, (json.loads(data)["status"] if st == 200 else None)
 
             def on_standby(ref):
                 return self.topo.sql(standby, "SELECT count(*) FROM grievance WHERE reference = %s", (ref,))[0][0]
@@ -397,11 +364,7 @@ class HaTest(unittest.TestCase):
         # The old primary comes back as a standby of the new one and holds everything too.
         self.topo.ha("start", old)
         self.topo.wait_states({new: "primary", old: "secondary"}, 120)
-        lsn = self.topo.sql(new, "SELECT pg_current_wal_lsn()::text")[0][0]
-        deadline = time.time() + 30
-        while not self.topo.sql(old, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.2)
+        self.topo.wait_replayed(old, new)
         self.assertEqual(topology.check_stored(self.topo, old, load)[1:], (0, 0, 0))
 
 

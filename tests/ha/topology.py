@@ -103,6 +103,29 @@ class Topology:
         ctx.check_hostname = False
         return ctx
 
+    def request(self, port, method, path, body=None, headers=None, timeout=20):
+        """One HTTPS request to an intake server; (status, headers with lower-case names, body)."""
+        c = http.client.HTTPSConnection("127.0.0.1", port, context=self.tls(), timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def submit(self, port, body, key):
+        return self.request(port, "POST", "/v1/grievances", body,
+                            {"Content-Type": "application/json", "Idempotency-Key": key})
+
+    def wait_replayed(self, standby, primary, timeout=30):
+        """Waits until standby has replayed everything primary has written so far."""
+        lsn = self.sql(primary, "SELECT pg_current_wal_lsn()::text")[0][0]
+        deadline = time.time() + timeout
+        while not self.sql(standby, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]:
+            if time.time() > deadline:
+                raise AssertionError(f"{standby} did not replay {lsn} in {timeout}s")
+            time.sleep(0.2)
+
 
 def grievance_body(n):
     """A valid grievance; n varies the text so triage groups some and not others."""
