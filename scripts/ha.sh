@@ -39,7 +39,14 @@ as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- env "${envs[@]}" "$@"; else env "${envs[@]}" "$@"; fi
 }
 say() { echo "ha: $*"; }
-die() { echo "ha: $*" >&2; exit 1; }
+die() {
+  echo "ha: $*" >&2
+  local f
+  for f in "$dir"/log/intake-*.log "$dir"/log/triage-*.log; do
+    [ -f "$f" ] && { echo "ha: last lines of $f:" >&2; tail -n 5 "$f" >&2; }
+  done
+  exit 1
+}
 
 # Starts a program detached in its own session; its pid goes to DIR/pids/NAME.
 spawn() {
