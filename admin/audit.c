@@ -141,6 +141,7 @@ static int audit_stream(Ctx *ctx, const char *what, const char *sql, int nparams
 
 typedef struct {
     AuditBreak *br;
+    bool links_only; /* the role cannot read actors and notes: check links, not contents */
     long events, cases;
     char last_case[24];
     unsigned char last_hash[32];
@@ -177,6 +178,8 @@ static void audit_chain_row_cb(const PGresult *res, void *user)
     } else if (cc->last_seq == 0 ? prevlen != 0
                                  : (prevlen != 32 || memcmp(prev, cc->last_hash, 32) != 0)) {
         reason = "prev_hash does not match the previous event's hash";
+    } else if (cc->links_only) {
+        /* the hash itself is checked against the next event's prev_hash and the checkpoint */
     } else if (audit_time_parse(PQgetvalue(res, 0, F_AT), &micros) < 0) {
         reason = "event time cannot be read";
     } else {
@@ -317,14 +320,28 @@ int audit_cmd_verify(Ctx *ctx, int argc, char **argv)
     if (ctx_connect(ctx) < 0 || ctx_begin(ctx, true) < 0 ||
         ctx_run(ctx, "setting the date style", "SET LOCAL DateStyle = 'ISO, YMD'", 0, NULL) < 0)
         return CTL_FAIL;
+    /* A regulator reads no actor or note: it checks that every chain links up and that the heads
+     * of a checkpoint it holds are still there; recomputing each event's hash takes staff. */
+    PGresult *res = ctx_exec(ctx, "checking what this role may read",
+                             "SELECT has_column_privilege('case_event', 'note', 'SELECT') AND "
+                             "has_column_privilege('case_event', 'actor', 'SELECT')",
+                             0, NULL);
+    if (!res)
+        return CTL_FAIL;
+    cc.links_only = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+    PQclear(res);
     if (since && audit_heads_check(ctx, since, &br, checkpoint, sizeof checkpoint) < 0)
         return CTL_FAIL;
     if (!br.broken &&
         audit_stream(ctx, "audit: reading the audit trail",
-                     "SELECT e.id, e.case_id, c.reference, e.seq, e.at, e.actor, "
-                     "e.action, e.from_status, e.to_status, e.note, e.prev_hash, "
-                     "e.hash FROM case_event e JOIN remedy_case c ON c.id = e.case_id "
-                     "ORDER BY e.case_id, e.seq",
+                     cc.links_only
+                         ? "SELECT e.id, e.case_id, c.reference, e.seq, NULL, NULL, NULL, NULL, "
+                           "NULL, NULL, e.prev_hash, e.hash FROM case_event e "
+                           "JOIN remedy_case c ON c.id = e.case_id ORDER BY e.case_id, e.seq"
+                         : "SELECT e.id, e.case_id, c.reference, e.seq, e.at, e.actor, "
+                           "e.action, e.from_status, e.to_status, e.note, e.prev_hash, "
+                           "e.hash FROM case_event e JOIN remedy_case c ON c.id = e.case_id "
+                           "ORDER BY e.case_id, e.seq",
                      0, NULL, audit_chain_row_cb, &cc) < 0)
         return CTL_FAIL;
     ctx_rollback(ctx);
@@ -333,6 +350,7 @@ int audit_cmd_verify(Ctx *ctx, int argc, char **argv)
                                           "seq", (json_int_t)br.seq, "reason", br.reason)
                               : json_pack("{s:b, s:I, s:I}", "ok", 1, "events",
                                           (json_int_t)cc.events, "cases", (json_int_t)cc.cases);
+        json_object_set_new(o, "checked", json_string(cc.links_only ? "links" : "contents"));
         if (br.event_id[0])
             json_object_set_new(o, "event_id", json_integer(atoll(br.event_id)));
         if (since)
@@ -343,7 +361,8 @@ int audit_cmd_verify(Ctx *ctx, int argc, char **argv)
         printf("audit trail BROKEN: case %s, event #%ld%s%s%s: %s\n", br.reference, br.seq,
                br.event_id[0] ? " (id " : "", br.event_id, br.event_id[0] ? ")" : "", br.reason);
     } else {
-        printf("audit trail ok: %ld events in %ld cases verified", cc.events, cc.cases);
+        printf("audit trail ok: %ld events in %ld cases verified%s", cc.events, cc.cases,
+               cc.links_only ? " (links only: this role cannot read actors and notes)" : "");
         if (since)
             printf("; every chain head of checkpoint %s is intact", checkpoint);
         fputc('\n', stdout);

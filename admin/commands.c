@@ -93,7 +93,8 @@ static const Command commands[] = {
      "Recomputes every case's audit hash chain and names the first broken link. With --since (a "
      "checkpoint's id, or better its digest as printed or in an export manifest) it first checks "
      "that every chain head the checkpoint recorded is still there, unchanged: deleted or "
-     "rewritten last events of a case are found too."},
+     "rewritten last events of a case are found too. A regulator, who may not read actors and "
+     "notes, checks the chains' links and the checkpoint's heads."},
     {"audit checkpoint", audit_cmd_checkpoint, "[--json]",
      "Records a checkpoint of the whole mechanism (every case's chain head) and prints its "
      "digest: keep it outside the database. Every export records one in its manifest."},

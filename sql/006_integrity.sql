@@ -582,9 +582,11 @@ ALTER TABLE audit_checkpoint FORCE ROW LEVEL SECURITY;
 ALTER TABLE audit_checkpoint_head ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit_checkpoint_head FORCE ROW LEVEL SECURITY;
 CREATE POLICY audit_read ON audit_checkpoint FOR SELECT TO redress_staff, redress_regulator USING (true);
-CREATE POLICY audit_read ON audit_checkpoint_head FOR SELECT TO redress_staff USING (true);
-GRANT SELECT ON audit_checkpoint TO redress_staff, redress_regulator;
-GRANT SELECT ON audit_checkpoint_head TO redress_staff;
+CREATE POLICY audit_read ON audit_checkpoint_head FOR SELECT TO redress_staff, redress_regulator
+    USING (true);
+GRANT SELECT ON audit_checkpoint, audit_checkpoint_head TO redress_staff, redress_regulator;
+-- A regulator verifies the links of every chain and a checkpoint's heads (never a note or actor).
+GRANT SELECT (hash, prev_hash) ON case_event TO redress_regulator;
 
 -- Records a checkpoint of every chain as the caller's snapshot sees them: each case's last event,
 -- one index probe per case.

@@ -635,8 +635,8 @@ class TestCheckpoint(WorkedCase):
         self.assertRegex(out["digest"], "^[0-9a-f]{64}$")
         return out
 
-    def verify_since(self, since, expect):
-        out, _ = self.ctl("audit", "verify", "--since", str(since), "--json", expect=expect)
+    def verify_since(self, since, expect, user=None):
+        out, _ = self.ctl("audit", "verify", "--since", str(since), "--json", expect=expect, user=user)
         return json.loads(out)
 
     def superuser(self, *statements):
@@ -654,6 +654,9 @@ class TestCheckpoint(WorkedCase):
         self.assertEqual(cp["events"], cluster().sql("SELECT count(*) FROM case_event")[0][0])
         self.assertTrue(self.verify_since(cp["digest"], 0)["ok"])
         self.assertTrue(self.verify_since(cp["id"], 0)["ok"])
+        # A regulator holding the digest checks it too (links and heads: it reads no note).
+        res = self.verify_since(cp["digest"], 0, user="redress_regulator")
+        self.assertEqual((res["ok"], res["checked"]), (True, "links"))
         last = self.n_events(self.cid)
         # Delete the case's last two events: every chain still verifies...
         self.superuser(("DELETE FROM case_event WHERE case_id = %s AND seq > %s", (self.cid, last - 2)),)
@@ -662,6 +665,8 @@ class TestCheckpoint(WorkedCase):
         res = self.verify_since(cp["digest"], 1)
         self.assertEqual((res["ok"], res["case"], res["seq"]), (False, self.cref, last))
         self.assertIn("is gone", res["reason"])
+        res = self.verify_since(cp["digest"], 1, user="redress_regulator")
+        self.assertEqual((res["ok"], res["case"], res["seq"]), (False, self.cref, last))
         out, _ = self.ctl("audit", "verify", "--since", cp["digest"], expect=1)
         self.assertIn(f"case {self.cref}, event #{last}", out)
 
@@ -678,6 +683,7 @@ class TestCheckpoint(WorkedCase):
         res = self.verify_since(cp["digest"], 1)
         self.assertEqual((res["case"], res["seq"]), (self.cref, self.n_events(self.cid)))
         self.assertIn("differs", res["reason"])
+        self.assertIn("differs", self.verify_since(cp["digest"], 1, user="redress_regulator")["reason"])
         # Editing the checkpoint's stored heads to match is seen through its digest...
         self.superuser(("UPDATE audit_checkpoint_head h SET hash = e.hash FROM case_event e WHERE "
                         "h.checkpoint_id = %s AND e.case_id = h.case_id AND e.seq = h.seq", (cp["id"],)))
