@@ -5,6 +5,7 @@ runs tests/ha/test_*.py against it in name order, prints every measured line aga
 its own timeouts and the whole run a deadline (--timeout)."""
 import argparse
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,15 +21,15 @@ import topology  # noqa: E402
 
 
 def free_base():
-    """A base port with base..base+12 free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 60000:
-            continue
+    """A base port with base..base+12 free on 127.0.0.1, below the ephemeral range, so that no
+    outgoing connection (the nodes' own among them) can take one of them while the topology
+    starts."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    rng = random.Random()
+    for _ in range(100):
+        base = rng.randrange(10000, low - 13)
+        socks = []
         try:
-            socks = []
             for p in range(base, base + 13):
                 s = socket.socket()
                 socks.append(s)

@@ -292,6 +292,60 @@ class HaTest(unittest.TestCase):
                f"not its replay)")
 
     # ------------------------------------------------------------------------------------------
+    def test_7_no_201_before_the_standby_has_it(self):
+        """The standby stops confirming WAL while it looks healthy (its walreceiver is SIGSTOPped;
+        postgres and its keeper answer): a COMMIT then waits. It must never come back as a 201
+        while the primary still runs synchronously, because the monitor may promote that standby
+        next (a statement_timeout that cancels the wait makes PostgreSQL report the COMMIT as done
+        with only a WARNING). If a 201 does come, the primary is then lost and the standby
+        promoted, to show what a client was promised."""
+        primary, standby = self.topo.primary(), self.topo.standby()
+        wal_receiver = self.topo.sql(standby, "SELECT pid FROM pg_stat_wal_receiver")[0][0]
+        port = self.topo.intake_ports[0]
+        body = topology.grievance_body(424242)
+        os.kill(wal_receiver, signal.SIGSTOP)
+        stopped = True
+        try:
+            t0 = time.time()
+            st, _, data = self.topo.submit(port, body, "stalled-standby")
+            answered = time.time() - t0
+            sync = self.topo.sql(primary, "SHOW synchronous_standby_names")[0][0]
+            states = self.topo.states()
+            if st == 201 and sync and states[primary] == ("primary", "primary"):
+                ref = json.loads(data)["reference"]
+                self.topo.ha("kill", primary)
+                os.kill(wal_receiver, signal.SIGCONT)
+                stopped = False
+                try:
+                    self.topo.wait_states({standby: "wait_primary"}, 60)
+                    kept = self.topo.sql(standby, "SELECT count(*) FROM grievance WHERE reference = %s", (ref,))[0][0]
+                finally:
+                    self.topo.ha("start", primary)
+                report(f"stalled standby: 201 after {answered:.1f}s while synchronous, then the primary lost: "
+                       f"the acknowledged grievance {'survived' if kept else 'is LOST'} on the promoted standby")
+                self.fail(f"201 after {answered:.1f}s for a commit the synchronous standby never confirmed "
+                          f"(the statement timeout cancelled the wait); after failover it is "
+                          f"{'still there' if kept else 'gone'}")
+            self.assertIn(st, (201, 503), data)
+            report(f"stalled standby: answered {st} after {answered:.1f}s "
+                   + ("(outcome unknown: retried below)" if st == 503 else "(after the monitor degraded)"))
+        finally:
+            if stopped:
+                os.kill(wal_receiver, signal.SIGCONT)
+        # Replication resumes; the retry with the same key gives one row, whichever way it went.
+        self.topo.wait_states({primary: "primary", standby: "secondary"}, 120)
+        deadline = time.time() + 60
+        while True:
+            st, _, data = self.topo.submit(port, body, "stalled-standby")
+            if st == 201:
+                break
+            self.assertEqual(st, 503, data)
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.5)
+        self.assertEqual(self.topo.sql(primary, "SELECT count(*) FROM grievance WHERE idempotency_key = "
+                                       "'stalled-standby'")[0][0], 1)
+
+    # ------------------------------------------------------------------------------------------
     def test_8_primary_postmaster_killed(self):
         """Only the primary's postmaster is SIGKILLed; its keeper lives and restarts it, while the
         monitor, seeing the node's health checks fail, may already have promoted the standby
