@@ -56,7 +56,7 @@ fi
 if [ "${1:-}" = "--test" ]; then
   root=$(cd "$(dirname "$0")/.." && pwd)
   have=$(cat "$root/build/npm/node_modules/@redocly/cli/package.json" 2>/dev/null \
-         | sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' | head -1)
+         | sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' | head -1 || true)
   if [ "$have" != "$REDOCLY_VERSION" ]; then
     echo "install-deps: npm install @redocly/cli@$REDOCLY_VERSION into build/npm"
     mkdir -p "$root/build/npm"
