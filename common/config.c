@@ -63,6 +63,24 @@ static int config_retention_check(const char *value, char *why, size_t whylen)
     return 0;
 }
 
+static int config_log_level_check(const char *value, char *why, size_t whylen)
+{
+    LogLevel level;
+    if (log_level_parse(value, &level))
+        return 0;
+    snprintf(why, whylen, "must be error, warn, info or debug");
+    return -1;
+}
+
+static int config_log_format_check(const char *value, char *why, size_t whylen)
+{
+    LogFormat format;
+    if (log_format_parse(value, &format))
+        return 0;
+    snprintf(why, whylen, "must be text or json");
+    return -1;
+}
+
 static const ConfigKey config_keys[] = {
     STR("server", "listen", listen_addr, "127.0.0.1", 1),
     INT("server", "port", port, "8443", 1, 65535),
@@ -71,8 +89,8 @@ static const ConfigKey config_keys[] = {
     INT("server", "request_timeout", request_timeout_s, "10", 1, 3600),
     INT("server", "max_body_bytes", max_body_bytes, "65536", 1024, 16777216),
     INT("server", "max_header_bytes", max_header_bytes, "8192", 1024, 65536),
-    STR("server", "log_level", log_level, "info", 1),
-    STR("server", "log_format", log_format, "text", 1),
+    STR_CHECKED("server", "log_level", log_level, "info", config_log_level_check),
+    STR_CHECKED("server", "log_format", log_format, "text", config_log_format_check),
     STR("tls", "cert", cert_file, "var/tls/cert.pem", 1),
     STR("tls", "key", key_file, "var/tls/key.pem", 1),
     STR("database", "conninfo", conninfo, "host=var/pg/sock port=5433 dbname=redress", 0),
@@ -332,19 +350,10 @@ Config *config_load_logged(const char *program, const char *cli_path)
         LOG_ERROR("%s", err);
         return NULL;
     }
-    if (!log_level_parse(cfg->log_level, &level)) {
-        LOG_ERROR("%s: [server] log_level = '%s': must be error, warn, info or debug",
-                  cfg->path ? cfg->path : "defaults", cfg->log_level);
-        config_free(cfg);
-        return NULL;
-    }
+    /* Both were checked by the table's validators. */
     LogFormat format;
-    if (!log_format_parse(cfg->log_format, &format)) {
-        LOG_ERROR("%s: [server] log_format = '%s': must be text or json",
-                  cfg->path ? cfg->path : "defaults", cfg->log_format);
-        config_free(cfg);
-        return NULL;
-    }
+    log_level_parse(cfg->log_level, &level);
+    log_format_parse(cfg->log_format, &format);
     log_set_format(format);
     log_init(program, level);
     return cfg;

@@ -126,6 +126,18 @@ static void metrics_render_requests(struct evbuffer *out)
     }
 }
 
+/* One gauge per worker; only_seen: 0 for a worker that did not answer this scrape (its last
+ * values would be stale). */
+static void metrics_worker_gauge(struct evbuffer *out, const char *name, const char *help,
+                                 _Atomic int *values, int n, bool only_seen)
+{
+    prom_header(out, name, "gauge", help);
+    for (int i = 0; i < n; i++) {
+        int v = only_seen && !atomic_load(&metrics_worker_seen[i]) ? 0 : atomic_load(&values[i]);
+        evbuffer_add_printf(out, "%s{worker=\"%d\"} %d\n", name, i, v);
+    }
+}
+
 static void metrics_render(struct evbuffer *out, void *arg)
 {
     (void)arg;
@@ -152,26 +164,17 @@ static void metrics_render(struct evbuffer *out, void *arg)
     for (int i = 0; i < n; i++)
         atomic_store(&metrics_worker_seen[i], 0);
     server_run_in_workers(metrics_intake, metrics_worker_snapshot_cb, NULL, 2000);
-    prom_header(out, "redress_intake_worker_up", "gauge",
-                "1 when the worker's event loop answered this scrape within 2 s");
-    for (int i = 0; i < n; i++)
-        evbuffer_add_printf(out, "redress_intake_worker_up{worker=\"%d\"} %d\n", i,
-                            atomic_load(&metrics_worker_seen[i]));
-    prom_header(out, "redress_intake_database_up", "gauge",
-                "1 when the worker's database connection is ready");
-    for (int i = 0; i < n; i++)
-        evbuffer_add_printf(out, "redress_intake_database_up{worker=\"%d\"} %d\n", i,
-                            atomic_load(&metrics_worker_seen[i]) &&
-                                atomic_load(&metrics_worker_db_up[i]));
-    prom_header(out, "redress_intake_open_connections", "gauge", "Open client connections");
-    for (int i = 0; i < n; i++)
-        evbuffer_add_printf(out, "redress_intake_open_connections{worker=\"%d\"} %d\n", i,
-                            atomic_load(&metrics_worker_conns[i]));
-    prom_header(out, "redress_intake_submissions_waiting", "gauge",
-                "Submissions queued or in flight to the database");
-    for (int i = 0; i < n; i++)
-        evbuffer_add_printf(out, "redress_intake_submissions_waiting{worker=\"%d\"} %d\n", i,
-                            atomic_load(&metrics_worker_pending[i]));
+    metrics_worker_gauge(out, "redress_intake_worker_up",
+                         "1 when the worker's event loop answered this scrape within 2 s",
+                         metrics_worker_seen, n, false);
+    metrics_worker_gauge(out, "redress_intake_database_up",
+                         "1 when the worker's database connection is ready", metrics_worker_db_up,
+                         n, true);
+    metrics_worker_gauge(out, "redress_intake_open_connections", "Open client connections",
+                         metrics_worker_conns, n, true);
+    metrics_worker_gauge(out, "redress_intake_submissions_waiting",
+                         "Submissions queued or in flight to the database", metrics_worker_pending,
+                         n, true);
 }
 
 int metrics_start(Server *server, const Config *cfg, char *err, size_t errlen)

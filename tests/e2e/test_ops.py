@@ -3,6 +3,7 @@
 SIGHUP reloads under load; Prometheus metrics parsed by prometheus_client; the OpenAPI document
 (Redocly lint, served copy, route table, live responses); JSON logs; manuals, completion, --version."""
 import hashlib
+import pwd
 import http.client
 import json
 import os
@@ -43,6 +44,15 @@ class MakeRunAnywhere(unittest.TestCase):
     """The first thing a new user does: clone, `make run`, open the form."""
 
     def test_make_run_in_mode_700_clone(self):
+        self.make_run_in_mode_700_clone(None)
+
+    def test_make_run_in_mode_700_clone_as_another_user(self):
+        # Only root can become another user; anyone else is "another user" already.
+        self.make_run_in_mode_700_clone("nobody" if os.geteuid() == 0 else None)
+
+    def make_run_in_mode_700_clone(self, user):
+        """user None: the invoking user (root in CI); else `make run` runs as that user, owner of
+        the clone, with the cluster as that user too."""
         home = tempfile.mkdtemp(prefix="redress-home-")
         os.chmod(home, 0o700)  # as every home directory is: the postgres user cannot enter it
         clone = os.path.join(home, "redress")
@@ -57,7 +67,11 @@ class MakeRunAnywhere(unittest.TestCase):
         log_path = os.path.join(home, "make-run.log")
         log = open(log_path, "wb")
         env = dict(os.environ, MAKEFLAGS="-j2")
-        proc = subprocess.Popen(["make", "run"], cwd=clone, stdout=log, stderr=subprocess.STDOUT,
+        argv = ["make", "run"]
+        if user:
+            subprocess.run(["chown", "-R", f"{user}:", home], check=True)
+            argv = ["runuser", "-u", user, "--", "env", f"HOME={home}", *argv]
+        proc = subprocess.Popen(argv, cwd=clone, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env)
         pgdir = os.path.join(clone, "var/pg")
         try:
@@ -74,10 +88,14 @@ class MakeRunAnywhere(unittest.TestCase):
                 time.sleep(0.5)
             out = open(log_path, errors="replace").read()
             self.assertEqual(status, 200, "make run never became healthy:\n" + out[-4000:])
-            if os.geteuid() == 0:
+            if os.geteuid() == 0 and not user:
                 # The cluster runs as postgres, so its data cannot be inside the clone.
                 self.assertTrue(os.path.islink(pgdir), out[-2000:])
                 self.assertTrue(os.path.realpath(pgdir).startswith("/var/lib/redress/pg-"))
+            if user:
+                # Not root: the cluster is the user's own, inside the clone.
+                self.assertFalse(os.path.islink(pgdir))
+                self.assertEqual(os.stat(os.path.join(pgdir, "data")).st_uid, pwd.getpwnam(user).pw_uid)
             real = os.path.realpath(pgdir)
             self.assertTrue(os.path.exists(os.path.join(real, "data/postmaster.pid")))
             # Ctrl-C stops everything: the servers and the cluster.
