@@ -113,7 +113,7 @@ def settle(cluster):
 def reset(cluster):
     cluster.sql("UPDATE grievance SET case_id = NULL, triaged_at = NULL "
                 "WHERE case_id IS NOT NULL OR triaged_at IS NOT NULL")
-    cluster.sql("TRUNCATE case_event, case_owner, triage_decision, remedy")
+    cluster.sql("TRUNCATE case_event, case_owner, triage_decision, remedy CASCADE")  # and what refers to them
     cluster.sql("DELETE FROM remedy_case")  # referenced by grievance: TRUNCATE would need CASCADE
     settle(cluster)
 

@@ -37,6 +37,7 @@ static bool grievance_same(const Grievance *a, const Grievance *b)
            list_same(&a->companies, &b->companies) && list_same(&a->services, &b->services) &&
            list_same(&a->vulnerability, &b->vulnerability) &&
            a->people_affected == b->people_affected && a->ongoing == b->ongoing &&
+           a->immediate_danger == b->immediate_danger &&
            strcmp(a->started_on, b->started_on) == 0 &&
            strcmp(a->complainant_type, b->complainant_type) == 0 &&
            str_same(a->language, b->language) && a->share_with_members == b->share_with_members &&
