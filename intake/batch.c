@@ -131,18 +131,26 @@ static void flight_done_cb(void *arg, DbStatus status)
     } else if (f->committed && f->select_ok) {
         for (int i = 0; i < f->n; i++) {
             Submission *sub = f->subs[i];
-            if (!sub->answered) {
-                /* Reference collision: try again with a new one. */
-                if (++sub->attempts >= BATCH_MAX_ATTEMPTS) {
-                    sub->done(sub, SUBMIT_FAILED);
-                    continue;
-                }
-                grievance_row_rekey(&sub->row, key);
-                queue_push(b, sub, true);
-                b->flush_due = true;
+            if (sub->answered)
+                continue;
+            f->subs[i] = NULL; /* handed on: requeued or failed */
+            /* Reference collision: try again with a new one. */
+            if (++sub->attempts >= BATCH_MAX_ATTEMPTS) {
+                sub->done(sub, SUBMIT_FAILED);
                 continue;
             }
-            sub->done(sub, sub->result);
+            grievance_row_rekey(&sub->row, key);
+            queue_push(b, sub, true);
+        }
+        /* The next batch goes before these answers are written: the database works on it while
+         * this thread encrypts and sends the replies. */
+        if (b->npending > 0) {
+            b->flush_due = true;
+            batch_try_flush(b);
+        }
+        for (int i = 0; i < f->n; i++) {
+            if (f->subs[i])
+                f->subs[i]->done(f->subs[i], f->subs[i]->result);
         }
     } else if (f->n > 1) {
         /* The batch was refused: retry every row on its own so the bad one fails alone. */
