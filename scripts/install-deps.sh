@@ -12,8 +12,9 @@ PACKAGES=(
 # Building: sd_notify (libsystemd), the manuals (scdoc).
 PACKAGES+=(libsystemd-dev scdoc)
 BENCH_PACKAGES=(nghttp2-client nginx-light)
-# make test-ha: pg_auto_failover (monitor, keeper, pg_autoctl) manages the primary and its standby.
-HA_PACKAGES=(postgresql-15-auto-failover pg-auto-failover-cli)
+# make test-ha: pg_auto_failover (monitor, keeper, pg_autoctl) manages the primary and its standby;
+# ha.sh checks the servers with curl.
+HA_PACKAGES=(postgresql-15-auto-failover pg-auto-failover-cli curl)
 # make test: metrics parsed by prometheus_client, live responses checked with jsonschema against
 # docs/openapi.json, units checked by systemd-analyze, manuals rendered by man, the OpenAPI lint
 # (@redocly/cli from npm, installed below into build/npm).
