@@ -44,9 +44,9 @@ $$;
 REVOKE ALL ON FUNCTION case_due(timestamptz, integer[], text, boolean, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION case_due(timestamptz, integer[], text, boolean, integer) TO redress_triage;
 
--- Every stage of a case in status st that is still to be done, in order (the first one is
--- case_next_deadline's): acknowledge while received or triaged, first response until
--- investigating, remedy proposal until a remedy is proposed.
+-- Every stage of a case in status st that is still to be done, in order (the first one is the
+-- next deadline, case_next_deadline below): acknowledge while received or triaged, first response
+-- until investigating, remedy proposal until a remedy is proposed.
 CREATE FUNCTION case_pending_stages(st case_status, ack_due timestamptz, response_due timestamptz,
                                     remedy_due timestamptz)
 RETURNS TABLE (ord integer, stage text, due timestamptz)
@@ -63,7 +63,15 @@ $$;
 REVOKE ALL ON FUNCTION case_pending_stages(case_status, timestamptz, timestamptz, timestamptz)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION case_pending_stages(case_status, timestamptz, timestamptz, timestamptz)
-    TO redress_triage;
+    TO redress_staff, redress_teams, redress_regulator, redress_triage;
+-- The next deadline (001's) is the first pending stage: one definition of which stage is pending.
+CREATE OR REPLACE FUNCTION case_next_deadline(st case_status, ack_due timestamptz,
+                                              response_due timestamptz, remedy_due timestamptz)
+RETURNS TABLE (stage text, due timestamptz)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p.stage, p.due FROM case_pending_stages(st, ack_due, response_due, remedy_due) p
+    ORDER BY p.ord LIMIT 1
+$$;
 
 -- ---------------------------------------------------------------------------------------------
 -- The ranked queue. Open cases where someone is in immediate danger come first; then, smaller
