@@ -19,7 +19,7 @@ HA_PACKAGES=(postgresql-15-auto-failover pg-auto-failover-cli curl)
 # docs/openapi.json, units checked by systemd-analyze, manuals rendered by man, the OpenAPI lint
 # (@redocly/cli from npm, installed below into build/npm).
 TEST_PACKAGES=(python3-prometheus-client python3-jsonschema systemd man-db git)
-REDOCLY_VERSION=2.77.0
+REDOCLY_VERSION=2.77.0 # needs Node.js 20.19 or later (this machine kind's own Node.js is 20)
 
 want=("${PACKAGES[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_PACKAGES[@]}")
@@ -56,6 +56,11 @@ fi
 # The OpenAPI linter, project-local (never global): build/npm/node_modules/.bin/redocly.
 if [ "${1:-}" = "--test" ]; then
   root=$(cd "$(dirname "$0")/.." && pwd)
+  node_v=$(node -p 'process.versions.node' 2>/dev/null || echo 0)
+  if dpkg --compare-versions "$node_v" lt 20.19; then
+    echo "install-deps: @redocly/cli $REDOCLY_VERSION needs Node.js 20.19 or later, not $node_v" >&2
+    exit 1
+  fi
   have=$(cat "$root/build/npm/node_modules/@redocly/cli/package.json" 2>/dev/null \
          | sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' | head -1 || true)
   if [ "$have" != "$REDOCLY_VERSION" ]; then
