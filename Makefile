@@ -60,7 +60,7 @@ PROGRAMS := $(BUILD)/redress-intake $(BUILD)/redress-triage $(BUILD)/redressctl
 # Manuals from one scdoc source each: man/NAME.SECTION.scd -> $(BUILD)/man/NAME.SECTION
 MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
 
-.PHONY: all run test test-ha unit e2e check-asan bench bench-triage bench-export deps clean format format-check fuzz fuzz-regress \
+.PHONY: all run test test-ha unit e2e check-asan bench bench-ha bench-triage bench-export deps clean format format-check fuzz fuzz-regress \
         man install
 all: $(PROGRAMS)
 man: $(MAN_PAGES)
@@ -140,6 +140,13 @@ bench-surge:
 bench-triage: deps all
 	@/usr/bin/python3 bench/triage.py --build $(BUILD)
 	@/usr/bin/python3 bench/triage_events.py --build $(BUILD)
+
+# What synchronous replication costs the intake: single cluster vs scripts/ha.sh's primary.
+bench-ha:
+	@scripts/install-deps.sh --bench
+	@scripts/install-deps.sh --ha
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/ha.py --build $(BUILD)
 
 bench-export: deps all
 	@/usr/bin/python3 bench/export.py --build $(BUILD)
