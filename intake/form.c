@@ -133,6 +133,31 @@ static void checkbox(struct evbuffer *out, const FormValues *v, const char *name
     evbuffer_add_printf(out, "</label>\n");
 }
 
+/* "Is anyone in immediate danger?": optional (neither radio checked is "not answered"); says what
+ * a yes does, and that this is no emergency service. */
+static void danger_question(struct evbuffer *out, const FormValues *v, const GrievanceError *err)
+{
+    evbuffer_add_printf(
+        out, "<fieldset aria-describedby=\"immediate_danger-hint\">\n<legend>Is anyone in "
+             "immediate danger because of this? (optional)</legend>\n"
+             "<p id=\"immediate_danger-hint\">If you answer yes, your grievance goes to the top of "
+             "the queue of the teams who handle it, with the highest priority, and must be "
+             "acknowledged within hours. This service cannot send help: if someone's life or "
+             "safety is at risk now, call your local emergency number (112 or 911 in many "
+             "countries) or someone you trust nearby.</p>\n");
+    field_error(out, err, "immediate_danger");
+    static const char *const answers[][2] = {{"yes", "Yes, someone is in immediate danger"},
+                                             {"no", "No"}};
+    for (size_t i = 0; i < 2; i++)
+        evbuffer_add_printf(out,
+                            "<label><input type=\"radio\" name=\"immediate_danger\" "
+                            "value=\"%s\"%s> %s</label>\n",
+                            answers[i][0],
+                            v && form_has(v, "immediate_danger", answers[i][0]) ? " checked" : "",
+                            answers[i][1]);
+    evbuffer_add_printf(out, "</fieldset>\n");
+}
+
 /* The grievance form; v and err are NULL for an empty form. */
 static void form_render(Worker *w, struct evhttp_request *req, int code, const FormValues *v,
                         const GrievanceError *err)
@@ -179,6 +204,7 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const F
     field_error(out, err, "ongoing");
     checkbox(out, v, "ongoing", "Yes, the harm is ongoing");
     evbuffer_add_printf(out, "</fieldset>\n");
+    danger_question(out, v, err);
     taxonomy_checkboxes(out, tax, TAXONOMY_VULNERABILITY, v, err, "vulnerability",
                         "Does any of this describe the person harmed? (optional)");
     static const char *const types[][2] = {{"self", "I was harmed myself"},
@@ -326,6 +352,13 @@ static json_t *form_to_json(const FormValues *v, GrievanceError *err)
         json_object_set_new(obj, "people_affected", json_integer(n));
     }
     json_object_set_new(obj, "ongoing", json_boolean(form_has(v, "ongoing", "yes")));
+    /* yes/no; nothing chosen is not answered; anything else the validator refuses, by name */
+    const char *danger = form_get(v, "immediate_danger");
+    if (danger && *danger)
+        json_object_set_new(obj, "immediate_danger",
+                            strcmp(danger, "yes") == 0  ? json_true()
+                            : strcmp(danger, "no") == 0 ? json_false()
+                                                        : json_string("invalid"));
     json_object_set_new(obj, "consent",
                         json_pack("{s:b, s:b}", "share_with_members",
                                   form_has(v, "share_with_members", "yes"), "share_with_regulator",

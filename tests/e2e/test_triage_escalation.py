@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.parse
 
 import harness
 from test_triage import TriageBase, cluster, ini_version
@@ -371,6 +372,46 @@ class TestImmediateDangerThroughIntake(TriageBase):
         hours = cluster().sql("SELECT extract(epoch FROM ack_due - opened_at) / 3600 FROM remedy_case "
                               "WHERE id = %s", (danger["id"],))[0][0]
         self.assertLessEqual(float(hours), 2.01)
+
+    def post_form(self, **fields):
+        body = {"description": "they posted where I live and said they are coming",
+                "category": "identity_exposure", "country": "KE", "complainant_type": "self"}
+        body.update(fields)
+        st, _, page = self.intake.request("POST", "/grievances", urllib.parse.urlencode(body),
+                                          {"Content-Type": "application/x-www-form-urlencoded"})
+        return st, page.decode("utf-8", "replace")
+
+    def test_form_asks_says_what_happens_and_points_to_emergency_services(self):
+        st, _, page = self.intake.request("GET", "/")
+        page = page.decode()
+        self.assertEqual(st, 200)
+        self.assertIn("immediate danger", page)
+        self.assertIn('name="immediate_danger" value="yes"', page)
+        self.assertIn('name="immediate_danger" value="no"', page)
+        self.assertNotIn('value="yes" checked', page.split("immediate_danger-hint")[1].split("</fieldset>")[0],
+                         "not answered unless the person answers")
+        self.assertIn("top of the queue", page)
+        self.assertIn("emergency number", page)
+        st, page = self.post_form(immediate_danger="yes")
+        self.assertEqual(st, 201, page[:300])
+        st, page = self.post_form(immediate_danger="no", category="content_removal")
+        self.assertEqual(st, 201, page[:300])
+        st, page = self.post_form(category="content_removal", description="a post was removed")
+        self.assertEqual(st, 201, page[:300])
+        before = self.one("SELECT count(*) FROM grievance")
+        st, page = self.post_form(immediate_danger="perhaps")
+        self.assertEqual(st, 422, page[:300])
+        self.assertIn("immediate_danger", page)
+        self.assertIn('value="yes"', page, "the question is asked again")
+        self.assertEqual(self.one("SELECT count(*) FROM grievance"), before)
+        self.assertEqual(sorted(cluster().sql("SELECT category, immediate_danger FROM grievance "
+                                              "WHERE channel = 'form'"), key=str),
+                         sorted([("identity_exposure", True), ("content_removal", False),
+                                 ("content_removal", None)], key=str))
+        self.triage("--once")
+        top = cluster().sql("SELECT c.immediate_danger, c.band FROM case_queue q JOIN remedy_case c ON c.id = q.id "
+                            "ORDER BY q.queue_rank LIMIT 1")[0]
+        self.assertEqual(top, (True, "P1"))
 
     def test_import_column(self):
         path = os.path.join(self.dir, "import.csv")
