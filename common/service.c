@@ -105,14 +105,14 @@ static void *service_watchdog_main(void *arg)
     return NULL;
 }
 
-int service_watchdog_start(int nslots, int stall_ms)
+int service_watchdog_start(int nslots, int idle_ms)
 {
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
         return 0;
     service_wd_usec = usec;
     service_wd_slots = nslots < SERVICE_MAX_BEATS ? nslots : SERVICE_MAX_BEATS;
-    service_wd_stall_ms = stall_ms;
+    service_wd_stall_ms = idle_ms + (int)(usec / 2000);
     service_wd_stop = false;
     if (pthread_create(&service_wd_thread, NULL, service_watchdog_main, NULL) != 0)
         return -1;

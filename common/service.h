@@ -25,8 +25,9 @@ void service_beat(int slot);
  * frees it with event_free before the base. */
 struct event *service_beat_timer_new(struct event_base *base, int slot);
 /* When systemd's watchdog is on (WatchdogSec=), starts a thread pinging it while each of slots
- * 0..nslots-1 beat within stall_ms. Returns 0 (also when the watchdog is off), -1 on failure. */
-int service_watchdog_start(int nslots, int stall_ms);
+ * 0..nslots-1 beat within idle_ms (the longest a healthy thread goes between two beats) plus half
+ * the watchdog interval. Returns 0 (also when the watchdog is off), -1 on failure. */
+int service_watchdog_start(int nslots, int idle_ms);
 /* Stops that thread (no-op if none). */
 void service_watchdog_stop(void);
 

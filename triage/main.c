@@ -85,7 +85,7 @@ static int main_run_pool(const Config *cfg, const Taxonomy *tax, Rules *rules, b
         if (evthread_use_pthreads() < 0 || triage_metrics_start(cfg, err, sizeof err) < 0)
             LOG_ERROR("%s", err); /* triage goes on without its metrics */
         /* Each worker beats once per round; it may sleep a whole sweep interval between two. */
-        if (service_watchdog_start(cfg->triage_workers, (cfg->triage_sweep_s + 30) * 1000) < 0)
+        if (service_watchdog_start(cfg->triage_workers, cfg->triage_sweep_s * 1000) < 0)
             LOG_WARN("watchdog: cannot start its thread");
         service_ready("triaging");
     }

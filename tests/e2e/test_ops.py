@@ -182,6 +182,14 @@ class NotifySocket:
                 pass
         raise AssertionError(f"no {key} from the service; got {self.messages}")
 
+    def drain(self):
+        """Reads whatever was sent so far; returns the count of messages."""
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                return len(self.messages)
+
     def close(self):
         self.sock.close()
 
@@ -661,3 +669,51 @@ class Packaging(unittest.TestCase):
                 p = subprocess.run([os.path.join(harness.BUILD, prog), flag], capture_output=True,
                                    text=True, timeout=10)
                 self.assertEqual((p.returncode, p.stdout), (0, f"{prog} {version}\n"), prog)
+
+
+class TriageWatchdog(unittest.TestCase):
+    """A triage worker stuck in a database call stops the watchdog pings; they resume with it."""
+
+    def test_stuck_worker_stops_the_pings(self):
+        d = tempfile.mkdtemp(prefix="redress-ops-wd-")
+        os.chmod(d, 0o755)
+        config = harness.make_config(d, harness.CLUSTER, **{"triage.sweep_interval": "1",
+                                                            "triage.workers": "1"})
+        notify = NotifySocket(d)
+        env = dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="2000000")
+        for k in ("PGUSER", "PGHOST", "PGPORT", "PGDATABASE", "REDRESS_CONFIG"):
+            env.pop(k, None)
+        triage = harness.Process([os.path.join(harness.BUILD, "redress-triage"), "-c", config],
+                                 os.path.join(d, "triage.log"), env=env)
+        stopped = []
+        try:
+            ready = notify.wait_for("READY=1")
+            notify.wait_for("WATCHDOG=1", after=ready)
+            # The worker's own backend stops answering: its next sweep blocks in libpq.
+            deadline = time.time() + 10
+            while not stopped and time.time() < deadline:
+                stopped = [pid for (pid,) in harness.CLUSTER.sql(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-triage/1'")]
+                time.sleep(0.1)
+            self.assertTrue(stopped)
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+            # Stall limit: the sweep interval (1 s) and half the watchdog interval (1 s).
+            deadline = time.time() + 15
+            while "has not run" not in triage.output() and time.time() < deadline:
+                time.sleep(0.2)
+            self.assertIn("watchdog: a worker thread has not run", triage.output())
+            quiet_from = notify.drain()  # pings sent before the stall was noticed
+            with self.assertRaises(AssertionError):  # no ping for 2.5 s: systemd would restart it
+                notify.wait_for("WATCHDOG=1", timeout=2.5, after=quiet_from)
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            stopped = []
+            notify.wait_for("WATCHDOG=1", timeout=10, after=len(notify.messages))
+            self.assertIsNone(triage.proc.poll())
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            triage.stop()
+            notify.close()
+            shutil.rmtree(d, ignore_errors=True)
