@@ -1,7 +1,12 @@
-/* Non-blocking libpq in pipeline mode under libevent. States: DB_DISCONNECTED (waiting to retry),
- * DB_CONNECTING (PQconnectPoll steps), DB_CONNECTED (pipeline open, jobs flow). */
+/* Non-blocking libpq in pipeline mode under libevent. The state changes in one place,
+ * db_set_state(), which also sets the timer each state needs: a path that drops the connection
+ * (a read error, a watchdog, a send failing inside a completion callback) cannot leave the adapter
+ * disconnected without its retry timer. */
 #include "db.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,12 +17,17 @@
 #define DB_JOB_MAX_QUERIES 8
 #define DB_RETRY_MIN_MS 200
 #define DB_RETRY_MAX_MS 5000
+#define DB_CANCELS_MAX                                                                             \
+    4 /* cancel threads at once, process-wide (each may wait on a stuck server) */
 
 typedef enum {
-    DB_DISCONNECTED = 0, /* no connection; a retry timer is armed */
-    DB_CONNECTING,       /* PQconnectPoll in progress */
-    DB_CONNECTED,        /* in pipeline mode, accepting jobs */
+    DB_DISCONNECTED = 0, /* no connection; ev_retry is armed (back-off) */
+    DB_CONNECTING,       /* PQconnectPoll in progress; ev_retry bounds it (connect timeout) */
+    DB_CONNECTED,        /* in pipeline mode, accepting jobs; ev_watchdog runs while jobs are out */
+    DB_CLOSED,           /* closed for good (shutdown): no timer, no reconnect */
 } DbState;
+
+static const char *const db_state_names[] = {"disconnected", "connecting", "connected", "closed"};
 
 typedef struct DbJob {
     struct DbJob *next;
@@ -35,18 +45,22 @@ struct Db {
     const Config *cfg;
     char *user;
     char *application;
+    char options[96]; /* libpq "options": the session's statement and lock timeouts */
     PGconn *conn;
-    DbState state;
-    int sock; /* PQsocket at the time the events were made */
+    DbState state; /* changed only by db_set_state */
+    int sock;      /* PQsocket at the time the events were made */
     struct event *ev_read;
     struct event *ev_write;
-    struct event *ev_timer; /* retry back-off while disconnected; watchdog while connected */
+    struct event *ev_retry;    /* back-off while disconnected; connect timeout while connecting */
+    struct event *ev_watchdog; /* the oldest job's deadline while connected */
     int retry_ms;
     DbJob *head, *tail; /* jobs in flight, in send order */
     int njobs;
     DbJob *done_head, *done_tail; /* failed jobs whose callbacks run at the next safe point */
     struct event *ev_done;
 };
+
+static atomic_int db_cancels_running;
 
 static void db_connect_start(Db *db);
 static void db_io_cb(evutil_socket_t fd, short what, void *arg);
@@ -82,16 +96,64 @@ static void db_events_watch(Db *db, short what)
         event_del(db->ev_write);
 }
 
-static void db_timer_arm(Db *db, int ms)
+static void db_timer_arm(struct event *ev, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    event_add(db->ev_timer, &tv);
+    event_add(ev, &tv);
 }
 
+static bool db_transition_allowed(DbState from, DbState to)
+{
+    switch (to) {
+    case DB_DISCONNECTED: /* from itself too: a connect that failed to start backs off further */
+        return from != DB_CLOSED;
+    case DB_CONNECTING:
+        return from == DB_DISCONNECTED;
+    case DB_CONNECTED:
+        return from == DB_CONNECTING;
+    case DB_CLOSED:
+        return true;
+    }
+    return false;
+}
+
+/* The one place db->state changes. Each state gets its timer here and loses the others'. */
+static void db_set_state(Db *db, DbState next)
+{
+    if (!db_transition_allowed(db->state, next))
+        BUG("database adapter: no transition %s -> %s", db_state_names[db->state],
+            db_state_names[next]);
+    db->state = next;
+    switch (next) {
+    case DB_DISCONNECTED:
+        event_del(db->ev_watchdog);
+        db->retry_ms = db->retry_ms ? db->retry_ms * 2 : DB_RETRY_MIN_MS;
+        if (db->retry_ms > DB_RETRY_MAX_MS)
+            db->retry_ms = DB_RETRY_MAX_MS;
+        db_timer_arm(db->ev_retry, db->retry_ms);
+        break;
+    case DB_CONNECTING:
+        event_del(db->ev_watchdog);
+        db_timer_arm(db->ev_retry, db->cfg->db_timeout_s * 1000);
+        break;
+    case DB_CONNECTED:
+        event_del(db->ev_retry);
+        db->retry_ms = 0;
+        break;
+    case DB_CLOSED:
+        event_del(db->ev_retry);
+        event_del(db->ev_watchdog);
+        break;
+    }
+}
+
+/* Arms the watchdog for the oldest job in flight (or stops it when none is); connected only. */
 static void db_watchdog_arm(Db *db)
 {
+    if (db->state != DB_CONNECTED)
+        return;
     if (!db->head) {
-        event_del(db->ev_timer);
+        event_del(db->ev_watchdog);
         return;
     }
     struct timeval now, due, left;
@@ -102,7 +164,7 @@ static void db_watchdog_arm(Db *db)
         timerclear(&left);
     else
         timersub(&due, &now, &left);
-    event_add(db->ev_timer, &left);
+    event_add(db->ev_watchdog, &left);
 }
 
 static void db_done_run_cb(evutil_socket_t fd, short what, void *arg)
@@ -120,13 +182,57 @@ static void db_done_run_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Drops the connection; every job in flight completes with DB_FAILED from the event loop. */
-static void db_fail(Db *db, const char *why)
+static void *db_cancel_main(void *arg)
+{
+    PGcancel *cancel = arg;
+    char err[256];
+    /* Blocks until the server has taken the request (or forever, if the postmaster is stopped:
+     * which is why this is a thread of its own and not the event loop). */
+    int sent = PQcancel(cancel, err, sizeof err);
+    PQfreeCancel(cancel);
+    LOG_INFO("database cancel request %s", sent ? "sent" : "failed");
+    atomic_fetch_sub(&db_cancels_running, 1);
+    return NULL;
+}
+
+/* Asks the server to cancel what the connection is running, so a transaction we are about to
+ * abandon is rolled back rather than left to commit after we answered 503. PQcancel blocks (and
+ * PQcancelConn is PostgreSQL 17), so it runs in a detached thread; at most DB_CANCELS_MAX at a
+ * time, since each may hang on a stopped server. */
+static void db_cancel_send(Db *db)
+{
+    if (atomic_fetch_add(&db_cancels_running, 1) >= DB_CANCELS_MAX) {
+        atomic_fetch_sub(&db_cancels_running, 1);
+        LOG_WARN("database cancel skipped: %d cancel requests still waiting", DB_CANCELS_MAX);
+        return;
+    }
+    PGcancel *cancel = PQgetCancel(db->conn);
+    pthread_attr_t attr;
+    pthread_t thread;
+    int rc = -1;
+    if (cancel && pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&thread, &attr, db_cancel_main, cancel);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        PQfreeCancel(cancel);
+        atomic_fetch_sub(&db_cancels_running, 1);
+        LOG_WARN("database cancel request could not be started");
+    }
+}
+
+/* Drops the connection; every job in flight completes with DB_FAILED from the event loop. With
+ * cancel, the server is first asked to abandon what it is running (our decision to drop, not a
+ * connection the server already lost). Then next: DB_DISCONNECTED (retry) or DB_CLOSED. */
+static void db_drop(Db *db, const char *why, bool cancel, DbState next)
 {
     if (db->state == DB_CONNECTED)
         LOG_WARN("database connection lost (%s); %d job(s) in flight fail", why, db->njobs);
     db_events_clear(db);
     if (db->conn) {
+        if (cancel && db->head)
+            db_cancel_send(db);
         PQfinish(db->conn);
         db->conn = NULL;
     }
@@ -140,24 +246,32 @@ static void db_fail(Db *db, const char *why)
         db->njobs = 0;
         event_active(db->ev_done, 0, 0);
     }
-    db->state = DB_DISCONNECTED;
-    db->retry_ms = db->retry_ms ? db->retry_ms * 2 : DB_RETRY_MIN_MS;
-    if (db->retry_ms > DB_RETRY_MAX_MS)
-        db->retry_ms = DB_RETRY_MAX_MS;
-    db_timer_arm(db, db->retry_ms);
+    db_set_state(db, next);
 }
 
-static void db_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void db_fail(Db *db, const char *why)
+{
+    db_drop(db, why, false, DB_DISCONNECTED);
+}
+
+static void db_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Db *db = arg;
+    if (db->state == DB_DISCONNECTED)
+        db_connect_start(db);
+    else if (db->state == DB_CONNECTING)
+        db_fail(db, "connect timed out");
+}
+
+static void db_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     Db *db = arg;
     if (db->state == DB_CONNECTED)
-        db_fail(db, "no answer within the timeout");
-    else if (db->state == DB_DISCONNECTED)
-        db_connect_start(db);
-    else
-        db_fail(db, "connect timed out");
+        db_drop(db, "no answer within the timeout", true, DB_DISCONNECTED);
 }
 
 static void db_notice_cb(void *arg, const PGresult *res)
@@ -182,9 +296,7 @@ static void db_connect_step(Db *db)
             return;
         }
         PQsetNoticeReceiver(db->conn, db_notice_cb, NULL);
-        db->state = DB_CONNECTED;
-        db->retry_ms = 0;
-        event_del(db->ev_timer);
+        db_set_state(db, DB_CONNECTED);
         db_events_watch(db, EV_READ);
         LOG_INFO("database connected");
         return;
@@ -198,20 +310,31 @@ static void db_connect_start(Db *db)
 {
     PgConnParams p;
     pgconn_params(&p, db->cfg, db->user, db->application);
-    db->conn = PQconnectStartParams(p.keys, p.vals, 1);
+    /* The session's own timeouts, after the shared keywords (a later keyword wins). */
+    const char *keys[sizeof p.keys / sizeof p.keys[0] + 1], *vals[sizeof keys / sizeof keys[0]];
+    size_t n = 0;
+    for (; p.keys[n]; n++) {
+        keys[n] = p.keys[n];
+        vals[n] = p.vals[n];
+    }
+    keys[n] = "options";
+    vals[n] = db->options;
+    keys[n + 1] = vals[n + 1] = NULL;
+    db->conn = PQconnectStartParams(keys, vals, 1);
     if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
         db_fail(db, "connect failed");
         return;
     }
-    db->state = DB_CONNECTING;
-    db_timer_arm(db, db->cfg->db_timeout_s * 1000);
+    db_set_state(db, DB_CONNECTING);
     db_connect_step(db);
 }
 
-/* Reads every complete result and hands it to its job; a sync result completes the job. */
+/* Reads every complete result and hands it to its job; a sync result completes the job. A
+ * completion callback may send the next job, and that send may drop the connection: the loop
+ * re-checks the state after every callback. */
 static void db_results_drain(Db *db)
 {
-    while (db->head && !PQisBusy(db->conn)) {
+    while (db->state == DB_CONNECTED && db->head && !PQisBusy(db->conn)) {
         PGresult *res = PQgetResult(db->conn);
         DbJob *job = db->head;
         if (!res) {
@@ -278,7 +401,14 @@ Db *db_new(struct event_base *base, const Config *cfg, const char *user, const c
     db->user = (user && *user) ? xstrdup(user) : NULL;
     db->application = xstrdup(application);
     db->sock = -1;
-    db->ev_timer = evtimer_new(base, db_timer_cb, db);
+    /* A statement ends (and its transaction rolls back) before the watchdog gives up on it, so a
+     * 503 for a timeout means "not stored": half the timeout, as two transactions may be queued
+     * on the connection ahead of a reply; a lock wait ends sooner still. */
+    int statement_ms = cfg->db_timeout_s * 500;
+    snprintf(db->options, sizeof db->options, "-c statement_timeout=%d -c lock_timeout=%d",
+             statement_ms, statement_ms / 2);
+    db->ev_retry = evtimer_new(base, db_retry_cb, db);
+    db->ev_watchdog = evtimer_new(base, db_watchdog_cb, db);
     db->ev_done = event_new(base, -1, 0, db_done_run_cb, db);
     db_connect_start(db);
     return db;
@@ -288,10 +418,10 @@ void db_free(Db *db)
 {
     if (!db)
         return;
-    db->state = DB_DISCONNECTED;
-    db_fail(db, "shutting down");
+    db_drop(db, "shutting down", false, DB_CLOSED);
     db_done_run_cb(-1, 0, db);
-    event_free(db->ev_timer);
+    event_free(db->ev_retry);
+    event_free(db->ev_watchdog);
     event_free(db->ev_done);
     free(db->user);
     free(db->application);
@@ -300,8 +430,7 @@ void db_free(Db *db)
 
 void db_close(Db *db)
 {
-    db_fail(db, "closing");
-    event_del(db->ev_timer); /* no reconnect */
+    db_drop(db, "closing", true, DB_CLOSED);
 }
 
 bool db_ready(const Db *db)

@@ -39,6 +39,52 @@ typedef struct {
 
 static void batch_try_flush(Batcher *b);
 
+/* Failures of the moment, not of the rows: the transaction was rolled back (nothing stored) and
+ * the same rows may succeed if sent again. */
+static bool sqlstate_transient(const char *s)
+{
+    static const char *const transient[] = {
+        "40001", /* serialization_failure */
+        "40P01", /* deadlock_detected */
+        "55P03", /* lock_not_available: lock_timeout */
+        "57014", /* query_canceled: statement_timeout, or our cancel request */
+        "57P01", /* admin_shutdown */
+        "57P02", /* crash_shutdown */
+        "57P03", /* cannot_connect_now */
+    };
+    if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0) /* connection; resources */
+        return true;
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
+        if (strcmp(s, transient[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Keyed rows by key (as encoded: any fixed total order will do, as long as every transaction
+ * uses the same one), then keyless ones, each in arrival order (pos breaks ties: qsort is not
+ * stable). */
+typedef struct {
+    Submission *sub;
+    int pos;
+} BatchSlot;
+
+static int batch_slot_cmp(const void *a, const void *b)
+{
+    const GrievanceRow *x = &((const BatchSlot *)a)->sub->row;
+    const GrievanceRow *y = &((const BatchSlot *)b)->sub->row;
+    if (x->has_key != y->has_key)
+        return x->has_key ? -1 : 1;
+    if (x->has_key) {
+        uint32_t xn = x->cell_len[ROW_IDEMPOTENCY_KEY], yn = y->cell_len[ROW_IDEMPOTENCY_KEY];
+        int c = memcmp(x->cells + x->cell_off[ROW_IDEMPOTENCY_KEY],
+                       y->cells + y->cell_off[ROW_IDEMPOTENCY_KEY], xn < yn ? xn : yn);
+        if (c || xn != yn)
+            return c ? c : (xn < yn ? -1 : 1);
+    }
+    return ((const BatchSlot *)a)->pos - ((const BatchSlot *)b)->pos;
+}
+
 static void queue_push(Batcher *b, Submission *sub, bool front)
 {
     sub->next = NULL;
@@ -107,10 +153,12 @@ static void flight_result_cb(void *arg, int index, const PGresult *res)
                 sub->result = same ? SUBMIT_REPLAYED : SUBMIT_CONFLICT;
             }
         }
-    } else if (index == 2) {
+    } else if (index == 2 && st != PGRES_FATAL_ERROR) {
         f->committed =
             st == PGRES_COMMAND_OK && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0;
-    } else if (st == PGRES_FATAL_ERROR) {
+    }
+    /* The first error is the cause; COMMIT has its own (e.g. a lock wait for NOTIFY's queue). */
+    if (st == PGRES_FATAL_ERROR && !f->sqlstate[0]) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         snprintf(f->sqlstate, sizeof f->sqlstate, "%s", state ? state : "");
     }
@@ -152,6 +200,12 @@ static void flight_done_cb(void *arg, DbStatus status)
             if (f->subs[i])
                 f->subs[i]->done(f->subs[i], f->subs[i]->result);
         }
+    } else if (sqlstate_transient(f->sqlstate)) {
+        /* Rolled back: nothing of this batch was stored. Rows alone would meet the same lock. */
+        LOG_WARN("worker %d: batch of %d not stored (SQLSTATE %s); answering 503", b->worker->id,
+                 f->n, f->sqlstate);
+        for (int i = 0; i < f->n; i++)
+            f->subs[i]->done(f->subs[i], SUBMIT_UNAVAILABLE);
     } else if (f->n > 1) {
         /* The batch was refused: retry every row on its own so the bad one fails alone. */
         LOG_WARN("worker %d: batch of %d refused (SQLSTATE %s); retrying rows one by one",
@@ -164,9 +218,7 @@ static void flight_done_cb(void *arg, DbStatus status)
     } else {
         LOG_ERROR("worker %d: grievance refused by the database (SQLSTATE %s)", b->worker->id,
                   f->sqlstate[0] ? f->sqlstate : "none");
-        f->subs[0]->done(f->subs[0], f->sqlstate[0] == '0' && f->sqlstate[1] == '8'
-                                         ? SUBMIT_UNAVAILABLE
-                                         : SUBMIT_FAILED);
+        f->subs[0]->done(f->subs[0], SUBMIT_FAILED);
     }
     flight_free(f);
     if (b->npending > 0)
@@ -187,9 +239,17 @@ static void batch_send(Batcher *b)
         Submission *sub = queue_pop(b);
         sub->solo = false;
         sub->answered = false;
-        row_batch_add(f->rows, &sub->row);
         f->subs[f->n++] = sub;
     }
+    BatchSlot *order = xcalloc((size_t)f->n, sizeof *order);
+    for (int i = 0; i < f->n; i++)
+        order[i] = (BatchSlot){f->subs[i], i};
+    qsort(order, (size_t)f->n, sizeof *order, batch_slot_cmp);
+    for (int i = 0; i < f->n; i++) { /* inserted in this order (sql/010: ORDER BY ordinality) */
+        f->subs[i] = order[i].sub;
+        row_batch_add(f->rows, &f->subs[i]->row);
+    }
+    free(order);
     const char *const *params = row_batch_params(f->rows);
     /* After an error inside BEGIN..COMMIT the server skips to the sync point and leaves the
      * session in an aborted transaction: every later command would fail (25P02) until a ROLLBACK.

@@ -3,7 +3,10 @@
  * submission's callback runs once, after COMMIT was acknowledged (PQcmdStatus "COMMIT") or when
  * the outcome is known to be a failure. The rows travel as one array per column (RowBatch). If a
  * batch fails in the database, its rows are retried one by one so one bad row never fails its
- * neighbours. */
+ * neighbours; if it failed for a reason of the moment (deadlock, serialization failure, lock or
+ * statement timeout, a lost connection) its rows were not stored and get SUBMIT_UNAVAILABLE at
+ * once. Rows go to the database sorted by idempotency key, so two transactions wait on each
+ * other's keys in one order and cannot deadlock on them. */
 #ifndef REDRESS_INTAKE_BATCH_H
 #define REDRESS_INTAKE_BATCH_H
 

@@ -11,12 +11,17 @@
 #include <strings.h>
 
 #include "api.h"
+#include "crypto.h"
 #include "grievance.h"
 #include "html.h"
 #include "reply.h"
 #include "status.h"
 #include "submit.h"
 #include "util.h"
+
+#define FORM_TOKEN_BYTES 16
+#define FORM_TOKEN_HEX (2 * FORM_TOKEN_BYTES)
+#define FORM_KEY_PREFIX "form:"
 
 /* The form's values, kept to re-show them. */
 typedef struct {
@@ -44,6 +49,34 @@ static bool form_has(const FormValues *v, const char *name, const char *value)
             return true;
     }
     return false;
+}
+
+/* The one-time token of a rendered form: random, 128 bits, in a hidden field. The submission uses
+ * it as its idempotency key, so the same page sent twice (after a 503 whose outcome is unknown, a
+ * double click, a reload) stores one grievance. */
+static bool form_token_valid(const char *t)
+{
+    if (strlen(t) != FORM_TOKEN_HEX)
+        return false;
+    for (size_t i = 0; i < FORM_TOKEN_HEX; i++) {
+        if (!strchr("0123456789abcdef", t[i]))
+            return false;
+    }
+    return true;
+}
+
+/* A form shown again (after an error) keeps the token it was sent with; a new form gets one. */
+static void form_token_field(struct evbuffer *out, const FormValues *v)
+{
+    const char *token = v ? form_get(v, "token") : NULL;
+    char fresh[FORM_TOKEN_HEX + 1];
+    if (!token || !form_token_valid(token)) {
+        unsigned char raw[FORM_TOKEN_BYTES];
+        random_bytes(raw, sizeof raw);
+        hex_encode(raw, sizeof raw, fresh);
+        token = fresh;
+    }
+    evbuffer_add_printf(out, "<input type=\"hidden\" name=\"token\" value=\"%s\">\n", token);
 }
 
 static void form_values_free(void *ctx)
@@ -180,6 +213,7 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const F
     evbuffer_add_printf(out,
                         "<form method=\"post\" action=\"/grievances\" accept-charset=\"utf-8\">\n"
                         "<input type=\"hidden\" name=\"language\" value=\"en\">\n");
+    form_token_field(out, v);
     evbuffer_add_printf(out, "<label for=\"description\">What happened? (required)</label>\n"
                              "<p class=\"hint\" id=\"description-hint\">In your own words, up to "
                              "20,000 characters.</p>\n");
@@ -380,9 +414,13 @@ static void form_submit_reply(struct evhttp_request *req, const SubmitResult *r,
     if (r->outcome == SUBMIT_STORED || r->outcome == SUBMIT_REPLAYED) {
         struct evbuffer *out = evbuffer_new();
         html_page_open(out, "Grievance received");
-        evbuffer_add_printf(out,
-                            "<h1>Your grievance has been received</h1>\n"
-                            "<p>It is stored safely. Your reference is:</p>\n<p class=\"secret\">");
+        evbuffer_add_printf(out, "<h1>Your grievance has been received</h1>\n");
+        if (r->outcome == SUBMIT_REPLAYED)
+            evbuffer_add_printf(out,
+                                "<p>This form had already been received: it is stored once, as "
+                                "it was first sent. To add something, send a new form.</p>\n");
+        evbuffer_add_printf(out, "<p>It is stored safely. Your reference is:</p>\n"
+                                 "<p class=\"secret\">");
         html_escape(out, r->reference);
         evbuffer_add_printf(out, "</p>\n<p>Your receipt (a secret, shown only this once):</p>\n"
                                  "<p class=\"secret\">");
@@ -399,8 +437,9 @@ static void form_submit_reply(struct evhttp_request *req, const SubmitResult *r,
     } else if (r->outcome == SUBMIT_UNAVAILABLE) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "2");
         GrievanceError e = {"", "unavailable",
-                            "we could not store your grievance just now. Your entries are kept "
-                            "below: please send the form again in a moment."};
+                            "we could not confirm that your grievance was stored: it may or may "
+                            "not have been. Your entries are kept below. Sending the form again "
+                            "in a moment is safe: it will not create a second grievance."};
         form_render(v->worker, req, 503, v, &e);
     } else {
         GrievanceError e = {"", "internal",
@@ -431,6 +470,11 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
         form_error_page(req, 400, "The form data could not be read. Please go back and try again.");
         goto done;
     }
+    const char *token = form_get(v, "token"); /* absent in a page rendered before tokens */
+    if (token && !form_token_valid(token)) {
+        form_error_page(req, 400, "The form data could not be read. Please go back and try again.");
+        goto done;
+    }
     obj = form_to_json(v, &err);
     if (obj)
         g = grievance_from_json(obj, w->shared->tax, &err);
@@ -444,7 +488,17 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
         v = NULL;
         goto done;
     }
-    SubmitRequest sr = {"form", NULL, NULL, form_submit_reply, form_values_free, v};
+    /* The token, not the body, is what makes two posts the same grievance: a person who edits
+     * the kept entries after a 503 gets the stored version back, never a conflict. */
+    char key[sizeof FORM_KEY_PREFIX + FORM_TOKEN_HEX];
+    unsigned char token_hash[32];
+    if (token) {
+        snprintf(key, sizeof key, FORM_KEY_PREFIX "%s", token);
+        sha256_bytes(key, strlen(key), token_hash);
+    }
+    SubmitRequest sr = {
+        "form", token ? key : NULL, token ? token_hash : NULL, form_submit_reply, form_values_free,
+        v};
     submit_start(w, conn, req, g, &sr);
     v = NULL; /* the reply callback frees it */
 done:

@@ -95,7 +95,9 @@ void reply_unavailable(struct evhttp_request *req)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "2");
     reply_error(req, 503, "unavailable",
-                "the database is unavailable; please retry with the same Idempotency-Key", NULL);
+                "the grievance may not have been stored (database unavailable or busy); sending it "
+                "again with the same Idempotency-Key is safe",
+                NULL);
 }
 
 void reply_busy(struct evhttp_request *req)

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "dialogue.h"
 #include "form.h"
+#include "framing.h"
 #include "openapi.h"
 #include "reply.h"
 
@@ -106,18 +107,6 @@ static const Route routes[] = {
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
-static int header_count(struct evkeyvalq *headers, const char *name)
-{
-    int n = 0;
-    struct evkeyval *h;
-    TAILQ_FOREACH(h, headers, next)
-    {
-        if (strcasecmp(h->key, name) == 0)
-            n++;
-    }
-    return n;
-}
-
 static void route_error(struct evhttp_request *req, bool html, int code, const char *errcode,
                         const char *message)
 {
@@ -172,16 +161,15 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
 {
     Worker *w = arg;
     IntakeConn *conn = conn_of_request(req);
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     conn_request_begin(conn, req);
 
     const char *path = route_request_path(req);
     bool html = strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/healthz") != 0;
 
-    /* evhttp takes the first of two Content-Length headers; a smuggling attempt, so refuse. */
-    if (header_count(in, "Content-Length") > 1 || header_count(in, "Transfer-Encoding") > 1) {
+    const char *why;
+    if (!framing_ok(req, &why)) {
         reply_close_after(req);
-        route_error(req, html, 400, "bad_request", "the request repeats Content-Length");
+        route_error(req, html, 400, "bad_request", why);
         return;
     }
     if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >

@@ -81,9 +81,11 @@ static int worker_init(Worker *w, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the event loop");
         return -1;
     }
-    /* The hard cap is libevent's (HTML 413); our own limit, checked in routes.c, answers JSON. */
-    size_t hard_cap = (size_t)cfg->max_body_bytes * 4;
-    evhttp_set_max_body_size(w->http, hard_cap < 1048576 ? 1048576 : hard_cap);
+    /* libevent buffers a body up to this hard cap before our handler runs: a Content-Length over
+     * it gets libevent's HTML 413 before any body is read, a chunked body is cut off as soon as a
+     * chunk would pass it. Between max_body_bytes and the cap, routes.c answers our JSON 413. So a
+     * request holds at most 4 x max_body_bytes (plus one 16 KiB socket read) in memory. */
+    evhttp_set_max_body_size(w->http, (size_t)cfg->max_body_bytes * 4);
     evhttp_set_max_headers_size(w->http, (size_t)cfg->max_header_bytes);
     evhttp_set_timeout(w->http, cfg->request_timeout_s);
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

@@ -121,11 +121,11 @@ class IntakeBase(unittest.TestCase):
     def req(self, method, path, body=None, headers=None, conn=None):
         return self.intake.request(method, path, body, headers, conn)
 
-    def post_json(self, obj, headers=None, raw=None):
+    def post_json(self, obj, headers=None, raw=None, conn=None):
         h = {"Content-Type": "application/json"}
         h.update(headers or {})
         body = raw if raw is not None else json.dumps(obj, ensure_ascii=False)
-        status, hdrs, data = self.req("POST", "/v1/grievances", body, h)
+        status, hdrs, data = self.req("POST", "/v1/grievances", body, h, conn)
         try:
             parsed = json.loads(data) if data else None
         except ValueError:
@@ -330,12 +330,12 @@ class TestIntake(IntakeBase):
         """A failing status query is 'unavailable, retry', never 'no such grievance'."""
         status, _, body, raw = self.post_json(grievance())
         self.assertEqual(status, 201, raw)
-        cluster().sql("ALTER FUNCTION grievance_status(text) RENAME TO grievance_status_e2e_hidden")
+        cluster().sql("ALTER FUNCTION grievance_status_by_receipt(bytea) RENAME TO grievance_status_e2e_hidden")
         try:
             st, hdrs, data = self.req("GET", body["status_url"],
                                       headers={"Authorization": "Receipt " + body["receipt"]})
         finally:
-            cluster().sql("ALTER FUNCTION grievance_status_e2e_hidden(text) RENAME TO grievance_status")
+            cluster().sql("ALTER FUNCTION grievance_status_e2e_hidden(bytea) RENAME TO grievance_status_by_receipt")
         self.assert_error(st, json.loads(data), "unavailable", 503)
         self.assertIn("retry-after", hdrs)
         st, _, data = self.req("GET", body["status_url"], headers={"Authorization": "Receipt " + body["receipt"]})
@@ -647,6 +647,150 @@ class TestIntake(IntakeBase):
         self.assertRegex(data, rb"^HTTP/1\.1 400 ")
         self.assertTrue(closed)
         self.assertEqual(count(), before)
+
+    # ---- strict framing (raw TLS) ----------------------------------------------------------
+    def raw_exchange(self, payload, timeout=5):
+        s = self.tls_socket()
+        try:
+            s.sendall(payload)
+            return recv_all(s, timeout)
+        finally:
+            s.close()
+
+    def test_content_length_digits_only(self):
+        """Content-Length is 1*DIGIT: a sign, inner spaces, hex or a list is a 400, the connection
+        closed and nothing stored (evhttp alone would take '+5' as 5)."""
+        before = count()
+        body = json.dumps(grievance(contact=None)).encode()
+        n = str(len(body)).encode()
+        for value in (b"+" + n, b"-" + n, n[:1] + b" " + n[1:], b"0x%x" % len(body), n + b", " + n,
+                      b"\t" + n, n + b".0", b""):
+            data, closed = self.raw_exchange(
+                b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + value + b"\r\n\r\n" + body)
+            self.assertRegex(data, rb"^HTTP/1\.1 400 ", value)
+            self.assertTrue(closed, value)
+        # Our own 400 (JSON, our headers) for the ones evhttp would have accepted.
+        data, _ = self.raw_exchange(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                                    b"\r\nContent-Length: +" + n + b"\r\n\r\n" + body)
+        self.assertIn(b"Content-Length must be digits only", data)
+        self.assertIn(b"Strict-Transport-Security", data)
+        self.assertEqual(count(), before)
+        # Leading zeros are still digits.
+        data, _ = self.raw_exchange(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                                    b"\r\nConnection: close\r\nContent-Length: 00" + n + b"\r\n\r\n" + body)
+        self.assertRegex(data, rb"^HTTP/1\.1 201 ")
+        self.assertEqual(count(), before + 1)
+
+    def test_header_name_with_whitespace_refused(self):
+        """'Content-Length : 5' is a header evhttp names 'Content-Length ', so it would read no body
+        and take the body for the next request: a 400, connection closed, nothing stored."""
+        before = count()
+        body = json.dumps(grievance(contact=None)).encode()
+        n = str(len(body)).encode()
+        smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        for header in (b"Content-Length : " + n, b"Content-Length\t: " + n,
+                       b"Transfer-Encoding : chunked", b"Transfer-Encoding\t: chunked",
+                       b"Content Length: " + n, b"X-Odd\x01: 1", b": " + n):
+            data, closed = self.raw_exchange(
+                b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+                header + b"\r\n\r\n" + smuggled)
+            self.assertRegex(data, rb"^HTTP/1\.1 400 ", header)
+            self.assertEqual(data.count(b"HTTP/1.1 "), 1, header)  # the smuggled GET is never answered
+            self.assertTrue(closed, header)
+        self.assertEqual(count(), before)
+
+    def test_transfer_encoding_strict(self):
+        before = count()
+        body = json.dumps(grievance(contact=None)).encode()
+        chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+        head = b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        for te in (b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n" % len(chunked),
+                   b"Transfer-Encoding: gzip, chunked\r\n", b"Transfer-Encoding: identity\r\n",
+                   b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"):
+            data, closed = self.raw_exchange(head + te + b"\r\n" + chunked)
+            self.assertRegex(data, rb"^HTTP/1\.1 400 ", te)
+            self.assertTrue(closed, te)
+        self.assertEqual(count(), before)
+        # A plain chunked body is fine.
+        data, _ = self.raw_exchange(head + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)
+        self.assertRegex(data, rb"^HTTP/1\.1 201 ")
+        self.assertEqual(count(), before + 1)
+
+    def test_body_on_bodyless_method_refused(self):
+        """evhttp reads no body for GET: the bytes would be parsed as a second request."""
+        smuggled = b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        for framing in (b"Content-Length: %d\r\n" % len(smuggled), b"Transfer-Encoding: chunked\r\n"):
+            data, closed = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + framing +
+                                             b"\r\n" + smuggled)
+            self.assertRegex(data, rb"^HTTP/1\.1 400 ", framing)
+            self.assertEqual(data.count(b"HTTP/1.1 "), 1, framing)
+            self.assertTrue(closed)
+        data, _ = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                    b"Connection: close\r\n\r\n")
+        self.assertRegex(data, rb"^HTTP/1\.1 200 ")
+
+    def test_chunked_body_limits(self):
+        """A chunked body is held to the same limits: over max_body_bytes our JSON 413; over the
+        hard cap (4 x max_body_bytes) libevent stops reading at the chunk that would pass it."""
+        before = count()
+        limit = int(self.cfg.get("server.max_body_bytes", 65536))
+        head = (b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        over = json.dumps(grievance(description="a" * (limit + 10))).encode()
+        chunks = b"".join(b"%x\r\n" % len(over[i:i + 4096]) + over[i:i + 4096] + b"\r\n"
+                          for i in range(0, len(over), 4096)) + b"0\r\n\r\n"
+        data, closed = self.raw_exchange(head + chunks)
+        self.assertRegex(data, rb"^HTTP/1\.1 413 ")
+        self.assertIn(b"body_too_large", data)
+        self.assertTrue(closed)
+        # A chunk size past the hard cap is refused before its data is sent.
+        s = self.tls_socket()
+        try:
+            s.sendall(head + b"%x\r\n" % (4 * limit + 1))
+            data, closed = recv_all(s, 5)
+        finally:
+            s.close()
+        self.assertRegex(data, rb"^HTTP/1\.1 4\d\d ")
+        self.assertTrue(closed)
+        # Many small chunks adding up past the cap: cut off, the rest never read.
+        s = self.tls_socket()
+        sent = 0
+        try:
+            s.sendall(head)
+            piece = b"1000\r\n" + b"a" * 4096 + b"\r\n"
+            while sent < 32 * limit:
+                s.sendall(piece)
+                sent += 4096
+        except OSError:
+            pass
+        recv_all(s, 5)
+        s.close()
+        self.assertLess(sent, 32 * limit, "the server kept reading past its hard cap")
+        self.assertEqual(count(), before)
+
+    def test_content_length_over_hard_cap_refused_unread(self):
+        """Over max_body_bytes: our JSON 413 once the body is read; over the hard cap of
+        4 x max_body_bytes: a 413 before any of the body is read."""
+        limit = int(self.cfg.get("server.max_body_bytes", 65536))
+        s = self.tls_socket()
+        try:
+            s.sendall(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (4 * limit + 1))
+            data, closed = recv_all(s, 5)
+        finally:
+            s.close()
+        self.assertRegex(data, rb"^HTTP/1\.1 413 ")
+        self.assertTrue(closed)
+        s = self.tls_socket()
+        try:
+            s.sendall(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (4 * limit) + b"{" * (4 * limit))
+            data, closed = recv_all(s, 5)
+        finally:
+            s.close()
+        self.assertRegex(data, rb"^HTTP/1\.1 413 ")
+        self.assertIn(b"body_too_large", data)
 
     # ---- slow clients -------------------------------------------------------------------------
     def trickle(self, s, payload):
@@ -1306,6 +1450,56 @@ class TestDatabaseRefusesRow(IntakeBase):
         finally:
             cluster().sql("ALTER TABLE grievance DROP CONSTRAINT IF EXISTS e2e_refuse_poison")
         self.assertNotIn("poison", self.intake.output())
+
+
+class TestStatusLeaksNothingByTiming(IntakeBase):
+    """An unknown reference and a known one with a wrong receipt cost the database the same work
+    (counted by PostgreSQL's own statistics, not by a clock): the look-up goes by receipt hash, so
+    neither fetches a row; only the right receipt does."""
+    overrides = {"server.request_timeout": 5, "server.workers": 1}
+
+    STATS = ("SELECT t.seq_scan, t.seq_tup_read, coalesce(t.idx_scan, 0), coalesce(t.idx_tup_fetch, 0), "
+             "c.seq_scan, coalesce(c.idx_scan, 0) FROM pg_stat_user_tables t, pg_stat_user_tables c "
+             "WHERE t.relname = 'grievance' AND c.relname = 'remedy_case'")
+
+    def phase(self, lookups, want_status):
+        """Counters moved by these look-ups. Each waits 1.1 s first, so the backend reports its
+        statistics at the end of every statement (PostgreSQL flushes at most once a second)."""
+        before = cluster().sql(self.STATS)[0]
+        for ref, receipt in lookups:
+            time.sleep(1.1)
+            st, _, data = self.req("GET", "/v1/grievances/" + ref, headers={"Authorization": "Receipt " + receipt})
+            self.assertEqual(st, want_status, data)
+        time.sleep(1.1)
+        deadline = time.time() + 15
+        after = cluster().sql(self.STATS)[0]
+        while time.time() < deadline:  # until the last look-up's counts are in
+            time.sleep(0.5)
+            again = cluster().sql(self.STATS)[0]
+            if again == after and after != before:
+                break
+            after = again
+        return tuple(a - b for a, b in zip(after, before))
+
+    def test_unknown_reference_and_wrong_receipt_same_work(self):
+        st, _, body, raw = self.post_json(grievance(contact=None))
+        self.assertEqual(st, 201, raw)
+        ref, receipt = body["reference"], body["receipt"]
+        wrong = "".join(reversed(receipt))
+        alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"
+        data = "".join(alphabet[b & 31] for b in os.urandom(10))
+        check = 0
+        for c in data:
+            check = (check * 32 + alphabet.index(c)) % 37
+        unknown = [(data + alphabet[check], wrong)] * 3  # well-formed, stored nowhere
+        unknown_work = self.phase(unknown, 404)
+        wrong_work = self.phase([(ref, wrong)] * 3, 404)
+        self.assertNotEqual(unknown_work, (0,) * 6, "the look-ups never reached the database")
+        self.assertEqual(unknown_work, wrong_work, "(seq scans, rows read, index scans, rows fetched, "
+                         "case seq scans, case index scans)")
+        self.assertEqual(wrong_work[3], 0, "a wrong receipt fetched a grievance row")
+        right_work = self.phase([(ref, receipt)], 200)
+        self.assertGreater(right_work[3], 0, "the counters see a fetched row")
 
 
 class TestStartupRefusals(unittest.TestCase):
