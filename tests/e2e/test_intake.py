@@ -491,8 +491,10 @@ class TestIntake(IntakeBase):
         for method, path, allow in (("GET", "/v1/grievances", "POST"), ("PUT", "/v1/grievances", "POST"),
                                     ("DELETE", "/v1/taxonomy", "GET"), ("POST", "/healthz", "GET"),
                                     ("PATCH", "/v1/grievances/ABCDEFGHJK1", "GET")):
-            st, hdrs, data = self.req(method, path, json.dumps(grievance()),
-                                      {"Content-Type": "application/json"})
+            # A body only where the method has one: a GET or DELETE with a body is a 400
+            # (test_body_on_bodyless_method_refused).
+            body = json.dumps(grievance()) if method in ("PUT", "PATCH", "POST") else None
+            st, hdrs, data = self.req(method, path, body, {"Content-Type": "application/json"})
             self.assert_error(st, json.loads(data), "method_not_allowed", 405)
             self.assertEqual(hdrs.get("allow"), allow)
             self.assert_security_headers(hdrs, "405")
@@ -723,7 +725,8 @@ class TestIntake(IntakeBase):
         for framing in (b"Content-Length: %d\r\n" % len(smuggled), b"Transfer-Encoding: chunked\r\n"):
             data, closed = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + framing +
                                              b"\r\n" + smuggled)
-            self.assertRegex(data, rb"^HTTP/1\.1 400 ", framing)
+            # Ours is a 400; for chunked, Debian's libevent refuses it first (its own HTML 4xx).
+            self.assertRegex(data, rb"^HTTP/1\.1 4\d\d ", framing)
             self.assertEqual(data.count(b"HTTP/1.1 "), 1, framing)
             self.assertTrue(closed)
         data, _ = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
@@ -1462,23 +1465,23 @@ class TestStatusLeaksNothingByTiming(IntakeBase):
              "c.seq_scan, coalesce(c.idx_scan, 0) FROM pg_stat_user_tables t, pg_stat_user_tables c "
              "WHERE t.relname = 'grievance' AND c.relname = 'remedy_case'")
 
+    def flushed(self):
+        """The counters with every earlier statement's statistics in. A backend reports them at
+        the end of a transaction when its last report is over a second old (else up to ten
+        seconds later), so: wait, run one statement that touches no table (/healthz), read."""
+        time.sleep(1.1)
+        self.assertEqual(self.req("GET", "/healthz")[0], 200)
+        time.sleep(0.5)
+        return cluster().sql(self.STATS)[0]
+
     def phase(self, lookups, want_status):
-        """Counters moved by these look-ups. Each waits 1.1 s first, so the backend reports its
-        statistics at the end of every statement (PostgreSQL flushes at most once a second)."""
-        before = cluster().sql(self.STATS)[0]
+        """Counters moved by these look-ups, one a second (so each is reported at once)."""
+        before = self.flushed()
         for ref, receipt in lookups:
             time.sleep(1.1)
             st, _, data = self.req("GET", "/v1/grievances/" + ref, headers={"Authorization": "Receipt " + receipt})
             self.assertEqual(st, want_status, data)
-        time.sleep(1.1)
-        deadline = time.time() + 15
-        after = cluster().sql(self.STATS)[0]
-        while time.time() < deadline:  # until the last look-up's counts are in
-            time.sleep(0.5)
-            again = cluster().sql(self.STATS)[0]
-            if again == after and after != before:
-                break
-            after = again
+        after = self.flushed()
         return tuple(a - b for a, b in zip(after, before))
 
     def test_unknown_reference_and_wrong_receipt_same_work(self):
