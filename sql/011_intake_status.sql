@@ -10,7 +10,7 @@ CREATE INDEX grievance_receipt_hash ON grievance (receipt_hash);
 CREATE FUNCTION grievance_status_by_receipt(hash bytea)
 RETURNS TABLE (reference text, received_at timestamptz, status text, next_stage text,
                next_due timestamptz, overdue boolean)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT g.reference, g.received_at, coalesce(c.status::text, 'received'), d.stage, d.due,
            coalesce(c.overdue_since IS NOT NULL, false)
     FROM public.grievance g

@@ -748,12 +748,7 @@ class TestIntake(IntakeBase):
         self.assertIn(b"body_too_large", data)
         self.assertTrue(closed)
         # A chunk size past the hard cap is refused before its data is sent.
-        s = self.tls_socket()
-        try:
-            s.sendall(head + b"%x\r\n" % (4 * limit + 1))
-            data, closed = recv_all(s, 5)
-        finally:
-            s.close()
+        data, closed = self.raw_exchange(head + b"%x\r\n" % (4 * limit + 1))
         self.assertRegex(data, rb"^HTTP/1\.1 4\d\d ")
         self.assertTrue(closed)
         # Many small chunks adding up past the cap: cut off, the rest never read.
@@ -776,22 +771,12 @@ class TestIntake(IntakeBase):
         """Over max_body_bytes: our JSON 413 once the body is read; over the hard cap of
         4 x max_body_bytes: a 413 before any of the body is read."""
         limit = int(self.cfg.get("server.max_body_bytes", 65536))
-        s = self.tls_socket()
-        try:
-            s.sendall(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: %d\r\n\r\n" % (4 * limit + 1))
-            data, closed = recv_all(s, 5)
-        finally:
-            s.close()
+        head = b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        data, closed = self.raw_exchange(head + b"Content-Length: %d\r\n\r\n" % (4 * limit + 1))
         self.assertRegex(data, rb"^HTTP/1\.1 413 ")
         self.assertTrue(closed)
-        s = self.tls_socket()
-        try:
-            s.sendall(b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: %d\r\n\r\n" % (4 * limit) + b"{" * (4 * limit))
-            data, closed = recv_all(s, 5)
-        finally:
-            s.close()
+        data, closed = self.raw_exchange(head + b"Content-Length: %d\r\n\r\n" % (4 * limit) +
+                                         b"{" * (4 * limit))
         self.assertRegex(data, rb"^HTTP/1\.1 413 ")
         self.assertIn(b"body_too_large", data)
 
