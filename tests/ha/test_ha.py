@@ -75,7 +75,7 @@ class HaTest(unittest.TestCase):
         self.topo.wait_replayed(standby, primary)
         self.assert_all_stored(standby, load, "standby lost, after catching up")
         window = load.outage(killed_at)
-        oks = [t for t, ok in sorted(load.attempts) if ok and killed_at - 1 <= t <= degraded_at + 5]
+        oks = [t for t, ok, _ in sorted(load.attempts) if ok and killed_at - 1 <= t <= degraded_at + 5]
         stall = max((b - a for a, b in zip(oks, oks[1:])), default=0.0)
         report(f"standby lost: acknowledged {acked}, lost {lost}, duplicates {dup}, "
                f"degraded to wait_primary {degraded_at - killed_at:.1f}s after the kill "

@@ -143,7 +143,8 @@ def grievance_body(n):
 
 class Load:
     """Clients filing grievances through every port in ports until stop() or their count is done.
-    acked[key] = reference of every 201; attempts are (time, ok) pairs for the outage window."""
+    acked[key] = reference of every 201; attempts are (answered at, ok, sent at) for the outage
+    window."""
 
     def __init__(self, topo, ports, prefix, clients=6, per_client=3000, pause=0.02, deadline=180):
         self.topo, self.ports, self.prefix = topo, ports, prefix
@@ -152,7 +153,7 @@ class Load:
         self.lock = threading.Lock()
         self.acked = {}
         self.replayed = 0
-        self.attempts = []  # (time, ok)
+        self.attempts = []  # (answered at, ok, sent at)
         self.errors = []  # unexpected answers: any of these fails the test
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
@@ -182,13 +183,15 @@ class Load:
                              f"errors {self.errors[:3]}")
 
     def outage(self, since):
-        """(first failed attempt after since, first successful attempt after that), or None."""
+        """(first failed attempt after since, first success of an attempt sent after that failure),
+        or None. A request sent before the failure that still succeeds (its COMMIT made it) does
+        not end the outage."""
         with self.lock:
             att = sorted(self.attempts)
-        fail = next((t for t, ok in att if t >= since and not ok), None)
+        fail = next((t for t, ok, _ in att if t >= since and not ok), None)
         if fail is None:
             return None
-        back = next((t for t, ok in att if t > fail and ok), None)
+        back = next((t for t, ok, sent in att if ok and sent >= fail), None)
         return fail, back
 
     def _client(self, i):
@@ -216,10 +219,11 @@ class Load:
             body = grievance_body(i * 100000 + j)
             port_ix = (i + j) % len(self.ports)
             while time.time() < self.deadline:
+                sent = time.time()
                 status, headers, data = send(self.ports[port_ix], key, body)
                 now = time.time()
                 with self.lock:
-                    self.attempts.append((now, status == 201))
+                    self.attempts.append((now, status == 201, sent))
                 if status == 201:
                     ref = json.loads(data)["reference"]
                     with self.lock:
