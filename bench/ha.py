@@ -7,6 +7,7 @@ Loopback only, bounded by BENCH_SECONDS."""
 import argparse
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,7 @@ def main():
         sync = topo.sql(primary, "SHOW synchronous_standby_names")[0][0]
     finally:
         subprocess.run([topology.HA_SH, "down", dirpath], env=env, stdout=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     for name, r in (("single cluster", single), ("synchronous standby", ha)):
         print(f"{name:20s} {r['rate']:8.0f} req/s   p50 {r['p50']:7.2f} ms   p99 {r['p99']:7.2f} ms   "
