@@ -23,7 +23,7 @@ CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DREDRESS_VERSION='"$(VERSION)"' $(WARN) $(CFLAGS) -Icommon $(shell pkg-config --cflags $(PKGS))
-LIBS := $(shell pkg-config --libs $(PKGS)) -lcsv -lpthread
+LIBS := $(shell pkg-config --libs $(PKGS)) -lcsv -lgettextpo -lpthread
 
 COMMON_SRC := common/log.c common/util.c common/inifile.c common/config.c common/taxonomy.c common/crypto.c \
               common/reference.c common/grievance.c common/grievance_parse.c common/grievance_row.c \
@@ -44,6 +44,10 @@ COMMON_SRC += common/service.c common/promhttp.c
 INTAKE_SRC += intake/reload.c intake/metrics.c intake/openapi.c
 TRIAGE_SRC += triage/metrics.c
 
+# Languages (po/, common/i18n.c): the pages people see, their errors, the form.
+COMMON_SRC += common/i18n.c
+INTAKE_SRC += intake/formdata.c intake/statuspage.c intake/errtext.c
+
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INTAKE_OBJ := $(INTAKE_SRC:%.c=$(BUILD)/%.o)
 TRIAGE_OBJ := $(TRIAGE_SRC:%.c=$(BUILD)/%.o)
@@ -61,7 +65,7 @@ PROGRAMS := $(BUILD)/redress-intake $(BUILD)/redress-triage $(BUILD)/redressctl
 MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
 
 .PHONY: all run test test-ha unit e2e check-asan bench bench-ha bench-triage bench-export deps clean format format-check fuzz fuzz-regress \
-        man install
+        man install po-update
 all: $(PROGRAMS)
 man: $(MAN_PAGES)
 
@@ -115,6 +119,7 @@ test:
 	@scripts/install-deps.sh --test
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS)
 	@$(MAKE) --no-print-directory fuzz-regress
+	@/usr/bin/python3 scripts/po.py check
 	@scripts/run-tests.sh $(BUILD) $(UNIT_TESTS)
 
 # Heavy (a monitor, two PostgreSQL nodes, four servers, ~2 minutes): not part of `make test`.
@@ -158,6 +163,10 @@ format:
 
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+# Regenerates po/redress.pot from the sources and merges it into every po/*.po.
+po-update:
+	@/usr/bin/python3 scripts/po.py update
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -15,7 +15,8 @@ typedef struct Config {
     int workers;           /* event-loop threads, each with its own socket and db connection */
     int max_connections;   /* open connections across all workers */
     int request_timeout_s; /* a whole request must arrive within this after connect/response */
-    int max_body_bytes;    /* API/form body limit, answered with a JSON 413 */
+    int max_body_bytes;    /* API body limit, answered with a JSON 413 */
+    int max_form_bytes;    /* HTML form body limit: the form is shown again, text kept (413) */
     int max_header_bytes;
     char *log_level;
     char *log_format; /* text or json (one object per line) */
@@ -38,6 +39,8 @@ typedef struct Config {
     char *receipt_key_file; /* 32 random bytes, hex: HMAC key deriving receipts from references */
     /* [taxonomy] */
     char *taxonomy_file;
+    /* [i18n] */
+    char *po_dir; /* one gettext PO file per language */
     /* [triage] */
     char *rules_file;
     int triage_workers;

@@ -105,7 +105,7 @@ void api_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
     Grievance *g = grievance_parse(body, len, w->shared->tax, &gerr);
     if (!g) {
-        reply_error(req, gerr.malformed ? 400 : 422, gerr.code, gerr.message, gerr.field);
+        reply_grievance_error(req, gerr.malformed ? 400 : 422, &gerr);
         return;
     }
     if (!db_ready(w->db)) {
@@ -168,18 +168,20 @@ void api_status(Worker *w, IntakeConn *conn, struct evhttp_request *req, const c
     free(decoded);
 }
 
-char *api_taxonomy_json(const Taxonomy *tax)
+char *api_taxonomy_json(const Taxonomy *tax, const Lang *l)
 {
     static const TaxonomyList lists[] = {TAXONOMY_CATEGORIES, TAXONOMY_RIGHTS,
                                          TAXONOMY_VULNERABILITY, TAXONOMY_SECTORS,
                                          TAXONOMY_COUNTRIES};
     json_t *root = json_object();
-    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+    for (size_t k = 0; k < sizeof lists / sizeof lists[0]; k++) {
         json_t *arr = json_array();
-        for (size_t i = 0; i < taxonomy_count(tax, lists[l]); i++)
-            json_array_append_new(arr, json_pack("{s:s, s:s}", "id", taxonomy_id(tax, lists[l], i),
-                                                 "label", taxonomy_label(tax, lists[l], i)));
-        json_object_set_new(root, taxonomy_list_name(lists[l]), arr);
+        for (size_t i = 0; i < taxonomy_count(tax, lists[k]); i++)
+            json_array_append_new(
+                arr,
+                json_pack("{s:s, s:s}", "id", taxonomy_id(tax, lists[k], i), "label",
+                          trc(l, taxonomy_list_name(lists[k]), taxonomy_label(tax, lists[k], i))));
+        json_object_set_new(root, taxonomy_list_name(lists[k]), arr);
     }
     char *text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
@@ -188,8 +190,13 @@ char *api_taxonomy_json(const Taxonomy *tax)
 
 void api_taxonomy(Worker *w, struct evhttp_request *req)
 {
+    const Lang *l = reply_lang(req);
+    char *text = api_taxonomy_json(w->shared->tax, l);
     struct evbuffer *body = evbuffer_new();
-    evbuffer_add(body, w->shared->taxonomy_json, strlen(w->shared->taxonomy_json));
+    evbuffer_add(body, text, strlen(text));
+    free(text);
+    reply_content_language(req, l);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Vary", "Accept-Language");
     reply_send(req, 200, "application/json; charset=utf-8", body);
 }
 

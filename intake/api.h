@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "conn.h"
+#include "i18n.h"
 #include "taxonomy.h"
 #include "worker.h"
 
@@ -16,8 +17,8 @@ void api_status(Worker *w, IntakeConn *conn, struct evhttp_request *req, const c
 void api_taxonomy(Worker *w, struct evhttp_request *req);
 void api_health(Worker *w, IntakeConn *conn, struct evhttp_request *req);
 
-/* Builds the taxonomy body once at start (caller frees). */
-char *api_taxonomy_json(const Taxonomy *tax);
+/* The taxonomy body with labels in l (caller frees). */
+char *api_taxonomy_json(const Taxonomy *tax, const Lang *l);
 
 /* Shared with form.c. */
 

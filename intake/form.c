@@ -1,54 +1,45 @@
-/* HTML form: render (with a person's entries kept and the problem next to its field), map the
- * urlencoded fields to the API's JSON object so one validator serves both, submit, status. */
+/* HTML form: render in the person's language (with their entries kept and the problem next to
+ * its field), map the urlencoded fields to the API's JSON object so one validator serves both,
+ * submit, show the receipt. */
 #include "form.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <sys/queue.h>
-#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "api.h"
 #include "crypto.h"
+#include "errtext.h"
+#include "formdata.h"
 #include "grievance.h"
 #include "html.h"
+#include "reference.h"
 #include "reply.h"
-#include "status.h"
 #include "submit.h"
 #include "util.h"
 
+#define FORM_ID "grievance"
 #define FORM_TOKEN_BYTES 16
 #define FORM_TOKEN_HEX (2 * FORM_TOKEN_BYTES)
 #define FORM_KEY_PREFIX "form:"
 
-/* The form's values, kept to re-show them. */
+/* What a form reply needs once the database has answered. */
 typedef struct {
-    struct evkeyvalq fields;
+    FormData data;
+    const Lang *lang;
     Worker *worker;
-} FormValues;
+} FormPost;
 
-static const char *form_get(const FormValues *v, const char *name)
+static void form_post_free(void *ctx)
 {
-    struct evkeyval *kv;
-    TAILQ_FOREACH(kv, &v->fields, next)
-    {
-        if (strcmp(kv->key, name) == 0)
-            return kv->value;
-    }
-    return NULL;
-}
-
-static bool form_has(const FormValues *v, const char *name, const char *value)
-{
-    struct evkeyval *kv;
-    TAILQ_FOREACH(kv, &v->fields, next)
-    {
-        if (strcmp(kv->key, name) == 0 && strcmp(kv->value, value) == 0)
-            return true;
-    }
-    return false;
+    FormPost *p = ctx;
+    if (!p)
+        return;
+    formdata_clear(&p->data);
+    free(p);
 }
 
 /* The one-time token of a rendered form: random, 128 bits, in a hidden field. The submission uses
@@ -65,10 +56,11 @@ static bool form_token_valid(const char *t)
     return true;
 }
 
-/* A form shown again (after an error) keeps the token it was sent with; a new form gets one. */
-static void form_token_field(struct evbuffer *out, const FormValues *v)
+/* A form shown again (after an error, or in another language) keeps the token it was sent with;
+ * a new form gets one. */
+static void form_token_field(struct evbuffer *out, const FormData *v)
 {
-    const char *token = v ? form_get(v, "token") : NULL;
+    const char *token = formdata_get(v, "token");
     char fresh[FORM_TOKEN_HEX + 1];
     if (!token || !form_token_valid(token)) {
         unsigned char raw[FORM_TOKEN_BYTES];
@@ -79,262 +71,297 @@ static void form_token_field(struct evbuffer *out, const FormValues *v)
     evbuffer_add_printf(out, "<input type=\"hidden\" name=\"token\" value=\"%s\">\n", token);
 }
 
-static void form_values_free(void *ctx)
+/* A taxonomy entry's label in l: the English label is the msgid, the list's name its context. */
+static const char *taxonomy_label_tr(const Lang *l, const Taxonomy *tax, TaxonomyList list,
+                                     size_t i)
 {
-    FormValues *v = ctx;
-    if (!v)
-        return;
-    evhttp_clear_headers(&v->fields);
-    free(v);
+    return trc(l, taxonomy_list_name(list), taxonomy_label(tax, list, i));
 }
 
-static void field_error(struct evbuffer *out, const GrievanceError *err, const char *field)
+static void field_error(struct evbuffer *out, const Lang *l, const GrievanceError *err,
+                        const char *field)
 {
     if (err && strcmp(err->field, field) == 0) {
-        evbuffer_add_printf(out, "<p class=\"error\" id=\"%s-error\" role=\"alert\">", field);
-        html_escape(out, err->message);
+        evbuffer_add_printf(out, "<p class=\"error\" id=\"%s-error\">", field);
+        html_escape(out, errtext_sentence(l, err));
         evbuffer_add_printf(out, "</p>\n");
     }
 }
 
-static void text_input(struct evbuffer *out, const FormValues *v, const GrievanceError *err,
-                       const char *name, const char *type, const char *label, const char *hint,
-                       const char *errfield)
+/* aria-describedby for a control with an optional hint and error. */
+static void described_by(struct evbuffer *out, const char *name, bool hint, const char *errfield,
+                         const GrievanceError *err)
+{
+    bool has_err = err && errfield && strcmp(err->field, errfield) == 0;
+    if (!hint && !has_err)
+        return;
+    evbuffer_add_printf(out, " aria-describedby=\"");
+    if (has_err)
+        evbuffer_add_printf(out, "%s-error%s", errfield, hint ? " " : "");
+    if (hint)
+        evbuffer_add_printf(out, "%s-hint", name);
+    evbuffer_add_printf(out, "\"%s", has_err ? " aria-invalid=\"true\"" : "");
+}
+
+static void text_input(struct evbuffer *out, const Lang *l, const FormData *v,
+                       const GrievanceError *err, const char *name, const char *type,
+                       const char *label, const char *hint, const char *errfield,
+                       const char *autocomplete)
 {
     evbuffer_add_printf(out, "<label for=\"%s\">", name);
-    html_escape(out, label);
+    html_tr(out, l, label);
     evbuffer_add_printf(out, "</label>\n");
     if (hint) {
         evbuffer_add_printf(out, "<p class=\"hint\" id=\"%s-hint\">", name);
-        html_escape(out, hint);
+        html_tr(out, l, hint);
         evbuffer_add_printf(out, "</p>\n");
     }
-    field_error(out, err, errfield);
+    field_error(out, l, err, errfield);
     evbuffer_add_printf(out, "<input type=\"%s\" id=\"%s\" name=\"%s\" value=\"", type, name, name);
-    html_escape(out, v ? form_get(v, name) : NULL);
-    evbuffer_add_printf(out, "\"%s%s%s>\n", hint ? " aria-describedby=\"" : "", hint ? name : "",
-                        hint ? "-hint\"" : "");
+    html_escape(out, formdata_get(v, name));
+    evbuffer_add_printf(out, "\"");
+    if (autocomplete)
+        evbuffer_add_printf(out, " autocomplete=\"%s\"", autocomplete);
+    described_by(out, name, hint != NULL, errfield, err);
+    evbuffer_add_printf(out, ">\n");
 }
 
-static void taxonomy_select(struct evbuffer *out, const Taxonomy *tax, TaxonomyList list,
-                            const FormValues *v, const GrievanceError *err, const char *name,
-                            const char *label)
+static void taxonomy_select(struct evbuffer *out, const Lang *l, const Taxonomy *tax,
+                            TaxonomyList list, const FormData *v, const GrievanceError *err,
+                            const char *name, const char *label)
 {
-    const char *chosen = v ? form_get(v, name) : NULL;
+    const char *chosen = formdata_get(v, name);
     evbuffer_add_printf(out, "<label for=\"%s\">", name);
-    html_escape(out, label);
-    evbuffer_add_printf(out, " (required)</label>\n");
-    field_error(out, err, name);
-    evbuffer_add_printf(
-        out, "<select id=\"%s\" name=\"%s\" required>\n<option value=\"\">Choose…</option>\n", name,
-        name);
+    html_tr(out, l, label);
+    evbuffer_add_printf(out, "</label>\n");
+    field_error(out, l, err, name);
+    evbuffer_add_printf(out, "<select id=\"%s\" name=\"%s\" required", name, name);
+    described_by(out, name, false, name, err);
+    evbuffer_add_printf(out, ">\n<option value=\"\">");
+    html_tr(out, l, N_("Choose…"));
+    evbuffer_add_printf(out, "</option>\n");
     for (size_t i = 0; i < taxonomy_count(tax, list); i++) {
         const char *id = taxonomy_id(tax, list, i);
         evbuffer_add_printf(out, "<option value=\"");
         html_escape(out, id);
         evbuffer_add_printf(out, "\"%s>", chosen && strcasecmp(chosen, id) == 0 ? " selected" : "");
-        html_escape(out, taxonomy_label(tax, list, i));
+        html_escape(out, taxonomy_label_tr(l, tax, list, i));
         evbuffer_add_printf(out, "</option>\n");
     }
     evbuffer_add_printf(out, "</select>\n");
 }
 
-static void taxonomy_checkboxes(struct evbuffer *out, const Taxonomy *tax, TaxonomyList list,
-                                const FormValues *v, const GrievanceError *err, const char *name,
-                                const char *legend)
+static void taxonomy_checkboxes(struct evbuffer *out, const Lang *l, const Taxonomy *tax,
+                                TaxonomyList list, const FormData *v, const GrievanceError *err,
+                                const char *name, const char *legend)
 {
     evbuffer_add_printf(out, "<fieldset>\n<legend>");
-    html_escape(out, legend);
+    html_tr(out, l, legend);
     evbuffer_add_printf(out, "</legend>\n");
-    field_error(out, err, name);
+    field_error(out, l, err, name);
     for (size_t i = 0; i < taxonomy_count(tax, list); i++) {
         const char *id = taxonomy_id(tax, list, i);
         evbuffer_add_printf(out, "<label><input type=\"checkbox\" name=\"%s\" value=\"", name);
         html_escape(out, id);
-        evbuffer_add_printf(out, "\"%s> ", v && form_has(v, name, id) ? " checked" : "");
-        html_escape(out, taxonomy_label(tax, list, i));
+        evbuffer_add_printf(out, "\"%s> ", formdata_has(v, name, id) ? " checked" : "");
+        html_escape(out, taxonomy_label_tr(l, tax, list, i));
         evbuffer_add_printf(out, "</label>\n");
     }
     evbuffer_add_printf(out, "</fieldset>\n");
 }
 
-static void checkbox(struct evbuffer *out, const FormValues *v, const char *name, const char *label)
+static void checkbox(struct evbuffer *out, const Lang *l, const FormData *v, const char *name,
+                     const char *label)
 {
     evbuffer_add_printf(out, "<label><input type=\"checkbox\" name=\"%s\" value=\"yes\"%s> ", name,
-                        v && form_has(v, name, "yes") ? " checked" : "");
-    html_escape(out, label);
+                        formdata_has(v, name, "yes") ? " checked" : "");
+    html_tr(out, l, label);
     evbuffer_add_printf(out, "</label>\n");
+}
+
+static void complainant_types(struct evbuffer *out, const Lang *l, const FormData *v,
+                              const GrievanceError *err)
+{
+    static const char *const types[][2] = {
+        {"self", N_("I was harmed myself")},
+        {"on_behalf", N_("On behalf of someone else")},
+        {"organisation", N_("For an organisation")},
+        {"anonymous", N_("Anonymously (no contact details)")},
+    };
+    const char *type = formdata_get(v, "complainant_type");
+    evbuffer_add_printf(out, "<fieldset>\n<legend>");
+    html_tr(out, l, N_("Who is filing?"));
+    evbuffer_add_printf(out, "</legend>\n");
+    field_error(out, l, err, "complainant_type");
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        bool checked = type ? strcmp(type, types[i][0]) == 0 : i == 0;
+        evbuffer_add_printf(
+            out, "<label><input type=\"radio\" name=\"complainant_type\" value=\"%s\"%s> ",
+            types[i][0], checked ? " checked" : "");
+        html_tr(out, l, types[i][1]);
+        evbuffer_add_printf(out, "</label>\n");
+    }
+    evbuffer_add_printf(out, "</fieldset>\n");
 }
 
 /* "Is anyone in immediate danger?": optional (neither radio checked is "not answered"); says what
  * a yes does, and that this is no emergency service. */
-static void danger_question(struct evbuffer *out, const FormValues *v, const GrievanceError *err)
+static void danger_question(struct evbuffer *out, const Lang *l, const FormData *v,
+                            const GrievanceError *err)
 {
-    evbuffer_add_printf(
-        out, "<fieldset aria-describedby=\"immediate_danger-hint\">\n<legend>Is anyone in "
-             "immediate danger because of this? (optional)</legend>\n"
-             "<p id=\"immediate_danger-hint\">If you answer yes, your grievance goes to the top of "
-             "the queue of the teams who handle it, with the highest priority, and must be "
-             "acknowledged within hours. This service cannot send help: if someone's life or "
-             "safety is at risk now, call your local emergency number (112 or 911 in many "
-             "countries) or someone you trust nearby.</p>\n");
-    field_error(out, err, "immediate_danger");
-    static const char *const answers[][2] = {{"yes", "Yes, someone is in immediate danger"},
-                                             {"no", "No"}};
-    for (size_t i = 0; i < 2; i++)
+    static const char *const answers[][2] = {{"yes", N_("Yes, someone is in immediate danger")},
+                                             {"no", N_("No")}};
+    evbuffer_add_printf(out, "<fieldset aria-describedby=\"immediate_danger-hint\">\n<legend>");
+    html_tr(out, l, N_("Is anyone in immediate danger because of this? (optional)"));
+    evbuffer_add_printf(out, "</legend>\n<p id=\"immediate_danger-hint\">");
+    html_tr(out, l,
+            N_("If you answer yes, your grievance goes to the top of the queue of the teams who "
+               "handle it, with the highest priority, and must be acknowledged within hours. This "
+               "service cannot send help: if someone's life or safety is at risk now, call your "
+               "local emergency number (112 or 911 in many countries) or someone you trust "
+               "nearby."));
+    evbuffer_add_printf(out, "</p>\n");
+    field_error(out, l, err, "immediate_danger");
+    for (size_t i = 0; i < 2; i++) {
         evbuffer_add_printf(out,
                             "<label><input type=\"radio\" name=\"immediate_danger\" "
-                            "value=\"%s\"%s> %s</label>\n",
+                            "value=\"%s\"%s> ",
                             answers[i][0],
-                            v && form_has(v, "immediate_danger", answers[i][0]) ? " checked" : "",
-                            answers[i][1]);
+                            formdata_has(v, "immediate_danger", answers[i][0]) ? " checked" : "");
+        html_tr(out, l, answers[i][1]);
+        evbuffer_add_printf(out, "</label>\n");
+    }
     evbuffer_add_printf(out, "</fieldset>\n");
 }
 
-/* The grievance form; v and err are NULL for an empty form. */
-static void form_render(Worker *w, struct evhttp_request *req, int code, const FormValues *v,
-                        const GrievanceError *err)
+/* The grievance form in l; v and err are NULL for an empty form. */
+static void form_render(Worker *w, struct evhttp_request *req, int code, const Lang *l,
+                        const FormData *v, const GrievanceError *err)
 {
     const Taxonomy *tax = w->shared->tax;
     struct evbuffer *out = evbuffer_new();
-    html_page_open(out, "File a grievance");
-    evbuffer_add_printf(
-        out,
-        "<h1>File a grievance</h1>\n"
-        "<p>Tell us about harm you or others suffered through a mobile network, an internet "
-        "provider or an online platform. Only the description, the kind of harm and the country "
-        "are required. You may stay anonymous. Contact details are stored encrypted and never "
-        "shared without your consent.</p>\n");
+    LangSwitch sw = {SWITCH_BUTTONS, FORM_ID, NULL};
+    html_page_open(out, l, tr(l, N_("File a grievance")), &sw);
+    evbuffer_add_printf(out, "<h1>");
+    html_tr(out, l, N_("File a grievance"));
+    evbuffer_add_printf(out, "</h1>\n<p>");
+    html_tr(out, l,
+            N_("Tell us about harm you or others suffered through a mobile network, an internet "
+               "provider or an online platform. Only the description, the kind of harm and the "
+               "country are required. You may stay anonymous. Contact details are stored "
+               "encrypted and never shared without your consent."));
+    evbuffer_add_printf(out, "</p>\n");
     if (err) {
-        evbuffer_add_printf(out, "<p class=\"error\" role=\"alert\">Please check the form: ");
-        html_escape(out, err->message);
-        evbuffer_add_printf(out, "</p>\n");
+        evbuffer_add_printf(out, "<div class=\"error\" role=\"alert\"><p>");
+        html_tr(out, l, N_("Your grievance has not been sent yet."));
+        evbuffer_add_printf(out, " ");
+        html_escape(out, errtext_sentence(l, err));
+        evbuffer_add_printf(out, "</p></div>\n");
     }
     evbuffer_add_printf(out,
-                        "<form method=\"post\" action=\"/grievances\" accept-charset=\"utf-8\">\n"
-                        "<input type=\"hidden\" name=\"language\" value=\"en\">\n");
+                        "<form id=\"" FORM_ID "\" method=\"post\" action=\"/grievances\" "
+                        "accept-charset=\"utf-8\">\n"
+                        "<input type=\"hidden\" name=\"language\" value=\"%s\">\n",
+                        lang_tag(l));
     form_token_field(out, v);
-    evbuffer_add_printf(out, "<label for=\"description\">What happened? (required)</label>\n"
-                             "<p class=\"hint\" id=\"description-hint\">In your own words, up to "
-                             "20,000 characters.</p>\n");
-    field_error(out, err, "description");
+    evbuffer_add_printf(out, "<label for=\"description\">");
+    html_tr(out, l, N_("What happened? (required)"));
+    evbuffer_add_printf(out, "</label>\n<p class=\"hint\" id=\"description-hint\">");
+    html_tr(out, l, N_("In your own words, up to 20,000 characters."));
+    evbuffer_add_printf(out, "</p>\n");
+    field_error(out, l, err, "description");
     evbuffer_add_printf(out, "<textarea id=\"description\" name=\"description\" required "
-                             "maxlength=\"20000\" aria-describedby=\"description-hint\">");
-    html_escape(out, v ? form_get(v, "description") : NULL);
+                             "maxlength=\"20000\"");
+    described_by(out, "description", true, "description", err);
+    evbuffer_add_printf(out, ">");
+    html_escape(out, formdata_get(v, "description"));
     evbuffer_add_printf(out, "</textarea>\n");
-    taxonomy_select(out, tax, TAXONOMY_CATEGORIES, v, err, "category", "Kind of harm");
-    taxonomy_select(out, tax, TAXONOMY_COUNTRIES, v, err, "country", "Country where it happened");
-    taxonomy_checkboxes(out, tax, TAXONOMY_RIGHTS, v, err, "rights", "Rights affected (optional)");
-    text_input(out, v, err, "companies", "text", "Companies involved (optional)",
-               "Names of the companies, separated by commas.", "companies");
-    text_input(out, v, err, "services", "text", "Services involved (optional)",
-               "For example: mobile data, messaging app, search. Separate with commas.",
-               "services");
-    text_input(out, v, err, "people_affected", "number", "How many people are affected? (optional)",
-               "Your best estimate.", "people_affected");
-    text_input(out, v, err, "started_on", "date", "When did it start? (optional)",
-               "An approximate date is fine.", "started_on");
-    evbuffer_add_printf(out, "<fieldset>\n<legend>Is it still going on?</legend>\n");
-    field_error(out, err, "ongoing");
-    checkbox(out, v, "ongoing", "Yes, the harm is ongoing");
+    taxonomy_select(out, l, tax, TAXONOMY_CATEGORIES, v, err, "category",
+                    N_("Kind of harm (required)"));
+    taxonomy_select(out, l, tax, TAXONOMY_COUNTRIES, v, err, "country",
+                    N_("Country where it happened (required)"));
+    taxonomy_checkboxes(out, l, tax, TAXONOMY_RIGHTS, v, err, "rights",
+                        N_("Rights affected (optional)"));
+    text_input(out, l, v, err, "companies", "text", N_("Companies involved (optional)"),
+               N_("Names of the companies, separated by commas."), "companies", NULL);
+    text_input(out, l, v, err, "services", "text", N_("Services involved (optional)"),
+               N_("For example: mobile data, messaging app, search. Separate them with commas."),
+               "services", NULL);
+    text_input(out, l, v, err, "people_affected", "number",
+               N_("How many people are affected? (optional)"), N_("Your best estimate."),
+               "people_affected", NULL);
+    text_input(out, l, v, err, "started_on", "date", N_("When did it start? (optional)"),
+               N_("An approximate date is fine."), "started_on", NULL);
+    evbuffer_add_printf(out, "<fieldset>\n<legend>");
+    html_tr(out, l, N_("Is it still going on?"));
+    evbuffer_add_printf(out, "</legend>\n");
+    field_error(out, l, err, "ongoing");
+    checkbox(out, l, v, "ongoing", N_("Yes, the harm is ongoing"));
     evbuffer_add_printf(out, "</fieldset>\n");
-    danger_question(out, v, err);
-    taxonomy_checkboxes(out, tax, TAXONOMY_VULNERABILITY, v, err, "vulnerability",
-                        "Does any of this describe the person harmed? (optional)");
-    static const char *const types[][2] = {{"self", "I was harmed myself"},
-                                           {"on_behalf", "On behalf of someone else"},
-                                           {"organisation", "For an organisation"},
-                                           {"anonymous", "Anonymously (no contact details)"}};
-    const char *type = v ? form_get(v, "complainant_type") : NULL;
-    evbuffer_add_printf(out, "<fieldset>\n<legend>Who is filing?</legend>\n");
-    field_error(out, err, "complainant_type");
-    for (size_t i = 0; i < 4; i++)
-        evbuffer_add_printf(
-            out,
-            "<label><input type=\"radio\" name=\"complainant_type\" value=\"%s\"%s> "
-            "%s</label>\n",
-            types[i][0], (type ? strcmp(type, types[i][0]) == 0 : i == 0) ? " checked" : "",
-            types[i][1]);
-    evbuffer_add_printf(out, "</fieldset>\n<fieldset>\n<legend>Consent</legend>\n");
-    field_error(out, err, "consent");
-    checkbox(out, v, "share_with_members", "The companies concerned may see my grievance");
-    checkbox(out, v, "share_with_regulator",
-             "Regulators may receive my description, without my contact details");
-    evbuffer_add_printf(
-        out, "</fieldset>\n<fieldset>\n<legend>How can we reach you? (optional)</legend>\n");
-    field_error(out, err, "contact");
-    text_input(out, v, err, "contact_name", "text", "Name", NULL, "contact.name");
-    text_input(out, v, err, "contact_email", "email", "E-mail", NULL, "contact.email");
-    text_input(out, v, err, "contact_phone", "tel", "Phone", NULL, "contact.phone");
-    evbuffer_add_printf(out,
-                        "</fieldset>\n<button type=\"submit\">Send grievance</button>\n</form>\n");
-    html_page_close(out);
+    danger_question(out, l, v, err);
+    taxonomy_checkboxes(out, l, tax, TAXONOMY_VULNERABILITY, v, err, "vulnerability",
+                        N_("Does any of this describe the person harmed? (optional)"));
+    complainant_types(out, l, v, err);
+    evbuffer_add_printf(out, "<fieldset>\n<legend>");
+    html_tr(out, l, N_("Consent"));
+    evbuffer_add_printf(out, "</legend>\n");
+    field_error(out, l, err, "consent");
+    checkbox(out, l, v, "share_with_members", N_("The companies concerned may see my grievance"));
+    checkbox(out, l, v, "share_with_regulator",
+             N_("Regulators may receive my description, without my contact details"));
+    evbuffer_add_printf(out, "</fieldset>\n<fieldset>\n<legend>");
+    html_tr(out, l, N_("How can we reach you? (optional)"));
+    evbuffer_add_printf(out, "</legend>\n");
+    field_error(out, l, err, "contact");
+    text_input(out, l, v, err, "contact_name", "text", N_("Name"), NULL, "contact.name", "name");
+    text_input(out, l, v, err, "contact_email", "email", N_("E-mail"), NULL, "contact.email",
+               "email");
+    text_input(out, l, v, err, "contact_phone", "tel", N_("Phone"), NULL, "contact.phone", "tel");
+    evbuffer_add_printf(out, "</fieldset>\n<button type=\"submit\">");
+    html_tr(out, l, N_("Send grievance"));
+    evbuffer_add_printf(out, "</button>\n</form>\n");
+    html_page_close(out, l);
+    reply_content_language(req, l);
     reply_send(req, code, "text/html; charset=utf-8", out);
 }
 
 void form_page(Worker *w, struct evhttp_request *req)
 {
-    form_render(w, req, 200, NULL, NULL);
+    form_render(w, req, 200, reply_lang(req), NULL, NULL);
 }
 
 void form_error_page(struct evhttp_request *req, int code, const char *message)
 {
-    struct evbuffer *out = evbuffer_new();
-    html_page_open(out, "Problem");
-    evbuffer_add_printf(out, "<h1>Sorry, that did not work</h1>\n<p class=\"error\">");
-    html_escape(out, message);
-    evbuffer_add_printf(out, "</p>\n");
-    html_page_close(out);
-    reply_send(req, code, "text/html; charset=utf-8", out);
+    reply_page_error(req, code, reply_lang(req), message);
 }
 
-/* Refuses a post made by another site's page (CSRF): Origin must be ours when present. */
-static bool form_post_same_origin(struct evhttp_request *req)
+/* The separators people type between list items: comma, Arabic comma, ideographic and fullwidth
+ * commas, newline. Returns the separator's length at s, or 0. */
+static size_t list_separator(const char *s)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
-    if (site && strcasecmp(site, "same-origin") != 0 && strcasecmp(site, "none") != 0)
-        return false; /* cross-site, or a sibling subdomain (same-site) */
-    const char *origin = evhttp_find_header(in, "Origin");
-    if (!origin)
-        return true;
-    /* Our pages carry Referrer-Policy: no-referrer, under which browsers send "Origin: null" for
-     * the page's own form post (Fetch, "append a request Origin header"). Fetch Metadata still
-     * says same-origin then; without it (or from a sandboxed frame) null is refused. */
-    if (strcmp(origin, "null") == 0)
-        return site != NULL;
-    const char *host = evhttp_find_header(in, "Host");
-    if (!host || strncmp(origin, "https://", 8) != 0)
-        return false;
-    return strcasecmp(origin + 8, host) == 0;
-}
-
-/* Parses an urlencoded body into v->fields. 0, or -1 for a body that is not urlencoded text. */
-static int form_parse(struct evhttp_request *req, FormValues *v)
-{
-    size_t len;
-    char *body = api_body_copy(req, &len);
-    TAILQ_INIT(&v->fields);
-    /* A NUL, raw or encoded, would cut a value short without a word: refuse the form. */
-    int rc = (strlen(body) == len && !strcasestr(body, "%00"))
-                 ? evhttp_parse_query_str(body, &v->fields)
-                 : -1;
-    free(body);
-    return rc;
+    static const char *const seps[] = {",", "\n", "\xd8\x8c", "\xe3\x80\x81", "\xef\xbc\x8c"};
+    for (size_t i = 0; i < sizeof seps / sizeof seps[0]; i++) {
+        if (strncmp(s, seps[i], strlen(seps[i])) == 0)
+            return strlen(seps[i]);
+    }
+    return 0;
 }
 
 static void list_split(json_t *arr, const char *s)
 {
     while (s && *s) {
-        size_t n = strcspn(s, ",\n");
-        const char *start = s, *end = s + n;
-        while (start < end && isspace((unsigned char)*start))
+        const char *end = s;
+        size_t sep = 0;
+        while (*end && (sep = list_separator(end)) == 0)
+            end++;
+        const char *start = s, *stop = end;
+        while (start < stop && isspace((unsigned char)*start))
             start++;
-        while (end > start && isspace((unsigned char)end[-1]))
-            end--;
-        if (end > start)
-            json_array_append_new(arr, json_stringn_nocheck(start, (size_t)(end - start)));
-        s += n + (s[n] ? 1 : 0);
+        while (stop > start && isspace((unsigned char)stop[-1]))
+            stop--;
+        if (stop > start)
+            json_array_append_new(arr, json_stringn_nocheck(start, (size_t)(stop - start)));
+        s = end + sep;
     }
 }
 
@@ -344,17 +371,47 @@ static void set_nonempty(json_t *obj, const char *key, const char *value)
         json_object_set_new(obj, key, json_stringn_nocheck(value, strlen(value)));
 }
 
+/* A count typed in any digits a keyboard offers (ASCII, Arabic-Indic, Persian, fullwidth), as a
+ * number; -1 when it is not a plain whole number. */
+static long long count_parse(const char *s)
+{
+    long long n = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    if (!*p)
+        return -1;
+    while (*p) {
+        int digit = -1;
+        if (isdigit(*p)) {
+            digit = *p - '0';
+            p++;
+        } else if (p[0] == 0xd9 && p[1] >= 0xa0 && p[1] <= 0xa9) { /* U+0660..0669 */
+            digit = p[1] - 0xa0;
+            p += 2;
+        } else if (p[0] == 0xdb && p[1] >= 0xb0 && p[1] <= 0xb9) { /* U+06F0..06F9 */
+            digit = p[1] - 0xb0;
+            p += 2;
+        } else if (p[0] == 0xef && p[1] == 0xbc && p[2] >= 0x90 && p[2] <= 0x99) { /* U+FF10.. */
+            digit = p[2] - 0x90;
+            p += 3;
+        }
+        if (digit < 0 || n > 1000000000000LL)
+            return -1;
+        n = n * 10 + digit;
+    }
+    return n;
+}
+
 /* The API's JSON object from the form's fields; NULL with err for what only the form can get
  * wrong (a number field that is not a number). */
-static json_t *form_to_json(const FormValues *v, GrievanceError *err)
+static json_t *form_to_json(const FormData *v, GrievanceError *err)
 {
     json_t *obj = json_object();
-    set_nonempty(obj, "description", form_get(v, "description"));
-    set_nonempty(obj, "category", form_get(v, "category"));
-    set_nonempty(obj, "country", form_get(v, "country"));
-    set_nonempty(obj, "started_on", form_get(v, "started_on"));
-    set_nonempty(obj, "language", form_get(v, "language"));
-    set_nonempty(obj, "complainant_type", form_get(v, "complainant_type"));
+    set_nonempty(obj, "description", formdata_get(v, "description"));
+    set_nonempty(obj, "category", formdata_get(v, "category"));
+    set_nonempty(obj, "country", formdata_get(v, "country"));
+    set_nonempty(obj, "started_on", formdata_get(v, "started_on"));
+    set_nonempty(obj, "language", formdata_get(v, "language"));
+    set_nonempty(obj, "complainant_type", formdata_get(v, "complainant_type"));
     json_t *rights = json_array(), *vuln = json_array(), *companies = json_array(),
            *services = json_array();
     struct evkeyval *kv;
@@ -365,17 +422,16 @@ static json_t *form_to_json(const FormValues *v, GrievanceError *err)
         else if (strcmp(kv->key, "vulnerability") == 0)
             json_array_append_new(vuln, json_stringn_nocheck(kv->value, strlen(kv->value)));
     }
-    list_split(companies, form_get(v, "companies"));
-    list_split(services, form_get(v, "services"));
+    list_split(companies, formdata_get(v, "companies"));
+    list_split(services, formdata_get(v, "services"));
     json_object_set_new(obj, "rights", rights);
     json_object_set_new(obj, "vulnerability", vuln);
     json_object_set_new(obj, "companies", companies);
     json_object_set_new(obj, "services", services);
-    const char *people = form_get(v, "people_affected");
+    const char *people = formdata_get(v, "people_affected");
     if (people && *people) {
-        char *end;
-        long long n = strtoll(people, &end, 10);
-        if (*end || !isdigit((unsigned char)people[0])) {
+        long long n = count_parse(people);
+        if (n < 0) {
             snprintf(err->field, sizeof err->field, "people_affected");
             snprintf(err->code, sizeof err->code, "invalid");
             snprintf(err->message, sizeof err->message,
@@ -385,22 +441,22 @@ static json_t *form_to_json(const FormValues *v, GrievanceError *err)
         }
         json_object_set_new(obj, "people_affected", json_integer(n));
     }
-    json_object_set_new(obj, "ongoing", json_boolean(form_has(v, "ongoing", "yes")));
+    json_object_set_new(obj, "ongoing", json_boolean(formdata_has(v, "ongoing", "yes")));
     /* yes/no; nothing chosen is not answered; anything else the validator refuses, by name */
-    const char *danger = form_get(v, "immediate_danger");
+    const char *danger = formdata_get(v, "immediate_danger");
     if (danger && *danger)
         json_object_set_new(obj, "immediate_danger",
                             strcmp(danger, "yes") == 0  ? json_true()
                             : strcmp(danger, "no") == 0 ? json_false()
                                                         : json_string("invalid"));
-    json_object_set_new(obj, "consent",
-                        json_pack("{s:b, s:b}", "share_with_members",
-                                  form_has(v, "share_with_members", "yes"), "share_with_regulator",
-                                  form_has(v, "share_with_regulator", "yes")));
+    json_object_set_new(
+        obj, "consent",
+        json_pack("{s:b, s:b}", "share_with_members", formdata_has(v, "share_with_members", "yes"),
+                  "share_with_regulator", formdata_has(v, "share_with_regulator", "yes")));
     json_t *contact = json_object();
-    set_nonempty(contact, "name", form_get(v, "contact_name"));
-    set_nonempty(contact, "email", form_get(v, "contact_email"));
-    set_nonempty(contact, "phone", form_get(v, "contact_phone"));
+    set_nonempty(contact, "name", formdata_get(v, "contact_name"));
+    set_nonempty(contact, "email", formdata_get(v, "contact_email"));
+    set_nonempty(contact, "phone", formdata_get(v, "contact_phone"));
     if (json_object_size(contact) > 0)
         json_object_set_new(obj, "contact", contact);
     else
@@ -408,84 +464,115 @@ static json_t *form_to_json(const FormValues *v, GrievanceError *err)
     return obj;
 }
 
+/* The receipt page: reference and receipt, shown in l; the switch re-posts both to /receipt. */
+static void receipt_page(struct evhttp_request *req, int code, const Lang *l, const char *reference,
+                         const char *receipt, const char *received_at, bool replayed)
+{
+    struct evbuffer *out = evbuffer_new();
+    const char *hidden[] = {"reference", reference, "receipt", receipt, NULL};
+    LangSwitch sw = {SWITCH_POST, "/receipt", hidden};
+    html_page_open(out, l, tr(l, N_("Grievance received")), &sw);
+    evbuffer_add_printf(out, "<h1>");
+    html_tr(out, l, N_("Your grievance has been received"));
+    evbuffer_add_printf(out, "</h1>\n<p>");
+    if (replayed) {
+        html_tr(out, l,
+                N_("This form had already been received: it is stored once, as it was first "
+                   "sent. To add something, send a new form."));
+        evbuffer_add_printf(out, "</p>\n<p>");
+    }
+    html_tr(out, l, N_("It is stored safely. Your reference is:"));
+    evbuffer_add_printf(out, "</p>\n<p class=\"secret\">");
+    html_escape(out, reference);
+    evbuffer_add_printf(out, "</p>\n<p>");
+    html_tr(out, l, N_("Your receipt, a secret that only you should know:"));
+    evbuffer_add_printf(out, "</p>\n<p class=\"secret\">");
+    html_escape(out, receipt);
+    evbuffer_add_printf(out, "</p>\n");
+    if (received_at) {
+        evbuffer_add_printf(out, "<p>");
+        html_tr(out, l, N_("Received:"));
+        evbuffer_add_printf(out, " ");
+        html_datetime(out, l, received_at);
+        evbuffer_add_printf(out, "</p>\n");
+    }
+    evbuffer_add_printf(out, "<p><strong>");
+    html_tr(out, l, N_("Write down or save both now."));
+    evbuffer_add_printf(out, "</strong> ");
+    html_tr(out, l,
+            N_("Once you leave this page we cannot show the receipt again, and nobody can recover "
+               "it for you. Keep it where others cannot see it: anyone who has it can see the "
+               "status of your grievance."));
+    evbuffer_add_printf(out, "</p>\n<p><a href=\"/status?lang=%s\">", lang_tag(l));
+    html_tr(out, l, N_("Follow your grievance on the status page"));
+    evbuffer_add_printf(out, "</a></p>\n");
+    html_page_close(out, l);
+    reply_content_language(req, l);
+    reply_send(req, code, "text/html; charset=utf-8", out);
+}
+
 static void form_submit_reply(struct evhttp_request *req, const SubmitResult *r, void *ctx)
 {
-    FormValues *v = ctx;
+    FormPost *p = ctx;
     if (r->outcome == SUBMIT_STORED || r->outcome == SUBMIT_REPLAYED) {
-        struct evbuffer *out = evbuffer_new();
-        html_page_open(out, "Grievance received");
-        evbuffer_add_printf(out, "<h1>Your grievance has been received</h1>\n");
-        if (r->outcome == SUBMIT_REPLAYED)
-            evbuffer_add_printf(out,
-                                "<p>This form had already been received: it is stored once, as "
-                                "it was first sent. To add something, send a new form.</p>\n");
-        evbuffer_add_printf(out, "<p>It is stored safely. Your reference is:</p>\n"
-                                 "<p class=\"secret\">");
-        html_escape(out, r->reference);
-        evbuffer_add_printf(out, "</p>\n<p>Your receipt (a secret, shown only this once):</p>\n"
-                                 "<p class=\"secret\">");
-        html_escape(out, r->receipt);
-        evbuffer_add_printf(
-            out,
-            "</p>\n<p><strong>Write down or save both now.</strong> With them you can follow your "
-            "grievance on the <a href=\"/status\">status page</a>. We cannot show the receipt "
-            "again "
-            "and nobody can recover it for you. Keep it where others cannot see it: anyone who has "
-            "it can see the status of your grievance.</p>\n");
-        html_page_close(out);
-        reply_send(req, 201, "text/html; charset=utf-8", out);
+        receipt_page(req, 201, p->lang, r->reference, r->receipt, r->received_at,
+                     r->outcome == SUBMIT_REPLAYED);
     } else if (r->outcome == SUBMIT_UNAVAILABLE) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "2");
-        GrievanceError e = {"", "unavailable",
-                            "we could not confirm that your grievance was stored: it may or may "
-                            "not have been. Your entries are kept below. Sending the form again "
-                            "in a moment is safe: it will not create a second grievance."};
-        form_render(v->worker, req, 503, v, &e);
+        GrievanceError e = {"", "unavailable", "the database is unavailable"};
+        form_render(p->worker, req, 503, p->lang, &p->data, &e);
     } else {
-        GrievanceError e = {"", "internal",
-                            "we could not store your grievance. Your entries are kept below: "
-                            "please try again."};
-        form_render(v->worker, req, 500, v, &e);
+        GrievanceError e = {"", "internal", "the grievance could not be stored"};
+        form_render(p->worker, req, 500, p->lang, &p->data, &e);
     }
-    form_values_free(v);
+    form_post_free(p);
 }
 
 void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
 {
     GrievanceError err = {"", "", ""};
-    FormValues *v = xcalloc(1, sizeof *v);
+    FormPost *p = xcalloc(1, sizeof *p);
     json_t *obj = NULL;
     Grievance *g = NULL;
-    v->worker = w;
-    TAILQ_INIT(&v->fields);
-    if (!form_post_same_origin(req)) {
-        form_error_page(req, 403, "This form can only be sent from this site's own page.");
+    p->worker = w;
+    TAILQ_INIT(&p->data.fields);
+    p->lang = reply_lang(req);
+    if (!formdata_same_origin(req)) {
+        form_error_page(req, 403, N_("This form can only be sent from this site's own page."));
         goto done;
     }
     if (!api_content_type_is(req, "application/x-www-form-urlencoded")) {
-        form_error_page(req, 415, "The form must be sent as application/x-www-form-urlencoded.");
+        form_error_page(req, 415,
+                        N_("The form could not be read. Please go back and send it again."));
         goto done;
     }
-    if (form_parse(req, v) < 0) {
-        form_error_page(req, 400, "The form data could not be read. Please go back and try again.");
+    if (formdata_parse(req, &p->data) < 0) {
+        form_error_page(req, 400,
+                        N_("The form data could not be read. Please go back and try again."));
         goto done;
     }
-    const char *token = form_get(v, "token"); /* absent in a page rendered before tokens */
+    p->lang = formdata_lang(&p->data, p->lang);
+    const char *token = formdata_get(&p->data, "token"); /* absent in a page rendered before */
     if (token && !form_token_valid(token)) {
-        form_error_page(req, 400, "The form data could not be read. Please go back and try again.");
+        form_error_page(req, 400,
+                        N_("The form data could not be read. Please go back and try again."));
         goto done;
     }
-    obj = form_to_json(v, &err);
+    if (formdata_get(&p->data, "lang")) { /* the language switch: the same entries, nothing sent */
+        form_render(w, req, 200, p->lang, &p->data, NULL);
+        goto done;
+    }
+    obj = form_to_json(&p->data, &err);
     if (obj)
         g = grievance_from_json(obj, w->shared->tax, &err);
     if (!g) {
-        form_render(w, req, 422, v, &err);
+        form_render(w, req, 422, p->lang, &p->data, &err);
         goto done;
     }
     if (!db_ready(w->db) || batcher_overloaded(w->batcher)) {
         SubmitResult r = {SUBMIT_UNAVAILABLE, NULL, NULL, NULL};
-        form_submit_reply(req, &r, v);
-        v = NULL;
+        form_submit_reply(req, &r, p);
+        p = NULL;
         goto done;
     }
     /* The token, not the body, is what makes two posts the same grievance: a person who edits
@@ -497,120 +584,66 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
         sha256_bytes(key, strlen(key), token_hash);
     }
     SubmitRequest sr = {
-        "form", token ? key : NULL, token ? token_hash : NULL, form_submit_reply, form_values_free,
-        v};
+        "form", token ? key : NULL, token ? token_hash : NULL, form_submit_reply, form_post_free,
+        p};
     submit_start(w, conn, req, g, &sr);
-    v = NULL; /* the reply callback frees it */
+    p = NULL; /* the reply callback frees it */
 done:
     grievance_free(g);
     json_decref(obj);
-    form_values_free(v);
+    form_post_free(p);
 }
 
-static void status_form(struct evbuffer *out, const char *message)
+void form_submit_too_large(Worker *w, struct evhttp_request *req)
 {
-    evbuffer_add_printf(out, "<h1>Follow a grievance</h1>\n");
-    if (message) {
-        evbuffer_add_printf(out, "<p class=\"error\" role=\"alert\">");
-        html_escape(out, message);
-        evbuffer_add_printf(out, "</p>\n");
-    }
-    evbuffer_add_printf(
-        out,
-        "<form method=\"post\" action=\"/status\" accept-charset=\"utf-8\">\n"
-        "<label for=\"reference\">Reference</label>\n"
-        "<input type=\"text\" id=\"reference\" name=\"reference\" autocomplete=\"off\" required>\n"
-        "<label for=\"receipt\">Receipt</label>\n"
-        "<input type=\"password\" id=\"receipt\" name=\"receipt\" autocomplete=\"off\" required>\n"
-        "<button type=\"submit\">Show status</button>\n</form>\n");
-}
-
-void form_status_page(Worker *w, struct evhttp_request *req)
-{
-    (void)w;
-    struct evbuffer *out = evbuffer_new();
-    html_page_open(out, "Follow a grievance");
-    status_form(out, NULL);
-    html_page_close(out);
-    reply_send(req, 200, "text/html; charset=utf-8", out);
-}
-
-static const char *status_words(const char *status)
-{
-    static const char *const words[][2] = {
-        {"received", "Received: waiting to be assessed"},
-        {"triaged", "Assessed: waiting for the company to take it up"},
-        {"assigned", "Assigned to the company responsible"},
-        {"investigating", "Being investigated"},
-        {"remedy_proposed", "A remedy has been proposed"},
-        {"remedy_accepted", "The remedy was accepted"},
-        {"remedy_declined", "The remedy was declined"},
-        {"remedy_implemented", "The remedy has been carried out"},
-        {"closed", "Closed"},
-        {"rejected", "Not taken up (outside what this mechanism covers)"},
-        {"referred", "Referred to a State body"},
-        {"appealed", "Appealed: being looked at again"},
-    };
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        if (strcmp(words[i][0], status) == 0)
-            return words[i][1];
-    }
-    return status;
-}
-
-static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
-                              const StatusInfo *info)
-{
-    struct evbuffer *out = evbuffer_new();
-    html_page_open(out, "Follow a grievance");
-    if (outcome == STATUS_FOUND) {
-        evbuffer_add_printf(out, "<h1>Grievance ");
-        html_escape(out, info->reference);
-        evbuffer_add_printf(out, "</h1>\n<dl>\n<dt>Status</dt><dd>");
-        html_escape(out, status_words(info->status));
-        evbuffer_add_printf(out, "</dd>\n<dt>Received</dt><dd>");
-        html_escape(out, info->received_at);
-        evbuffer_add_printf(out, "</dd>\n");
-        if (info->next_stage[0]) {
-            evbuffer_add_printf(out, "<dt>Next step</dt><dd>");
-            html_escape(out, info->next_stage);
-            evbuffer_add_printf(out, ", due by ");
-            html_escape(out, info->next_due);
-            evbuffer_add_printf(out, "</dd>\n");
-        }
-        evbuffer_add_printf(out, "</dl>\n");
-        html_page_close(out);
-        reply_send(req, 200, "text/html; charset=utf-8", out);
+    FormData d;
+    GrievanceError err = {"", "body_too_large", "the request body is larger than allowed"};
+    const Lang *l = reply_lang(req);
+    reply_close_after(req);
+    if (!formdata_same_origin(req) ||
+        !api_content_type_is(req, "application/x-www-form-urlencoded")) {
+        form_error_page(req, 413, N_("What you sent is larger than this site accepts."));
         return;
     }
-    int code = outcome == STATUS_NOT_FOUND ? 404 : 503;
-    if (code == 503)
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "2");
-    status_form(out,
-                outcome == STATUS_NOT_FOUND
-                    ? "No grievance matches this reference and receipt. Check both and try again."
-                    : "The status cannot be shown just now. Please try again in a moment.");
-    html_page_close(out);
-    reply_send(req, code, "text/html; charset=utf-8", out);
+    /* Everything arrived (below libevent's hard cap): show it again, the text kept. */
+    if (formdata_parse(req, &d) < 0) {
+        formdata_clear(&d);
+        form_render(w, req, 413, l, NULL, &err);
+        return;
+    }
+    form_render(w, req, 413, formdata_lang(&d, l), &d, &err);
+    formdata_clear(&d);
 }
 
-void form_status_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
+void form_receipt_submit(Worker *w, struct evhttp_request *req)
 {
-    FormValues v;
-    if (!form_post_same_origin(req)) {
-        form_error_page(req, 403, "This form can only be sent from this site's own page.");
+    FormData d;
+    char ref[REFERENCE_LEN + 1], receipt[RECEIPT_LEN + 1], expected[RECEIPT_LEN + 1];
+    if (!formdata_same_origin(req)) {
+        form_error_page(req, 403, N_("This form can only be sent from this site's own page."));
         return;
     }
-    if (!api_content_type_is(req, "application/x-www-form-urlencoded")) {
-        form_error_page(req, 415, "The form must be sent as application/x-www-form-urlencoded.");
+    if (formdata_parse(req, &d) < 0) {
+        formdata_clear(&d);
+        form_error_page(req, 400,
+                        N_("The form data could not be read. Please go back and try again."));
         return;
     }
-    if (form_parse(req, &v) < 0) {
-        evhttp_clear_headers(&v.fields);
-        form_error_page(req, 400, "The form data could not be read. Please go back and try again.");
-        return;
+    const Lang *l = formdata_lang(&d, reply_lang(req));
+    /* The receipt is derived from the reference under our key: a pair we did not issue is
+     * refused without asking the database. */
+    const char *r = formdata_get(&d, "reference"), *c = formdata_get(&d, "receipt");
+    bool ok = r && c && reference_normalize(r, ref) && receipt_normalize(c, receipt);
+    if (ok) {
+        receipt_derive(w->shared->receipt_key, ref, expected);
+        ok = bytes_equal_ct((const unsigned char *)expected, (const unsigned char *)receipt,
+                            RECEIPT_LEN);
+        OPENSSL_cleanse(expected, sizeof expected);
     }
-    status_lookup(w, conn, req, form_get(&v, "reference"), form_get(&v, "receipt"),
-                  form_status_reply);
-    evhttp_clear_headers(&v.fields);
+    if (ok)
+        receipt_page(req, 200, l, ref, receipt, NULL, false);
+    else
+        reply_page_error(req, 404, l, N_("This reference and receipt do not belong together."));
+    OPENSSL_cleanse(receipt, sizeof receipt);
+    formdata_clear(&d);
 }

@@ -1,6 +1,7 @@
-/* The HTML intake for people, not programs: a plain accessible form (every field labelled, works
- * without JavaScript), its urlencoded submission, and the status page whose form POSTs the receipt
- * so it never travels in a URL. Cross-site posts are refused. */
+/* The HTML intake for people, not programs, in each language of po/: a plain accessible form
+ * (every field labelled, works without JavaScript), its urlencoded submission and receipt page
+ * (form.c), and the status pages whose form POSTs the receipt so it never travels in a URL
+ * (statuspage.c). Cross-site posts are refused. */
 #ifndef REDRESS_INTAKE_FORM_H
 #define REDRESS_INTAKE_FORM_H
 
@@ -13,7 +14,13 @@ void form_page(Worker *w, struct evhttp_request *req);
 void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req);
 void form_status_page(Worker *w, struct evhttp_request *req);
 void form_status_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req);
-/* A readable error page. */
+/* POST /receipt: the receipt page again, in the language its switch chose (reference and
+ * receipt are re-posted by the page itself; a pair we did not issue is a 404). */
+void form_receipt_submit(Worker *w, struct evhttp_request *req);
+/* A form post over [server] max_form_bytes: the form again with what was typed and a message
+ * (413), not libevent's page. */
+void form_submit_too_large(Worker *w, struct evhttp_request *req);
+/* A readable error page in the request's language; message is an English msgid. */
 void form_error_page(struct evhttp_request *req, int code, const char *message);
 
 #endif

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "conn.h"
 #include "crypto.h"
+#include "i18n.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -83,6 +84,11 @@ int main(int argc, char **argv)
         LOG_ERROR("taxonomy: %s", err);
         goto done;
     }
+    if (i18n_load(cfg->po_dir, err, sizeof err) < 0) {
+        LOG_ERROR("translations: %s", err);
+        goto done;
+    }
+    LOG_INFO("%zu languages from %s", i18n_count(), cfg->po_dir);
     if (key_file_load(cfg->contact_key_file, shared.contact_key, err, sizeof err) < 0 ||
         key_file_load(cfg->receipt_key_file, shared.receipt_key, err, sizeof err) < 0) {
         LOG_ERROR("%s", err);
@@ -97,7 +103,6 @@ int main(int argc, char **argv)
     shared.read_cfg = config_for_reads(cfg);
     shared.tax = tax;
     tax = NULL;
-    shared.taxonomy_json = api_taxonomy_json(shared.tax);
     if (evthread_use_pthreads() < 0 || conn_global_init() < 0) {
         LOG_ERROR("cannot initialise threading");
         goto done;
@@ -148,7 +153,7 @@ int main(int argc, char **argv)
     LOG_INFO("stopped");
     status = 0;
 done:
-    free(shared.taxonomy_json);
+    i18n_free();
     SSL_CTX_free(shared.ssl_ctx);
     taxonomy_free((Taxonomy *)shared.tax);
     taxonomy_free(tax);

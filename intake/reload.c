@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 
-#include "api.h"
 #include "log.h"
 #include "taxonomy.h"
 #include "tls.h"
@@ -13,8 +12,7 @@
 
 typedef struct {
     SSL_CTX *ssl_ctx;    /* NULL: keep */
-    const Taxonomy *tax; /* NULL: keep (with taxonomy_json) */
-    char *taxonomy_json;
+    const Taxonomy *tax; /* NULL: keep; GET /v1/taxonomy builds its body from it per language */
 } ReloadSwap;
 
 static void reload_swap_cb(Worker *w, void *arg)
@@ -24,7 +22,6 @@ static void reload_swap_cb(Worker *w, void *arg)
         w->local.ssl_ctx = swap->ssl_ctx; /* new connections only: SSL objects hold their own */
     if (swap->tax) {
         w->local.tax = swap->tax;
-        w->local.taxonomy_json = swap->taxonomy_json;
     }
 }
 
@@ -45,7 +42,6 @@ int reload_run(Server *server, Shared *master)
         rc = -1;
     } else {
         swap->tax = tax;
-        swap->taxonomy_json = api_taxonomy_json(tax);
     }
     if (!swap->ssl_ctx && !swap->tax) {
         free(swap);
@@ -66,9 +62,7 @@ int reload_run(Server *server, Shared *master)
     }
     if (swap->tax) {
         taxonomy_free((Taxonomy *)master->tax);
-        free(master->taxonomy_json);
         master->tax = swap->tax;
-        master->taxonomy_json = swap->taxonomy_json;
     }
     LOG_INFO("reload: %s%s%s reloaded", swap->ssl_ctx ? "certificate" : "",
              swap->ssl_ctx && swap->tax ? " and " : "", swap->tax ? "taxonomy" : "");

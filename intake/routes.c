@@ -91,6 +91,13 @@ static void route_dialogue(Worker *w, IntakeConn *conn, struct evhttp_request *r
     dialogue_api(w, conn, req, rest);
 }
 
+static void route_receipt(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *rest)
+{
+    (void)conn;
+    (void)rest;
+    form_receipt_submit(w, req);
+}
+
 static const Route routes[] = {
     {"/v1/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", false, route_submit},
     {"/v1/grievances/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false, route_status,
@@ -104,6 +111,7 @@ static const Route routes[] = {
     {"/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_form_submit},
     {"/status", ROUTE_EXACT, EVHTTP_REQ_GET, "GET, POST", true, route_status_page},
     {"/status", ROUTE_EXACT, EVHTTP_REQ_POST, "GET, POST", true, route_status_submit},
+    {"/receipt", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_receipt},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -111,7 +119,7 @@ static void route_error(struct evhttp_request *req, bool html, int code, const c
                         const char *message)
 {
     if (html)
-        form_error_page(req, code, message);
+        reply_page_error_code(req, code, errcode);
     else
         reply_error(req, code, errcode, message, NULL);
 }
@@ -172,8 +180,15 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
         route_error(req, html, 400, "bad_request", why);
         return;
     }
+    /* A form of 20,000 CJK characters is ~180 KB urlencoded: forms get their own limit, and an
+     * oversized one is shown again with its text rather than refused bare. */
     if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
-        (size_t)w->shared->cfg->max_body_bytes) {
+        (size_t)(html ? w->shared->cfg->max_form_bytes : w->shared->cfg->max_body_bytes)) {
+        if (strcmp(path, "/grievances") == 0 &&
+            evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+            form_submit_too_large(w, req);
+            return;
+        }
         reply_close_after(req);
         route_error(req, html, 413, "body_too_large", "the request body is larger than allowed");
         return;

@@ -39,9 +39,18 @@ static const char *const STATUS_SQL =
     "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "coalesce(next_stage, ''), "
     "coalesce(to_char(next_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
-    "overdue FROM grievance_status_by_receipt($1::bytea)";
+    "overdue, coalesce(grievance_language(reference), '') "
+    "FROM grievance_status_by_receipt($1::bytea)";
 
-enum { COL_REFERENCE, COL_STATUS, COL_RECEIVED_AT, COL_NEXT_STAGE, COL_NEXT_DUE, COL_OVERDUE };
+enum {
+    COL_REFERENCE,
+    COL_STATUS,
+    COL_RECEIVED_AT,
+    COL_NEXT_STAGE,
+    COL_NEXT_DUE,
+    COL_OVERDUE,
+    COL_LANGUAGE
+};
 
 /* The rest of the story (history, owners, priority, remedies, messages, ...): sql/013. */
 static const char *const STORY_SQL =
@@ -96,6 +105,7 @@ static void status_result_cb(void *arg, int index, const PGresult *res)
              PQgetvalue(res, match, COL_NEXT_STAGE));
     snprintf(q->info.next_due, sizeof q->info.next_due, "%s", PQgetvalue(res, match, COL_NEXT_DUE));
     q->info.overdue = PQgetvalue(res, match, COL_OVERDUE)[0] == 't';
+    snprintf(q->info.language, sizeof q->info.language, "%s", PQgetvalue(res, match, COL_LANGUAGE));
 }
 
 static void status_done_cb(void *arg, DbStatus status);

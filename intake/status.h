@@ -24,6 +24,7 @@ typedef struct {
     char next_due[32];
     json_t *story; /* grievance_story(): the whole story as the API returns it; borrowed */
     bool overdue;  /* the mechanism is past a deadline it promised (triage's sweep marks it) */
+    char language[36]; /* the language the grievance was filed in, or "" */
 } StatusInfo;
 
 /* Answers req; info is set only for STATUS_FOUND. Not called if the client went away. */

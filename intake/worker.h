@@ -25,7 +25,6 @@ typedef struct {
     SSL_CTX *ssl_ctx;
     unsigned char contact_key[32];
     unsigned char receipt_key[32];
-    char *taxonomy_json; /* the GET /v1/taxonomy body, built once */
 } Shared;
 
 typedef struct Worker {

@@ -8,6 +8,7 @@ PACKAGES=(
   libevent-dev libssl-dev libpq-dev libjansson-dev libyajl-dev libinih-dev libcsv-dev libcmocka-dev
   postgresql-15 postgresql-client-15
   python3 python3-psycopg2 openssl
+  gettext libgettextpo-dev python3-polib
 )
 # Building: sd_notify (libsystemd), the manuals (scdoc).
 PACKAGES+=(libsystemd-dev scdoc)

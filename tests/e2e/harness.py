@@ -111,6 +111,7 @@ def make_config(dirpath, cluster, **overrides):
         "keys.contact_key_file": os.path.join(dirpath, "contact.key"),
         "keys.receipt_key_file": os.path.join(dirpath, "receipt.key"),
         "taxonomy.file": os.path.join(ROOT, "config/taxonomy.json"),
+        "i18n.po_dir": os.path.join(ROOT, "po"),
         "triage.rules": os.path.join(ROOT, "config/triage-rules.ini"),
     }
     settings.update({k: str(v) for k, v in overrides.items()})

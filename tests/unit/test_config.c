@@ -47,7 +47,9 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->listen_addr, "127.0.0.1");
     assert_int_equal(cfg->port, 8443);
     assert_int_equal(cfg->request_timeout_s, 10);
-    assert_int_equal(cfg->max_body_bytes, 65536);
+    assert_int_equal(cfg->max_body_bytes, 262144);
+    assert_int_equal(cfg->max_form_bytes, 393216);
+    assert_string_equal(cfg->po_dir, "po");
     assert_int_equal(cfg->max_header_bytes, 8192);
     assert_true(cfg->max_connections > 0);
     assert_true(cfg->workers >= 1);
@@ -78,7 +80,7 @@ static void test_file_over_defaults(void **state)
     assert_string_equal(cfg->path, path);
     assert_int_equal(cfg->port, 9443);
     assert_int_equal(cfg->request_timeout_s, 3);
-    assert_int_equal(cfg->max_body_bytes, 65536); /* default kept */
+    assert_int_equal(cfg->max_body_bytes, 262144); /* default kept */
     assert_string_equal(cfg->conninfo, "host=/tmp port=5999 dbname=redress");
     assert_string_equal(cfg->admin_user, "");
     config_free(cfg);
