@@ -129,7 +129,8 @@ test-ha:
 	@/usr/bin/python3 tests/ha/run.py --build $(BUILD)
 
 check-asan:
-	@$(MAKE) --no-print-directory test BUILD=build-asan SANITIZER=address,undefined DEBUG=1
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  $(MAKE) --no-print-directory test BUILD=build-asan SANITIZER=address,undefined DEBUG=1
 
 bench:
 	@scripts/install-deps.sh --bench

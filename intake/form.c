@@ -119,7 +119,9 @@ static void text_input(struct evbuffer *out, const Lang *l, const FormData *v,
     field_error(out, l, err, errfield);
     evbuffer_add_printf(out, "<input type=\"%s\" id=\"%s\" name=\"%s\" value=\"", type, name, name);
     html_escape(out, formdata_get(v, name));
-    evbuffer_add_printf(out, "\"");
+    /* What people type runs in its own direction (an English name on an Arabic page); addresses
+     * and numbers are always left to right. */
+    evbuffer_add_printf(out, "\" dir=\"%s\"", strcmp(type, "text") == 0 ? "auto" : "ltr");
     if (autocomplete)
         evbuffer_add_printf(out, " autocomplete=\"%s\"", autocomplete);
     described_by(out, name, hint != NULL, errfield, err);
@@ -271,7 +273,7 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const L
     evbuffer_add_printf(out, "</p>\n");
     field_error(out, l, err, "description");
     evbuffer_add_printf(out, "<textarea id=\"description\" name=\"description\" required "
-                             "maxlength=\"20000\"");
+                             "maxlength=\"20000\" dir=\"auto\"");
     described_by(out, "description", true, "description", err);
     evbuffer_add_printf(out, ">");
     html_escape(out, formdata_get(v, "description"));

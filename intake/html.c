@@ -3,7 +3,10 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "util.h"
 
 /* The length of the valid UTF-8 sequence at p (before end), or 0. */
 static size_t utf8_seq_len(const unsigned char *p, const unsigned char *end)
@@ -69,17 +72,29 @@ void html_tr(struct evbuffer *out, const Lang *l, const char *msgid)
 
 void html_trf(struct evbuffer *out, const Lang *l, const char *msgid, ...)
 {
+    /* Each value is a bidi isolate (FSI .. PDI): a reference ending in '=' stays as it is inside
+     * an Arabic sentence instead of having its symbol moved to the other end. */
+    char *isolated[8] = {NULL};
     const char *pairs[17];
     size_t n = 0;
     va_list ap;
     va_start(ap, msgid);
-    for (const char *s; n < 16 && (s = va_arg(ap, const char *)) != NULL;)
-        pairs[n++] = s;
+    for (const char *s; n < 16 && (s = va_arg(ap, const char *)) != NULL; n++) {
+        if (n % 2 == 0) {
+            pairs[n] = s;
+            continue;
+        }
+        isolated[n / 2] = xmalloc(strlen(s) + 7);
+        sprintf(isolated[n / 2], "\xe2\x81\xa8%s\xe2\x81\xa9", s);
+        pairs[n] = isolated[n / 2];
+    }
     va_end(ap);
     pairs[n & ~(size_t)1] = NULL;
     char *text = i18n_expand(tr(l, msgid), pairs);
     html_escape(out, text);
     free(text);
+    for (size_t i = 0; i < 8; i++)
+        free(isolated[i]);
 }
 
 void html_datetime(struct evbuffer *out, const Lang *l, const char *rfc3339)

@@ -14,7 +14,7 @@ void html_escape(struct evbuffer *out, const char *s);
 /* Appends msgid's translation in l, escaped. */
 void html_tr(struct evbuffer *out, const Lang *l, const char *msgid);
 /* The same with {name} placeholders filled: the arguments after msgid are name, value pairs
- * ending with NULL; the values are escaped too. */
+ * (at most 8) ending with NULL; the values are escaped too, each a bidi isolate. */
 void html_trf(struct evbuffer *out, const Lang *l, const char *msgid, ...)
     __attribute__((sentinel));
 /* A <time> element: the RFC 3339 UTC time in l's conventions, the time zone named. */

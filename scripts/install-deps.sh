@@ -20,6 +20,8 @@ HA_PACKAGES=(postgresql-15-auto-failover pg-auto-failover-cli curl)
 # docs/openapi.json, units checked by systemd-analyze, manuals rendered by man, the OpenAPI lint
 # (@redocly/cli from npm, installed below into build/npm).
 TEST_PACKAGES=(python3-prometheus-client python3-jsonschema systemd man-db git)
+# make test's accessibility audit (tests/a11y, npm packages installed below): Debian's Chromium.
+TEST_PACKAGES+=(chromium)
 REDOCLY_VERSION=2.77.0 # needs Node.js 20.19 or later (this machine kind's own Node.js is 20)
 
 want=("${PACKAGES[@]}")
@@ -69,5 +71,13 @@ if [ "${1:-}" = "--test" ]; then
     mkdir -p "$root/build/npm"
     npm install --prefix "$root/build/npm" --no-audit --no-fund --loglevel=error \
       "@redocly/cli@$REDOCLY_VERSION" >/dev/null
+  fi
+  # axe-core and playwright-core as tests/a11y/package-lock.json pins them, into the project's
+  # own tests/a11y/node_modules (nothing global; no browser download: the audit drives Debian's).
+  a11y="$root/tests/a11y"
+  if [ ! -f "$a11y/node_modules/.package-lock.json" ] ||
+     [ "$a11y/package-lock.json" -nt "$a11y/node_modules/.package-lock.json" ]; then
+    echo "install-deps: npm ci in tests/a11y"
+    (cd "$a11y" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 fi
