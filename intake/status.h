@@ -22,8 +22,8 @@ typedef struct {
     char received_at[32];
     char next_stage[32]; /* "" when no deadline is known yet */
     char next_due[32];
-    json_t *story; /* grievance_story(): the whole story as the API returns it; borrowed */
-    bool overdue;  /* the mechanism is past a deadline it promised (triage's sweep marks it) */
+    json_t *story;     /* grievance_story(): the whole story as the API returns it; borrowed */
+    bool overdue;      /* the mechanism is past a deadline it promised (triage's sweep marks it) */
     char language[36]; /* the language the grievance was filed in, or "" */
 } StatusInfo;
 

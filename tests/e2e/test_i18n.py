@@ -203,7 +203,7 @@ class TestLanguages(IntakeBase):
                     self.assertIn(f'{esc(t(tag, "Your grievance has not been sent yet."))} '
                                   f'{sentence}', page)
                     self.assertNotIn("/v1/taxonomy", page)
-                    self.assertNotRegex(page, r"must be|is not a known|ISO 3166")
+                    self.assertNotRegex(page, r"must be (a|an|at|true) |is not a known|ISO 3166")
         # the form's own people_affected digits: Arabic-Indic digits are a number
         st, _, page = self.post_form({"description": "x", "category": "other", "country": "EG",
                                       "people_affected": "٢٥٠", "language": "ar"}, SAME_ORIGIN)
