@@ -738,9 +738,11 @@ class TestIntake(IntakeBase):
 
     def test_chunked_body_limits(self):
         """A chunked body is held to the same limits: over max_body_bytes our JSON 413; over the
-        hard cap (4 x max_body_bytes) libevent stops reading at the chunk that would pass it."""
+        hard cap (4 x the larger of max_body_bytes and max_form_bytes) libevent stops reading at the chunk that would pass it."""
         before = count()
-        limit = int(self.cfg.get("server.max_body_bytes", 65536))
+        limit = int(self.cfg.get("server.max_body_bytes", 262144))
+        # the hard cap is 4 x the larger of the API's and the form's limits
+        cap = 4 * max(limit, int(self.cfg.get("server.max_form_bytes", 393216)))
         head = (b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n")
         over = json.dumps(grievance(description="a" * (limit + 10))).encode()
@@ -751,27 +753,28 @@ class TestIntake(IntakeBase):
         self.assertIn(b"body_too_large", data)
         self.assertTrue(closed)
         # A chunk size past the hard cap is refused before its data is sent.
-        data, closed = self.raw_exchange(head + b"%x\r\n" % (4 * limit + 1))
+        data, closed = self.raw_exchange(head + b"%x\r\n" % (cap + 1))
         self.assertRegex(data, rb"^HTTP/1\.1 4\d\d ")
         self.assertTrue(closed)
         # Many small chunks adding up past the cap, and no last chunk: only the cap can make the
         # server answer (else it would wait for the rest until the request deadline, silently).
         piece = b"1000\r\n" + b"a" * 4096 + b"\r\n"
-        data, closed = self.raw_exchange(head + piece * (4 * limit // 4096 + 2))
+        data, closed = self.raw_exchange(head + piece * (cap // 4096 + 2))
         self.assertRegex(data, rb"^HTTP/1\.1 413 ")
         self.assertTrue(closed)
         self.assertEqual(count(), before)
 
     def test_content_length_over_hard_cap_refused_unread(self):
         """Over max_body_bytes: our JSON 413 once the body is read; over the hard cap of
-        4 x max_body_bytes: a 413 before any of the body is read."""
-        limit = int(self.cfg.get("server.max_body_bytes", 65536))
+        4 x the larger limit: a 413 before any of the body is read."""
+        limit = int(self.cfg.get("server.max_body_bytes", 262144))
+        cap = 4 * max(limit, int(self.cfg.get("server.max_form_bytes", 393216)))
         head = b"POST /v1/grievances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        data, closed = self.raw_exchange(head + b"Content-Length: %d\r\n\r\n" % (4 * limit + 1))
+        data, closed = self.raw_exchange(head + b"Content-Length: %d\r\n\r\n" % (cap + 1))
         self.assertRegex(data, rb"^HTTP/1\.1 413 ")
         self.assertTrue(closed)
-        data, closed = self.raw_exchange(head + b"Content-Length: %d\r\n\r\n" % (4 * limit) +
-                                         b"{" * (4 * limit))
+        data, closed = self.raw_exchange(head + b"Content-Length: %d\r\n\r\n" % cap +
+                                         b"{" * cap)
         self.assertRegex(data, rb"^HTTP/1\.1 413 ")
         self.assertIn(b"body_too_large", data)
 
