@@ -20,6 +20,9 @@ void form_receipt_submit(Worker *w, struct evhttp_request *req);
 /* A form post over [server] max_form_bytes: the form again with what was typed and a message
  * (413), not libevent's page. */
 void form_submit_too_large(Worker *w, struct evhttp_request *req);
+/* The words for a case status and a deadline's stage, as English msgids (statuspage.c). */
+const char *form_status_words(const char *status);
+const char *form_stage_words(const char *stage);
 /* A readable error page in the request's language; message is an English msgid. */
 void form_error_page(struct evhttp_request *req, int code, const char *message);
 

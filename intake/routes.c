@@ -14,6 +14,7 @@
 #include "form.h"
 #include "framing.h"
 #include "openapi.h"
+#include "storypage.h"
 #include "reply.h"
 
 /* PREFIX: the path continues with one segment; NESTED: with more than one. */
@@ -98,6 +99,13 @@ static void route_receipt(Worker *w, IntakeConn *conn, struct evhttp_request *re
     form_receipt_submit(w, req);
 }
 
+static void route_story_action(Worker *w, IntakeConn *conn, struct evhttp_request *req,
+                               const char *rest)
+{
+    (void)rest;
+    storypage_action_submit(w, conn, req);
+}
+
 static const Route routes[] = {
     {"/v1/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", false, route_submit},
     {"/v1/grievances/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false, route_status,
@@ -111,6 +119,7 @@ static const Route routes[] = {
     {"/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_form_submit},
     {"/status", ROUTE_EXACT, EVHTTP_REQ_GET, "GET, POST", true, route_status_page},
     {"/status", ROUTE_EXACT, EVHTTP_REQ_POST, "GET, POST", true, route_status_submit},
+    {"/status/action", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_story_action},
     {"/receipt", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_receipt},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])

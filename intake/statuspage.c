@@ -11,6 +11,7 @@
 #include "html.h"
 #include "reply.h"
 #include "status.h"
+#include "storypage.h"
 
 static void status_form(struct evbuffer *out, const Lang *l, const char *message)
 {
@@ -61,7 +62,7 @@ void form_status_page(Worker *w, struct evhttp_request *req)
     status_request_page(req, 200, reply_lang(req), NULL);
 }
 
-static const char *status_words(const char *status)
+const char *form_status_words(const char *status)
 {
     static const char *const words[][2] = {
         {"received", N_("Received: waiting to be assessed")},
@@ -84,7 +85,7 @@ static const char *status_words(const char *status)
     return status;
 }
 
-static const char *stage_words(const char *stage)
+const char *form_stage_words(const char *stage)
 {
     static const char *const words[][2] = {
         {"acknowledge", N_("Acknowledgement of your grievance")},
@@ -135,7 +136,7 @@ static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
     evbuffer_add_printf(out, "</h1>\n<dl>\n<dt>");
     html_tr(out, l, N_("Status"));
     evbuffer_add_printf(out, "</dt><dd>");
-    html_tr(out, l, status_words(info->status));
+    html_tr(out, l, form_status_words(info->status));
     evbuffer_add_printf(out, "</dd>\n<dt>");
     html_tr(out, l, N_("Received"));
     evbuffer_add_printf(out, "</dt><dd>");
@@ -145,7 +146,7 @@ static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
         evbuffer_add_printf(out, "<dt>");
         html_tr(out, l, N_("Next step"));
         evbuffer_add_printf(out, "</dt><dd>");
-        html_tr(out, l, stage_words(info->next_stage));
+        html_tr(out, l, form_stage_words(info->next_stage));
         evbuffer_add_printf(out, "</dd>\n<dt>");
         html_tr(out, l, N_("Due by"));
         evbuffer_add_printf(out, "</dt><dd>");
@@ -153,6 +154,7 @@ static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
         evbuffer_add_printf(out, "</dd>\n");
     }
     evbuffer_add_printf(out, "</dl>\n");
+    storypage_sections(out, l, info->story, info->reference, formdata_get(&d, "receipt"));
     html_page_close(out, l);
     formdata_clear(&d);
     reply_content_language(req, l);

@@ -507,3 +507,86 @@ class TestErasure(EngagementCase):
         listed = self.ctl("message", "list", cref)[0]
         self.assertIn("(erased)", listed)
         self.assertNotIn(MSG_TEXT, listed)
+
+
+class TestStatusPage(EngagementCase):
+    SAME = {"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}
+
+    def page(self, path, fields, expect=200, headers=None):
+        import urllib.parse
+        st, hdrs, data = self.intake.request("POST", path, urllib.parse.urlencode(fields),
+                                             dict(self.SAME, **(headers or {})))
+        self.assertEqual(st, expect, data[:2000])
+        return data.decode("utf-8").replace("\u2068", "").replace("\u2069", "")  # bidi isolates
+
+    def form_fields(self, html, action):
+        """The hidden fields of the page's form for action."""
+        import re
+        start = html.index(f'name="action" value="{action}"')
+        form = html[html.rindex("<form", 0, start):html.index("</form>", start)]
+        return dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', form))
+
+    def test_dialogue_from_the_status_page_without_javascript(self):
+        ref, receipt = self.file()
+        cref = self.open_case(ref, co="beta-social")
+        rid = self.to_remedy(cref, details="Restore the account within a week")
+        self.ctl("message", "send", ref, "--text", "Please tell us what you lost.")
+        html = self.page("/status", {"reference": ref, "receipt": receipt})
+        for text in ("Who handles your case", "Acme Net", "caused the harm", "Beta Social",
+                     "is directly linked to the harm", "Band P2", "What has happened so far",
+                     "Restore the account within a week", "Accept this remedy", "Please tell us what you lost.",
+                     "Send message"):
+            self.assertIn(text, html)
+        self.assertNotIn("<script", html)
+        self.assertNotIn(receipt, html.split('action="')[1].split('"')[0])  # never in a URL
+        fields = self.form_fields(html, "message")
+        self.assertEqual((fields["reference"], fields["receipt"]), (ref, receipt))
+        msg = dict(fields, text="I lost my savings group's records.")
+        done = self.page("/status/action", msg)
+        self.assertIn("Your message has been sent", done)
+        self.page("/status/action", msg)  # the same page sent twice: stored once
+        self.assertEqual(cluster().sql("SELECT count(*) FROM case_message WHERE direction = 'from_complainant'"),
+                         [(1,)])
+        # Refusals: a page, nothing stored.
+        before = self.counts()
+        err = self.page("/status/action", dict(msg, text=" ", token="1" * 32), expect=422)
+        self.assertIn("Please write something", err)
+        self.page("/status/action", dict(msg, receipt=new_receipt(), token="0" * 32), expect=404)
+        self.page("/status/action", msg, expect=403, headers={"Sec-Fetch-Site": "cross-site"})
+        self.page("/status/action", dict(msg, action="nonsense"), expect=404)
+        err = self.page("/status/action", dict(msg, text="edited"), expect=409)  # a used token
+        self.assertIn("already sent", err)
+        self.assertEqual(self.counts(), before)
+        # The remedy's buttons, then the appeal form.
+        html = self.page("/status", {"reference": ref, "receipt": receipt})
+        f = self.form_fields(html, "remedy")
+        self.assertEqual(f["remedy_id"], str(rid))
+        self.assertIn("Your answer to the remedy has been recorded",
+                      self.page("/status/action", dict(f, decision="decline", comment="Too slow")))
+        self.assertEqual(self.status(cref), "remedy_declined")
+        html = self.page("/status", {"reference": ref, "receipt": receipt})
+        self.assertIn("You declined this remedy.", html)
+        self.assertIn("You can appeal until", html)
+        self.page("/status/action", dict(self.form_fields(html, "appeal"), reason="A week is too long."))
+        self.assertEqual(self.status(cref), "appealed")
+        html = self.page("/status", {"reference": ref, "receipt": receipt})
+        self.assertIn("You appealed.", html)
+        self.assert_no_secret_in_logs(receipt, "I lost my savings group's records.")
+
+    def test_feedback_form_and_language(self):
+        ref, receipt = self.file()
+        cref = self.open_case(ref)
+        self.ctl("case", "transition", cref, "rejected", "--note", "outside the mechanism's scope")
+        html = self.page("/status", {"reference": ref, "receipt": receipt, "lang": "es"})
+        self.assertIn("Quién se ocupa de su caso", html)
+        self.assertIn("El motivo indicado: outside the mechanism&#39;s scope", html)
+        f = self.form_fields(html, "feedback")
+        self.assertEqual(f["language"], "es")
+        err = self.page("/status/action", f, expect=422)  # no rating chosen
+        self.assertIn('lang="es"', err)
+        done = self.page("/status/action", dict(f, rating="2", comment="No explicaron nada"))
+        self.assertIn("Gracias por su opinión", done)
+        self.assertEqual(cluster().sql("SELECT rating FROM feedback"), [(2,)])
+        html = self.page("/status", {"reference": ref, "receipt": receipt, "lang": "es"})
+        self.assertIn("2 de 5", html)
+        self.assertNotIn('name="action" value="feedback"', html)
