@@ -539,20 +539,8 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
     p->worker = w;
     TAILQ_INIT(&p->data.fields);
     p->lang = reply_lang(req);
-    if (!formdata_same_origin(req)) {
-        form_error_page(req, 403, N_("This form can only be sent from this site's own page."));
+    if (!formdata_read_post(req, &p->data))
         goto done;
-    }
-    if (!api_content_type_is(req, "application/x-www-form-urlencoded")) {
-        form_error_page(req, 415,
-                        N_("The form could not be read. Please go back and send it again."));
-        goto done;
-    }
-    if (formdata_parse(req, &p->data) < 0) {
-        form_error_page(req, 400,
-                        N_("The form data could not be read. Please go back and try again."));
-        goto done;
-    }
     p->lang = formdata_lang(&p->data, p->lang);
     const char *token = formdata_get(&p->data, "token"); /* absent in a page rendered before */
     if (token && !form_token_valid(token)) {

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "form.h"
 
 int formdata_parse(struct evhttp_request *req, FormData *d)
 {
@@ -17,6 +18,27 @@ int formdata_parse(struct evhttp_request *req, FormData *d)
                  : -1;
     free(body);
     return rc;
+}
+
+bool formdata_read_post(struct evhttp_request *req, FormData *d)
+{
+    TAILQ_INIT(&d->fields);
+    if (!formdata_same_origin(req)) {
+        form_error_page(req, 403, N_("This form can only be sent from this site's own page."));
+        return false;
+    }
+    if (!api_content_type_is(req, "application/x-www-form-urlencoded")) {
+        form_error_page(req, 415,
+                        N_("The form could not be read. Please go back and send it again."));
+        return false;
+    }
+    if (formdata_parse(req, d) < 0) {
+        formdata_clear(d);
+        form_error_page(req, 400,
+                        N_("The form data could not be read. Please go back and try again."));
+        return false;
+    }
+    return true;
 }
 
 void formdata_clear(FormData *d)

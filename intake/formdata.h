@@ -21,6 +21,9 @@ void formdata_clear(FormData *d);
 const char *formdata_get(const FormData *d, const char *name);
 /* Whether name has this value (checkboxes hold several). d may be NULL. */
 bool formdata_has(const FormData *d, const char *name, const char *value);
+/* Reads a form post into d: same origin, urlencoded, parsed. true, or false after answering req
+ * with the error page (403, 415 or 400; d is then cleared). */
+bool formdata_read_post(struct evhttp_request *req, FormData *d);
 /* False for a post made by another site's page (CSRF). */
 bool formdata_same_origin(struct evhttp_request *req);
 /* The language of a form's answer: the switch (field lang) if pressed, else the language the form

@@ -164,21 +164,8 @@ static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
 void form_status_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
 {
     FormData d;
-    if (!formdata_same_origin(req)) {
-        form_error_page(req, 403, N_("This form can only be sent from this site's own page."));
+    if (!formdata_read_post(req, &d))
         return;
-    }
-    if (!api_content_type_is(req, "application/x-www-form-urlencoded")) {
-        form_error_page(req, 415,
-                        N_("The form could not be read. Please go back and send it again."));
-        return;
-    }
-    if (formdata_parse(req, &d) < 0) {
-        formdata_clear(&d);
-        form_error_page(req, 400,
-                        N_("The form data could not be read. Please go back and try again."));
-        return;
-    }
     status_lookup(w, conn, req, formdata_get(&d, "reference"), formdata_get(&d, "receipt"),
                   form_status_reply);
     formdata_clear(&d);

@@ -459,21 +459,8 @@ void storypage_action_submit(Worker *w, IntakeConn *conn, struct evhttp_request 
                                         [ACT_REMEDY] = "remedy",
                                         [ACT_APPEAL] = "appeal",
                                         [ACT_FEEDBACK] = "feedback"};
-    if (!formdata_same_origin(req)) {
-        form_error_page(req, 403, N_("This form can only be sent from this site's own page."));
+    if (!formdata_read_post(req, &d))
         return;
-    }
-    if (!api_content_type_is(req, "application/x-www-form-urlencoded")) {
-        form_error_page(req, 415,
-                        N_("The form could not be read. Please go back and send it again."));
-        return;
-    }
-    if (formdata_parse(req, &d) < 0) {
-        formdata_clear(&d);
-        form_error_page(req, 400,
-                        N_("The form data could not be read. Please go back and try again."));
-        return;
-    }
     PageCtx *p = xcalloc(1, sizeof *p);
     p->lang = formdata_lang(&d, reply_lang(req));
     const char *action = formdata_get(&d, "action");
