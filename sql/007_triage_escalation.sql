@@ -242,7 +242,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WHERE g.reference = ref
 $$;
 REVOKE ALL ON FUNCTION grievance_status(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION grievance_status(text) TO redress_intake, redress_staff;
+-- Staff only: it answers the receipt hash of any reference. The intake looks up by receipt
+-- (grievance_status_by_receipt, 011) and never needs it.
+GRANT EXECUTE ON FUNCTION grievance_status(text) TO redress_staff;
 
 -- The regulator export (003's), with immediate danger, whether the case is overdue now, how many
 -- deadlines it missed and whether it was escalated, before the narrative.

@@ -291,8 +291,10 @@ DECLARE
     win record;
     window_days integer := coalesce((settings ->> 'appeal_window_days')::integer, 90);
 BEGIN
-    SELECT * INTO g FROM grievance WHERE reference = ref AND receipt_hash = rhash;
-    IF NOT FOUND THEN
+    -- By receipt hash alone (one probe of its index), then the reference: an unknown reference
+    -- and a wrong receipt cost the same work.
+    SELECT * INTO g FROM grievance WHERE receipt_hash = rhash;
+    IF NOT FOUND OR g.reference IS DISTINCT FROM ref THEN
         RETURN NULL;
     END IF;
     SELECT * INTO c FROM remedy_case WHERE id = g.case_id;
@@ -429,8 +431,10 @@ DECLARE
     rating integer;
 BEGIN
     -- The grievance row lock orders this person's actions: counts and keys cannot race.
-    SELECT * INTO g FROM grievance WHERE reference = ref AND receipt_hash = rhash FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
+    -- Found by receipt hash alone, then checked against the reference (as grievance_story): a wrong
+    -- receipt on a known reference costs what an unknown reference does.
+    SELECT * INTO g FROM grievance WHERE receipt_hash = rhash FOR NO KEY UPDATE;
+    IF NOT FOUND OR g.reference IS DISTINCT FROM ref THEN
         PERFORM engagement_refuse(404, 'not_found', NULL,
                                   'No grievance matches this reference and receipt.');
     END IF;

@@ -302,8 +302,10 @@ class TestNoMemberHeldLocks(IntegrityBase):
 class TestIntakeReach(IntegrityBase):
     def test_intake_may_only_submit_and_look_up(self):
         ref = self.submit()
-        rows = cluster().sql("SELECT reference, status FROM grievance_status(%s)", (ref,), user="redress_intake")
+        rows = cluster().sql("SELECT reference, status FROM grievance_status(%s)", (ref,), user="redress_staff")
         self.assertEqual(rows, [(ref, "received")])
+        # grievance_status(ref) answers any reference's receipt hash: not the intake's.
+        self.refused("redress_intake", "SELECT receipt_hash FROM grievance_status(%s)", (ref,))
         for t in DATA_TABLES + ("case_queue",):
             for priv in ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"):
                 self.assertFalse(cluster().sql("SELECT has_table_privilege('redress_intake', %s, %s)",
@@ -323,13 +325,45 @@ class TestIntakeReach(IntegrityBase):
         funcs = cluster().sql("SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
                               "AND has_function_privilege('redress_intake', p.oid, 'EXECUTE') ORDER BY 1")
         # grievance_language (012): the status page speaks the language the grievance was filed in
-        self.assertEqual([f[0] for f in funcs], ["complainant_act", "grievance_language", "grievance_status",
+        self.assertEqual([f[0] for f in funcs], ["complainant_act", "grievance_language",
                                                "grievance_status_by_receipt", "grievance_story",
                                                "intake_submit", "intake_submit_rows"])
         # What intake_submit stores: never a case or a triage time, always the database's time.
         ref2 = self.submit(case_id=1, triaged_at="2001-01-01T00:00:00Z", received_at="2001-01-01T00:00:00Z")
         self.assertEqual(cluster().sql("SELECT case_id, triaged_at, received_at > now() - interval '1 hour' "
                                        "FROM grievance WHERE reference = %s", (ref2,)), [(None, None, True)])
+
+    def test_a_wrong_receipt_costs_what_an_unknown_reference_does(self):
+        """The complainant's story and actions find the grievance by receipt hash alone: a known
+        reference with a wrong receipt fetches no row, exactly like an unknown reference (counted
+        by the transaction's own statistics, not by a clock)."""
+        ref = self.submit()
+        stats = ("SELECT seq_scan, seq_tup_read, coalesce(idx_scan, 0), coalesce(idx_tup_fetch, 0) "
+                 "FROM pg_stat_xact_user_tables WHERE relname = 'grievance'")
+        calls = ("SELECT grievance_story(%s, %s)",
+                 "SELECT complainant_act(%s, %s, 'message', '{\"text\": \"hello\"}', NULL, NULL, '{}')")
+
+        def work(reference, call):
+            with contextlib.closing(cluster().connect("redress_intake")) as c, c.cursor() as cur:
+                c.autocommit = False
+                cur.execute(stats)
+                before = cur.fetchone()
+                cur.execute("SAVEPOINT s")
+                try:
+                    cur.execute(call, (reference, b"\x01" * 32))
+                    self.assertIsNone(cur.fetchone()[0])
+                except psycopg2.Error:
+                    cur.execute("ROLLBACK TO SAVEPOINT s")
+                cur.execute(stats)
+                after = cur.fetchone()
+                c.rollback()
+            return tuple(a - b for a, b in zip(after, before))
+
+        for call in calls:
+            unknown, wrong = work("0000000000" + "0", call), work(ref, call)
+            self.assertEqual(unknown, wrong, f"{call}: (seq scans, rows read, index scans, rows fetched)")
+            self.assertEqual(wrong[3], 0, f"{call}: a wrong receipt fetched a grievance row")
+            self.assertGreater(wrong[2], 0, f"{call}: the look-up never used an index")
 
     def test_definer_functions_are_pinned_and_not_public(self):
         rows = cluster().sql(
