@@ -1270,10 +1270,13 @@ class TestDatabaseFailures(IntakeBase):
         return [r[0] for r in cluster().sql(
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake'")]
 
-    def wait_connected(self, n=2, timeout=15):
+    def wait_connected(self, n=2, timeout=15, replaced=()):
+        """Waits for n backends of the intake (none of them one of `replaced`, the stalled ones a
+        worker has given up on) and a healthy /healthz."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if len(self.backends()) >= n and self.req("GET", "/healthz")[0] == 200:
+            fresh = [p for p in self.backends() if p not in replaced]
+            if len(fresh) >= n and self.req("GET", "/healthz")[0] == 200:
                 return
             time.sleep(0.2)
         self.fail("the server did not reconnect")
@@ -1334,7 +1337,9 @@ class TestDatabaseFailures(IntakeBase):
         finally:
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
-        self.wait_connected()
+        # Every worker on a new connection: counting the resumed backends, not yet gone, could
+        # send the next POST to a worker still waiting to reconnect.
+        self.wait_connected(replaced=pids)
         st, _, body, raw = self.post_json(grievance())
         self.assertEqual(st, 201, raw)
 
