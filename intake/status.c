@@ -39,7 +39,7 @@ static const char *const STATUS_SQL =
     "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "coalesce(next_stage, ''), "
     "coalesce(to_char(next_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
-    "overdue, coalesce(grievance_language(reference), '') "
+    "overdue, coalesce(language, '') "
     "FROM grievance_status_by_receipt($1::bytea)";
 
 enum {

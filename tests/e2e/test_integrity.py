@@ -324,8 +324,8 @@ class TestIntakeReach(IntegrityBase):
             self.refused("redress_intake", sql)
         funcs = cluster().sql("SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
                               "AND has_function_privilege('redress_intake', p.oid, 'EXECUTE') ORDER BY 1")
-        # grievance_language (012): the status page speaks the language the grievance was filed in
-        self.assertEqual([f[0] for f in funcs], ["complainant_act", "grievance_language",
+        # No function finds a grievance by reference alone (grievance_language, 012, did until 019).
+        self.assertEqual([f[0] for f in funcs], ["complainant_act",
                                                "grievance_status_by_receipt", "grievance_story",
                                                "intake_submit", "intake_submit_rows"])
         # What intake_submit stores: never a case or a triage time, always the database's time.
