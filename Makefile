@@ -157,13 +157,14 @@ bench-ha:
 bench-export: deps all
 	@/usr/bin/python3 bench/export.py --build $(BUILD)
 
-FORMAT_FILES = $(COMMON_SRC) $(INTAKE_SRC) $(TRIAGE_SRC) $(ADMIN_SRC) $(wildcard common/*.h intake/*.h \
-               triage/*.h admin/*.h)
+# Every C file of the tree, listed in the Makefile or not: the programs, the unit tests, the fuzz targets.
+FORMAT_FILES = $(sort $(wildcard $(foreach d,common intake triage admin tests/unit tests/fuzz,$(d)/*.c $(d)/*.h)))
 format:
 	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	clang-format --dry-run --Werror $(FORMAT_FILES)
+	@scripts/install-deps.sh --ci
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files clean"
 
 # Regenerates po/redress.pot from the sources and merges it into every po/*.po.
 po-update:

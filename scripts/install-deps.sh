@@ -22,11 +22,14 @@ HA_PACKAGES=(postgresql-15-auto-failover pg-auto-failover-cli curl)
 TEST_PACKAGES=(python3-prometheus-client python3-jsonschema systemd man-db git)
 # make test's accessibility audit (tests/a11y, npm packages installed below): Debian's Chromium.
 TEST_PACKAGES+=(chromium)
+# .ci/run's checks beyond make test: make format-check (clang-format), make check-static (cppcheck).
+CI_PACKAGES=(clang-format cppcheck)
 REDOCLY_VERSION=2.77.0 # needs Node.js 20.19 or later (this machine kind's own Node.js is 20)
 
 want=("${PACKAGES[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_PACKAGES[@]}")
 [ "${1:-}" = "--ha" ] && want+=("${HA_PACKAGES[@]}")
+[ "${1:-}" = "--ci" ] && want+=("${CI_PACKAGES[@]}")
 if [ "${1:-}" = "--test" ]; then
   want+=("${TEST_PACKAGES[@]}")
   # Any Node.js with its npm will do (the machine's own, or Debian's).

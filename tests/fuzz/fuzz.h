@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_ASSERT(cond)                                                                          \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz: assertion failed: %s\n", #cond);                               \
+            fprintf(stderr, "fuzz: assertion failed: %s\n", #cond);                                \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

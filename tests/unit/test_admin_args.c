@@ -18,9 +18,10 @@
 static void test_options_and_positionals(void **state)
 {
     (void)state;
-    char *argv[] = {"C123", "--member", "acme", "--role=lead", "-o", "f.csv", "--flag", "--", "--x"};
-    ArgOpt opts[] = {{"member", NULL, true}, {"role", NULL, true}, {"o", "output", true},
-                     {"flag", NULL, false}};
+    char *argv[] = {"C123",  "--member", "acme", "--role=lead", "-o",
+                    "f.csv", "--flag",   "--",   "--x"};
+    ArgOpt opts[] = {
+        {"member", NULL, true}, {"role", NULL, true}, {"o", "output", true}, {"flag", NULL, false}};
     ArgPos pos;
     char err[128];
     assert_int_equal(args_parse(9, argv, opts, 4, 1, 2, &pos, err, sizeof err), 0);
@@ -124,10 +125,8 @@ static void test_audit_time_and_hash(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_options_and_positionals),
-        cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_command_lookup),
-        cmocka_unit_test(test_team_role_and_dates),
+        cmocka_unit_test(test_options_and_positionals), cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_command_lookup),          cmocka_unit_test(test_team_role_and_dates),
         cmocka_unit_test(test_audit_time_and_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

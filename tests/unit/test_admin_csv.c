@@ -28,7 +28,8 @@ static char *fmt(const char *s)
 static void test_neutralise_formula_starts(void **state)
 {
     (void)state;
-    assert_string_equal(fmt("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+    assert_string_equal(fmt("=HYPERLINK(\"http://x\",\"y\")"),
+                        "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
     assert_string_equal(fmt("+1"), "\"'+1\"");
     assert_string_equal(fmt("-2+3"), "\"'-2+3\"");
     assert_string_equal(fmt("@SUM(A1)"), "\"'@SUM(A1)\"");
@@ -92,8 +93,9 @@ static void test_split(void **state)
 static void test_import_row_json(void **state)
 {
     (void)state;
-    char *hdr[] = {"description", "rights", "people_affected", "ongoing",
-                   "consent.share_with_regulator", "contact.email", "language"};
+    char *hdr[] = {
+        "description",   "rights",  "people_affected", "ongoing", "consent.share_with_regulator",
+        "contact.email", "language"};
     char *row[] = {"text", "privacy;expression", "12", "yes", "false", "a@b.org", ""};
     char err[256];
     json_t *o = import_row_json(hdr, row, 7, err, sizeof err);
@@ -102,7 +104,8 @@ static void test_import_row_json(void **state)
     assert_int_equal(json_array_size(json_object_get(o, "rights")), 2);
     assert_int_equal(json_integer_value(json_object_get(o, "people_affected")), 12);
     assert_true(json_is_true(json_object_get(o, "ongoing")));
-    assert_true(json_is_false(json_object_get(json_object_get(o, "consent"), "share_with_regulator")));
+    assert_true(
+        json_is_false(json_object_get(json_object_get(o, "consent"), "share_with_regulator")));
     assert_string_equal(json_string_value(json_object_get(json_object_get(o, "contact"), "email")),
                         "a@b.org");
     assert_null(json_object_get(o, "language"));

@@ -14,10 +14,6 @@
 
 #include "config.h"
 
-
-
-
-
 static const char *write_conf(const char *name, const char *content)
 {
     const char *path = scratch_write(name, content, strlen(content));
@@ -64,16 +60,15 @@ static void test_file_over_defaults(void **state)
 {
     (void)state;
     char err[512] = "";
-    const char *path = write_conf("ok.conf",
-                                  "; a comment\n"
-                                  "# another\n"
-                                  "[server]\n"
-                                  "port = 9443\n"
-                                  "request_timeout=3\n"
-                                  "\n"
-                                  "[database]\n"
-                                  "conninfo = host=/tmp port=5999 dbname=redress\n"
-                                  "admin_user =\n");
+    const char *path = write_conf("ok.conf", "; a comment\n"
+                                             "# another\n"
+                                             "[server]\n"
+                                             "port = 9443\n"
+                                             "request_timeout=3\n"
+                                             "\n"
+                                             "[database]\n"
+                                             "conninfo = host=/tmp port=5999 dbname=redress\n"
+                                             "admin_user =\n");
     Config *cfg = config_load(path, err, sizeof err);
     if (!cfg)
         fail_msg("%s", err);
@@ -163,13 +158,15 @@ static void test_unknown_key_refused(void **state)
     expect_fail("[sever]\nport = 8443\n", (const char *const[]){":2:", "sever", "unknown", NULL});
     expect_fail("port = 8443\n", (const char *const[]){":1:", "port", "unknown", NULL});
     /* The same name in another section is another key. */
-    expect_fail("[database]\nport = 5432\n", (const char *const[]){":2:", "database", "unknown", NULL});
+    expect_fail("[database]\nport = 5432\n",
+                (const char *const[]){":2:", "database", "unknown", NULL});
 }
 
 static void test_not_ini_and_missing(void **state)
 {
     (void)state;
-    expect_fail("[server]\nthis line is not a setting\n", (const char *const[]){"bad.conf", ":2", NULL});
+    expect_fail("[server]\nthis line is not a setting\n",
+                (const char *const[]){"bad.conf", ":2", NULL});
     expect_fail("[server\nport = 8443\n", (const char *const[]){"bad.conf", ":1", NULL});
     char err[512] = "", path[160];
     snprintf(path, sizeof path, "%s/none.conf", scratch_dir);
@@ -184,14 +181,15 @@ static void test_long_line(void **state)
      * parse the rest of the line as a line of its own ("unknown setting" on the wrong line, or
      * worse, a truncated value taken silently): such a line is refused, naming its own line. */
     char content[2048], want[1024];
-    snprintf(want, sizeof want,
-             "host=db1.example.internal,db2.example.internal,db3.example.internal "
-             "port=5432,5432,5432 dbname=redress target_session_attrs=read-write "
-             "sslmode=verify-full sslrootcert=/etc/redress/db-ca.pem connect_timeout=5 "
-             "application_name=redress keepalives_idle=30 keepalives_interval=10 keepalives_count=3");
+    snprintf(
+        want, sizeof want,
+        "host=db1.example.internal,db2.example.internal,db3.example.internal "
+        "port=5432,5432,5432 dbname=redress target_session_attrs=read-write "
+        "sslmode=verify-full sslrootcert=/etc/redress/db-ca.pem connect_timeout=5 "
+        "application_name=redress keepalives_idle=30 keepalives_interval=10 keepalives_count=3");
     assert_true(strlen(want) > 250);
-    snprintf(content, sizeof content, "[server]\nport = 9000\n[database]\nconninfo = %s\n[server]\nport = 0\n",
-             want);
+    snprintf(content, sizeof content,
+             "[server]\nport = 9000\n[database]\nconninfo = %s\n[server]\nport = 0\n", want);
     char err[512] = "";
     const char *path = write_conf("long.conf", content);
     Config *cfg = config_load(path, err, sizeof err);
@@ -229,10 +227,14 @@ static void test_default_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_file_over_defaults),
-        cmocka_unit_test(test_bad_value_named),   cmocka_unit_test(test_unknown_key_refused),
-        cmocka_unit_test(test_not_ini_and_missing), cmocka_unit_test(test_long_line),
-        cmocka_unit_test(test_default_path),      cmocka_unit_test(test_read_conninfo),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_over_defaults),
+        cmocka_unit_test(test_bad_value_named),
+        cmocka_unit_test(test_unknown_key_refused),
+        cmocka_unit_test(test_not_ini_and_missing),
+        cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_default_path),
+        cmocka_unit_test(test_read_conninfo),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

@@ -107,8 +107,6 @@ static void test_wrong_key(void **state)
     free(b64);
 }
 
-
-
 static const char *write_file(const char *name, const char *content, size_t len)
 {
     const char *path = scratch_write(name, content, len);
@@ -128,8 +126,6 @@ static int teardown_tmp(void **state)
     return scratch_teardown();
 }
 
-
-
 static void test_key_file(void **state)
 {
     (void)state;
@@ -140,7 +136,8 @@ static void test_key_file(void **state)
         want[i] = (unsigned char)i;
     char text[128];
     snprintf(text, sizeof text, "  \n%s\r\n\n", hex);
-    assert_int_equal(key_file_load(write_file("good.key", text, strlen(text)), key, err, sizeof err), 0);
+    assert_int_equal(
+        key_file_load(write_file("good.key", text, strlen(text)), key, err, sizeof err), 0);
     assert_memory_equal(key, want, KEY_LEN);
     assert_int_equal(key_file_load(write_file("bare.key", hex, 64), key, err, sizeof err), 0);
     assert_memory_equal(key, want, KEY_LEN);
@@ -162,7 +159,7 @@ static void test_key_file(void **state)
         if (key_file_load(path, key, err, sizeof err) == 0)
             fail_msg("%s accepted", bad[i].name);
         assert_non_null(strstr(err, bad[i].name)); /* the message names the file */
-        assert_null(strstr(err, "0a0b0c")); /* and never quotes the key */
+        assert_null(strstr(err, "0a0b0c"));        /* and never quotes the key */
     }
     /* Binary and NUL bytes. */
     char bin[65];
@@ -184,9 +181,10 @@ static void test_sha256(void **state)
 {
     (void)state;
     unsigned char out[32];
-    static const unsigned char abc[32] = {
-        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
-        0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    static const unsigned char abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                          0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                          0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                          0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
     sha256_bytes("abc", 3, out);
     assert_memory_equal(out, abc, 32);
 }
@@ -194,8 +192,10 @@ static void test_sha256(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seal_open_round_trip), cmocka_unit_test(test_tamper_detected),
-        cmocka_unit_test(test_wrong_key),            cmocka_unit_test(test_key_file),
+        cmocka_unit_test(test_seal_open_round_trip),
+        cmocka_unit_test(test_tamper_detected),
+        cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_key_file),
         cmocka_unit_test(test_sha256),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);

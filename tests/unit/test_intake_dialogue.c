@@ -26,11 +26,20 @@ static void test_paths(void **state)
     assert_int_equal(kind, ACT_REMEDY);
     assert_int_equal(id, 12);
     assert_true(dialogue_parse_action("remedies/999999999999999999", &kind, &id));
-    static const char *const bad[] = {"",           "message",        "messages/",
-                                      "remedies",   "remedies/",      "remedies/0",
-                                      "remedies/01", "remedies/1a",   "remedies/-1",
-                                      "remedies/1/", "remedies/9999999999999999999",
-                                      "appeal/1",   "feedback?x=1",   "MESSAGES"};
+    static const char *const bad[] = {"",
+                                      "message",
+                                      "messages/",
+                                      "remedies",
+                                      "remedies/",
+                                      "remedies/0",
+                                      "remedies/01",
+                                      "remedies/1a",
+                                      "remedies/-1",
+                                      "remedies/1/",
+                                      "remedies/9999999999999999999",
+                                      "appeal/1",
+                                      "feedback?x=1",
+                                      "MESSAGES"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(dialogue_parse_action(bad[i], &kind, &id));
 }

@@ -172,9 +172,9 @@ static void test_receipt_derive(void **state)
     receipt_derive(k2, "7K3QMZ9X2FA", c);
     receipt_derive(k1, "7K3QMZ9X2FB", d);
     assert_int_equal(strlen(a), RECEIPT_LEN);
-    assert_string_equal(a, b);       /* deterministic */
-    assert_string_not_equal(a, c);   /* key-dependent */
-    assert_string_not_equal(a, d);   /* reference-dependent */
+    assert_string_equal(a, b);     /* deterministic */
+    assert_string_not_equal(a, c); /* key-dependent */
+    assert_string_not_equal(a, d); /* reference-dependent */
     for (int i = 0; i < RECEIPT_LEN; i++)
         assert_non_null(strchr(alphabet, a[i]));
     /* 128 bits in 26 symbols: the last symbol carries 3 bits and two zero bits. */

@@ -21,14 +21,14 @@ static Taxonomy *tax;
 #define GOOD_HEAD                                                                                  \
     "version = test-1\n"                                                                           \
     "[weights]\n"                                                                                  \
-    "scale_per_gravity = 4\nscope_per_decade = 5\nscope_max = 25\nirremediable = 15\n"            \
+    "scale_per_gravity = 4\nscope_per_decade = 5\nscope_max = 25\nirremediable = 15\n"             \
     "worsens = 5\nongoing = 5\nvulnerability_max = 15\n"
 /* line numbers: version 1, [weights] 2, weights 3..9 */
 #define GOOD_TAIL                                                                                  \
     "[gravity]\ndefault = 3\nnetwork_shutdown = 5.5\n"                                             \
     "[bands]\nP1 = 65\nP2 = 45\nP3 = 25\n"                                                         \
-    "[deadlines]\nP1 = 24, 72, 336\nP2 = 48, 168, 720\nP3 = 72, 336, 1440\nP4 = 120,720,2160\n"   \
-    "immediate_danger = 2, 12, 72\n"                                                             \
+    "[deadlines]\nP1 = 24, 72, 336\nP2 = 48, 168, 720\nP3 = 72, 336, 1440\nP4 = 120,720,2160\n"    \
+    "immediate_danger = 2, 12, 72\n"                                                               \
     "[lead_sector]\ndefault = platform, telco\nnetwork_shutdown = telco, isp\n"                    \
     "[cluster]\nwindow_hours = 72\nsimilarity = 0.5\nmax_candidates = 64\n"
 
@@ -100,34 +100,65 @@ typedef struct {
 
 static const Bad bad[] = {
     {"no-version", GOOD_HEAD "" GOOD_TAIL, NULL}, /* placeholder, replaced below */
-    {"unknown-section", GOOD_HEAD "[colour]\nred = 1\n" GOOD_TAIL, ":11: [colour] red = '1': unknown section"},
-    {"gravity-word", GOOD_HEAD "[gravity]\nhate_speech = high\n" GOOD_TAIL, ":11: [gravity] hate_speech = 'high'"},
-    {"gravity-range", GOOD_HEAD "[gravity]\nhate_speech = 11\n" GOOD_TAIL, ":11: [gravity] hate_speech = '11'"},
-    {"unknown-category", GOOD_HEAD "[gravity]\nbad_vibes = 2\n" GOOD_TAIL, ":11: [gravity] bad_vibes = '2': unknown harm category"},
-    {"unknown-weight", GOOD_HEAD "charm = 3\n" GOOD_TAIL, ":10: [weights] charm = '3': unknown weight"},
-    {"weight-negative", "version = x\n[weights]\nscale_per_gravity = -1\n", ":3: [weights] scale_per_gravity = '-1'"},
-    {"floor-band", GOOD_HEAD "[floor]\nthreat_to_life = P0\n" GOOD_TAIL, ":11: [floor] threat_to_life = 'P0'"},
-    {"vuln-flag", GOOD_HEAD "[vulnerability]\ntall = 3\n" GOOD_TAIL, ":11: [vulnerability] tall = '3': unknown vulnerability flag"},
-    {"sector", GOOD_HEAD "[lead_sector]\nhate_speech = platform, bank\n" GOOD_TAIL, ":11: [lead_sector] hate_speech"},
-    {"deadline-order", GOOD_HEAD "[deadlines]\nP1 = 72, 24, 336\n" GOOD_TAIL, ":11: [deadlines] P1 = '72, 24, 336'"},
-    {"deadline-junk", GOOD_HEAD "[deadlines]\nP1 = 24, 72, 336, 9\n" GOOD_TAIL, ":11: [deadlines] P1"},
+    {"unknown-section", GOOD_HEAD "[colour]\nred = 1\n" GOOD_TAIL,
+     ":11: [colour] red = '1': unknown section"},
+    {"gravity-word", GOOD_HEAD "[gravity]\nhate_speech = high\n" GOOD_TAIL,
+     ":11: [gravity] hate_speech = 'high'"},
+    {"gravity-range", GOOD_HEAD "[gravity]\nhate_speech = 11\n" GOOD_TAIL,
+     ":11: [gravity] hate_speech = '11'"},
+    {"unknown-category", GOOD_HEAD "[gravity]\nbad_vibes = 2\n" GOOD_TAIL,
+     ":11: [gravity] bad_vibes = '2': unknown harm category"},
+    {"unknown-weight", GOOD_HEAD "charm = 3\n" GOOD_TAIL,
+     ":10: [weights] charm = '3': unknown weight"},
+    {"weight-negative", "version = x\n[weights]\nscale_per_gravity = -1\n",
+     ":3: [weights] scale_per_gravity = '-1'"},
+    {"floor-band", GOOD_HEAD "[floor]\nthreat_to_life = P0\n" GOOD_TAIL,
+     ":11: [floor] threat_to_life = 'P0'"},
+    {"vuln-flag", GOOD_HEAD "[vulnerability]\ntall = 3\n" GOOD_TAIL,
+     ":11: [vulnerability] tall = '3': unknown vulnerability flag"},
+    {"sector", GOOD_HEAD "[lead_sector]\nhate_speech = platform, bank\n" GOOD_TAIL,
+     ":11: [lead_sector] hate_speech"},
+    {"deadline-order", GOOD_HEAD "[deadlines]\nP1 = 72, 24, 336\n" GOOD_TAIL,
+     ":11: [deadlines] P1 = '72, 24, 336'"},
+    {"deadline-junk", GOOD_HEAD "[deadlines]\nP1 = 24, 72, 336, 9\n" GOOD_TAIL,
+     ":11: [deadlines] P1"},
     {"band-name", GOOD_HEAD "[bands]\nP4 = 10\n" GOOD_TAIL, ":11: [bands] P4 = '10'"},
     {"not-ini", GOOD_HEAD "this line has no equals sign\n" GOOD_TAIL, ":10: not valid INI"},
     {"version-twice", "version = a\nversion = b\n", ":2: [] version = 'b': version given twice"},
-    {"similarity", GOOD_HEAD "[cluster]\nsimilarity = 2\n" GOOD_TAIL, ":11: [cluster] similarity = '2'"},
-    {"missing-weight", "version = x\n[weights]\nscale_per_gravity = 4\n" GOOD_TAIL, ": [weights] scope_per_decade missing"},
-    {"bands-order", GOOD_HEAD GOOD_TAIL "[bands]\nP3 = 70\n", ": [bands] P1 > P2 > P3 does not hold"},
-    {"danger-longer", GOOD_HEAD GOOD_TAIL "[deadlines]\nimmediate_danger = 2, 12, 400\n", ": [deadlines] immediate_danger is longer than P1"},
-    {"combo-category", GOOD_HEAD "[combination.x]\ncategories = identity_exposure, bad_vibes\n" GOOD_TAIL, ":11: [combination.x] categories = 'identity_exposure, bad_vibes': must list distinct harm categories"},
-    {"combo-flag", GOOD_HEAD "[combination.x]\nvulnerability = child, tall\n" GOOD_TAIL, ":11: [combination.x] vulnerability = 'child, tall'"},
-    {"combo-ongoing", GOOD_HEAD "[combination.x]\nongoing = sometimes\n" GOOD_TAIL, ":11: [combination.x] ongoing = 'sometimes': must be required or any"},
-    {"combo-band", GOOD_HEAD "[combination.x]\nband = P9\n" GOOD_TAIL, ":11: [combination.x] band = 'P9'"},
-    {"combo-key", GOOD_HEAD "[combination.x]\ncolour = red\n" GOOD_TAIL, ":11: [combination.x] colour = 'red': unknown key"},
-    {"combo-name", GOOD_HEAD "[combination.Bad Name]\nband = P1\n" GOOD_TAIL, ":11: [combination.Bad Name] band = 'P1': a combination is named"},
-    {"combo-no-why", GOOD_HEAD GOOD_TAIL "[combination.x]\ncategories = surveillance\nband = P1\n", ":31: [combination.x] needs why"},
-    {"combo-no-effect", GOOD_HEAD GOOD_TAIL "[combination.x]\ncategories = surveillance\nwhy = because\n", ":31: [combination.x] needs points or band"},
-    {"combo-no-categories", GOOD_HEAD GOOD_TAIL "[combination.x]\nwhy = because\nband = P2\n", ":31: [combination.x] needs categories"},
-    {"missing-default", GOOD_HEAD "[bands]\nP1 = 65\nP2 = 45\nP3 = 25\n[deadlines]\nP1 = 1,2,3\nP2 = 1,2,3\nP3 = 1,2,3\nP4 = 1,2,3\nimmediate_danger = 1,2,3\n[cluster]\nwindow_hours = 1\nsimilarity = 0.5\nmax_candidates = 4\n", ": [gravity] default and [lead_sector] default are required"},
+    {"similarity", GOOD_HEAD "[cluster]\nsimilarity = 2\n" GOOD_TAIL,
+     ":11: [cluster] similarity = '2'"},
+    {"missing-weight", "version = x\n[weights]\nscale_per_gravity = 4\n" GOOD_TAIL,
+     ": [weights] scope_per_decade missing"},
+    {"bands-order", GOOD_HEAD GOOD_TAIL "[bands]\nP3 = 70\n",
+     ": [bands] P1 > P2 > P3 does not hold"},
+    {"danger-longer", GOOD_HEAD GOOD_TAIL "[deadlines]\nimmediate_danger = 2, 12, 400\n",
+     ": [deadlines] immediate_danger is longer than P1"},
+    {"combo-category",
+     GOOD_HEAD "[combination.x]\ncategories = identity_exposure, bad_vibes\n" GOOD_TAIL,
+     ":11: [combination.x] categories = 'identity_exposure, bad_vibes': must list distinct harm "
+     "categories"},
+    {"combo-flag", GOOD_HEAD "[combination.x]\nvulnerability = child, tall\n" GOOD_TAIL,
+     ":11: [combination.x] vulnerability = 'child, tall'"},
+    {"combo-ongoing", GOOD_HEAD "[combination.x]\nongoing = sometimes\n" GOOD_TAIL,
+     ":11: [combination.x] ongoing = 'sometimes': must be required or any"},
+    {"combo-band", GOOD_HEAD "[combination.x]\nband = P9\n" GOOD_TAIL,
+     ":11: [combination.x] band = 'P9'"},
+    {"combo-key", GOOD_HEAD "[combination.x]\ncolour = red\n" GOOD_TAIL,
+     ":11: [combination.x] colour = 'red': unknown key"},
+    {"combo-name", GOOD_HEAD "[combination.Bad Name]\nband = P1\n" GOOD_TAIL,
+     ":11: [combination.Bad Name] band = 'P1': a combination is named"},
+    {"combo-no-why", GOOD_HEAD GOOD_TAIL "[combination.x]\ncategories = surveillance\nband = P1\n",
+     ":31: [combination.x] needs why"},
+    {"combo-no-effect",
+     GOOD_HEAD GOOD_TAIL "[combination.x]\ncategories = surveillance\nwhy = because\n",
+     ":31: [combination.x] needs points or band"},
+    {"combo-no-categories", GOOD_HEAD GOOD_TAIL "[combination.x]\nwhy = because\nband = P2\n",
+     ":31: [combination.x] needs categories"},
+    {"missing-default",
+     GOOD_HEAD "[bands]\nP1 = 65\nP2 = 45\nP3 = 25\n[deadlines]\nP1 = 1,2,3\nP2 = 1,2,3\nP3 = "
+               "1,2,3\nP4 = 1,2,3\nimmediate_danger = 1,2,3\n[cluster]\nwindow_hours = "
+               "1\nsimilarity = 0.5\nmax_candidates = 4\n",
+     ": [gravity] default and [lead_sector] default are required"},
 };
 
 /* A combination in a file: what it reads back as. */

@@ -24,11 +24,13 @@ typedef struct {
     int ongoing;
     const char *vuln[4];
     const char *band;
-    double score;             /* expected score, or -1 to skip */
-    const char *must[6];      /* factors that must appear */
-    const char *must_not[3];  /* factors that must not */
+    double score;            /* expected score, or -1 to skip */
+    const char *must[6];     /* factors that must appear */
+    const char *must_not[3]; /* factors that must not */
 } Row;
 
+/* One case a line, as a reader compares them (clang-format would give each field a line). */
+/* clang-format off */
 static const Row table[] = {
     {"threat_to_life", 1, 1, 1, {"human_rights_defender"}, "P1", 75,
      {"scale", "scope", "irremediable", "worsens", "urgency", "vulnerability:human_rights_defender"},
@@ -69,6 +71,7 @@ static const Row table[] = {
     {"made_up_category", 1, 1, 0, {0}, "P4", 12, {"scale"}},
     {"account_removal", 1, 1, 0, {"not_a_flag"}, "P4", 10, {"scale"}, {"vulnerability:"}},
 };
+/* clang-format on */
 
 /* Cases a human-rights practitioner would rank, each with the band it must get and why. The
  * combinations of the rules file ([combination.*]) carry most of these: harm whose category alone
