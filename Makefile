@@ -31,7 +31,8 @@ COMMON_SRC := common/log.c common/util.c common/inifile.c common/config.c common
 INTAKE_SRC := intake/main.c intake/server.c intake/tls.c intake/conn.c intake/routes.c \
               intake/submit.c intake/status.c \
               intake/reply.c intake/api.c intake/form.c intake/batch.c intake/html.c \
-              intake/act.c intake/dialogue.c intake/framing.c intake/storypage.c
+              intake/act.c intake/dialogue.c intake/framing.c intake/storypage.c \
+              intake/priority_words.c
 TRIAGE_SRC := triage/main.c triage/rules.c triage/score.c triage/cluster.c triage/owners.c triage/sqlarray.c triage/txn.c triage/plan.c triage/casewrite.c triage/batch.c triage/rescore.c triage/sweep.c \
               triage/upkeep.c triage/worker.c
 ADMIN_SRC  := admin/main.c admin/commands.c admin/ctx.c admin/args.c admin/output.c admin/case.c admin/erase.c \

@@ -10,6 +10,7 @@
 #include "crypto.h"
 #include "grievance.h"
 #include "log.h"
+#include "priority_words.h"
 #include "reply.h"
 #include "status.h"
 #include "submit.h"
@@ -139,6 +140,12 @@ static void api_status_reply(struct evhttp_request *req, StatusOutcome outcome,
         json_t *story = json_deep_copy(info->story);
         /* triage's mark: a deadline passed and the sweep recorded it (sql/007) */
         json_object_set_new(story, "overdue", json_boolean(info->overdue));
+        json_t *priority = json_object_get(story, "priority");
+        if (json_is_object(priority)) { /* the reasons in the negotiated language */
+            const Lang *l = reply_lang(req);
+            json_object_set_new(priority, "reasons", priority_reasons(story, l));
+            reply_content_language(req, l);
+        }
         reply_json(req, 200, story);
         return;
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "act.h"
+#include "priority_words.h"
 #include "reference.h"
 #include "util.h"
 
@@ -54,7 +55,9 @@ enum {
 
 /* The rest of the story (history, owners, priority, remedies, messages, ...): sql/013. */
 static const char *const STORY_SQL =
-    "SELECT grievance_story($1, decode($2, 'hex'), $3::jsonb)::text";
+    "SELECT CASE WHEN jsonb_typeof(s -> 'priority') = 'object' "
+    "THEN jsonb_set(s, '{priority,factors}', grievance_priority_factors($1, decode($2, 'hex'))) "
+    "ELSE s END::text FROM grievance_story($1, decode($2, 'hex'), $3::jsonb) s";
 
 static void status_free(StatusQuery *q)
 {
@@ -124,8 +127,10 @@ static void story_result_cb(void *arg, int index, const PGresult *res)
     StatusQuery *q = arg;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         q->failed = true;
-    else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+    else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
         q->info.story = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        priority_factors_label(q->info.story, q->worker->shared->tax);
+    }
 }
 
 static void story_done_cb(void *arg, DbStatus status)

@@ -12,6 +12,7 @@
 #include "form.h"
 #include "formdata.h"
 #include "html.h"
+#include "priority_words.h"
 #include "reference.h"
 #include "reply.h"
 #include "util.h"
@@ -140,11 +141,24 @@ static void section_progress(struct evbuffer *out, const Lang *l, const json_t *
         evbuffer_add_printf(out, "</h2>\n<p>");
         html_trf(out, l, N_("Band {band} (P1 is the most urgent)."), "band", json_str(prio, "band"),
                  NULL);
-        if (*json_str(prio, "reason")) {
+        json_t *reasons = priority_reasons(story, l);
+        if (json_array_size(reasons) > 0) {
             evbuffer_add_printf(out, " ");
-            html_trf(out, l, N_("Why: {reason}"), "reason", json_str(prio, "reason"), NULL);
+            html_tr(out, l, N_("What weighed most:"));
+            evbuffer_add_printf(out, "</p>\n<ul>\n");
+            size_t i;
+            json_t *r;
+            json_array_foreach(reasons, i, r)
+            {
+                evbuffer_add_printf(out, "<li>");
+                html_escape(out, json_string_value(r));
+                evbuffer_add_printf(out, "</li>\n");
+            }
+            evbuffer_add_printf(out, "</ul>\n");
+        } else {
+            evbuffer_add_printf(out, "</p>\n");
         }
-        evbuffer_add_printf(out, "</p>\n");
+        json_decref(reasons);
     }
     size_t i;
     json_t *m;

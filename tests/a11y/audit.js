@@ -4,6 +4,8 @@
 // a wrong receipt, the form over its size limit, and an error page.
 //
 //   node tests/a11y/audit.js https://127.0.0.1:PORT ar en es fr ru zh-Hans
+//   node tests/a11y/audit.js https://127.0.0.1:PORT --story NAME REF RECEIPT ... ar en ...
+//     (instead: the status pages of those grievances, cases further on)
 //
 // Prints one line per page and a JSON summary last; exits 1 on any violation or failed step.
 "use strict";
@@ -91,10 +93,38 @@ async function flow(context, base, lang) {
   return pages;
 }
 
+// The status page of cases further on (owners, priority, remedies with their buttons, messages,
+// the appeal and feedback forms), reached through the status request page in language lang.
+async function storyFlow(context, base, lang, stories) {
+  const page = await context.newPage();
+  const pages = [];
+  for (const [name, reference, receipt] of stories) {
+    await page.goto(`${base}/status?lang=${lang}`);
+    await page.fill("#reference", reference);
+    await page.fill("#receipt", receipt);
+    await Promise.all([page.waitForNavigation(), page.click('main button[type="submit"]')]);
+    // The page speaks the grievance's own language; the switch gives the one audited.
+    if ((await page.locator("html").getAttribute("lang")) !== lang)
+      await Promise.all([page.waitForNavigation(),
+                         page.click(`nav.languages button[value="${lang}"]`)]);
+    const violations = await audit(page, lang, name, "main h2");
+    pages.push({ lang, name, violations });
+    console.log(`${lang} ${name}: ${violations.length} violation(s)`);
+  }
+  await page.close();
+  return pages;
+}
+
 async function main() {
-  const [base, ...langs] = process.argv.slice(2);
-  if (!base || langs.length === 0) {
-    console.error("usage: node audit.js BASE_URL LANG...");
+  let args = process.argv.slice(2);
+  const stories = []; // --story NAME REFERENCE RECEIPT, repeatable
+  while (args[1] === "--story") {
+    stories.push(args.slice(2, 5));
+    args = [args[0], ...args.slice(5)];
+  }
+  const [base, ...langs] = args;
+  if (!base || langs.length === 0 || stories.some((s) => s.length !== 3)) {
+    console.error("usage: node audit.js BASE_URL [--story NAME REFERENCE RECEIPT]... LANG...");
     process.exit(2);
   }
   const browser = await chromium.launch({
@@ -117,7 +147,8 @@ async function main() {
       throw new Error("axe found no violation on a broken page: " + ids.join(","));
     await probe.close();
     for (const lang of langs)
-      pages = pages.concat(await flow(context, base, lang));
+      pages = pages.concat(stories.length ? await storyFlow(context, base, lang, stories)
+                                          : await flow(context, base, lang));
   } finally {
     await browser.close();
   }

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import subprocess
 
 import psycopg2
 
@@ -483,6 +484,58 @@ class TestStats(EngagementCase):
             text = open(path, encoding="utf-8").read()
             self.assertNotIn("Nobody explained why", text)
             self.assertNotIn("not enough", text)
+
+
+class TestPriorityInWords(EngagementCase):
+    """The priority's reasons, from the real redress-triage, said in the person's language."""
+
+    def test_reasons_from_the_real_triage_in_every_channel(self):
+        taxonomy = json.load(open(os.path.join(harness.ROOT, "config", "taxonomy.json"), encoding="utf-8"))
+        defender = next(v["label"] for v in taxonomy["vulnerability"] if v["id"] == "human_rights_defender")
+        body = {"description": "My live location was shown to the account that threatens me.",
+                "category": "identity_exposure", "country": "KE", "people_affected": 1, "ongoing": True,
+                "vulnerability": ["human_rights_defender"], "immediate_danger": True,
+                "complainant_type": "anonymous"}
+        st, _, data = self.intake.request("POST", "/v1/grievances", json.dumps(body),
+                                          {"Content-Type": "application/json"})
+        self.assertEqual(st, 201, data)
+        ref, receipt = json.loads(data)["reference"], json.loads(data)["receipt"]
+        triage = subprocess.run([os.path.join(harness.BUILD, "redress-triage"), "-c", self.config, "--once"],
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(triage.returncode, 0, triage.stderr[-2000:])
+
+        prio = self.story(ref, receipt)["priority"]
+        self.assertEqual(prio["band"], "P1")
+        rules = [f["rule"] for f in prio["factors"]]
+        self.assertEqual(rules[0], "immediate_danger")  # the person's own word first
+        self.assertLessEqual(len(rules), 4)
+        self.assertIn("vulnerability:human_rights_defender", rules)
+        self.assertEqual(next(f["label"] for f in prio["factors"] if f["rule"].startswith("vulnerability:")),
+                         defender)
+        self.assertEqual(prio["reasons"][0], "You told us that someone is in immediate danger because of this.")
+        self.assertIn(f"A person at particular risk is affected: {defender}.", prio["reasons"])
+        self.assertNotIn("gravity", " ".join(prio["reasons"]))  # not the teams' technical words
+
+        st, hdrs, data = self.intake.request("GET", "/v1/grievances/" + ref,
+                                             headers={"Authorization": "Receipt " + receipt,
+                                                      "Accept-Language": "fr-CA, en;q=0.5"})
+        self.assertEqual(st, 200, data)
+        self.assertEqual(hdrs.get("content-language"), "fr")
+        fr = json.loads(data)["priority"]["reasons"]
+        self.assertEqual(len(fr), len(prio["reasons"]))
+        self.assertEqual(fr[0], "Vous nous avez dit que quelqu’un est en danger immédiat à cause de cela.")
+        self.assertFalse(set(fr) & set(prio["reasons"]), fr)
+
+        import urllib.parse
+        st, _, page = self.intake.request("POST", "/status",
+                                          urllib.parse.urlencode({"reference": ref, "receipt": receipt,
+                                                                  "lang": "ar"}),
+                                          {"Content-Type": "application/x-www-form-urlencoded",
+                                           "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(st, 200, page[:2000])
+        page = page.decode("utf-8")
+        self.assertIn("أخبرتنا أن شخصًا ما في خطر مباشر بسبب هذا.", page)
+        self.assertNotIn("You told us", page)
 
 
 def csv_rows(path):
