@@ -3,7 +3,8 @@
 #   make run        install what is missing, start a private PostgreSQL and the servers
 #   make test       unit tests, then end-to-end tests against a throwaway cluster
 #   make check-asan the same tests built with ASan+UBSan
-#   make bench      intake benchmark (h2load, against nginx); bench-surge, bench-triage, bench-export
+#   make bench      intake benchmark (h2load, against nginx); bench-surge, bench-triage, bench-export,
+#                   bench-partition (the rate at 10 million stored grievances)
 #   make test-ha    failover tests on a pg_auto_failover primary + synchronous standby (heavy)
 # Knobs: DEBUG=1, SANITIZER=address,undefined, BUILD=dir.
 
@@ -65,7 +66,7 @@ PROGRAMS := $(BUILD)/redress-intake $(BUILD)/redress-triage $(BUILD)/redressctl
 # Manuals from one scdoc source each: man/NAME.SECTION.scd -> $(BUILD)/man/NAME.SECTION
 MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
 
-.PHONY: all run test test-ha unit e2e check-asan bench bench-ha bench-triage bench-export deps clean format format-check fuzz fuzz-regress \
+.PHONY: all run test test-ha unit e2e check-asan bench bench-ha bench-partition bench-triage bench-export deps clean format format-check fuzz fuzz-regress \
         man install po-update
 all: $(PROGRAMS)
 man: $(MAN_PAGES)
@@ -154,6 +155,12 @@ bench-ha:
 	@scripts/install-deps.sh --ha
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 bench/ha.py --build $(BUILD)
+
+# The intake's rate at 10 million stored grievances against an empty table (monthly partitions).
+bench-partition:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/partition.py --build $(BUILD)
 
 bench-export: deps all
 	@/usr/bin/python3 bench/export.py --build $(BUILD)

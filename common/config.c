@@ -115,6 +115,7 @@ static const ConfigKey config_keys[] = {
     INT("engagement", "appeal_window_days", appeal_window_days, "90", 1, 3650),
     INT("retention", "default_days", retention_default_days, "0", 0, 36500),
     STR_CHECKED("retention", "categories", retention_categories, "", config_retention_check),
+    INT("retention", "skeleton_days", retention_skeleton_days, "0", 0, 36500),
     INT("metrics", "enabled", metrics_enabled, "0", 0, 1),
     STR("metrics", "listen", metrics_listen, "127.0.0.1", 1),
     INT("metrics", "port", metrics_port, "9464", 1, 65535),

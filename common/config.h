@@ -51,9 +51,11 @@ typedef struct Config {
     int messages_per_day;   /* messages per grievance in any 24 hours (429 beyond) */
     int appeal_window_days; /* an appeal is possible this long after the decision */
     /* [retention] */
-    int retention_default_days; /* after a case closes, erase its grievances' contact and
-                                   narrative after this many days; 0: keep */
-    char *retention_categories; /* "category:days, ..." overriding the default per category */
+    int retention_default_days;  /* after a case closes, erase its grievances' contact and
+                                    narrative after this many days; 0: keep */
+    char *retention_categories;  /* "category:days, ..." overriding the default per category */
+    int retention_skeleton_days; /* after the sweep, keep the erased grievances' statistical
+                                    skeleton this many days, then drop their month; 0: keep */
     /* [metrics] Prometheus text exposition over plain HTTP, meant for 127.0.0.1 only */
     int metrics_enabled;
     char *metrics_listen;

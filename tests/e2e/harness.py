@@ -78,7 +78,7 @@ class Cluster:
 
     def reset(self):
         """Empties every data table (schema, roles and case_transition stay)."""
-        self.sql("TRUNCATE grievance, remedy_case, case_owner, triage_decision, case_event, remedy, member "
+        self.sql("TRUNCATE grievance_key, grievance, remedy_case, case_owner, triage_decision, case_event, remedy, member "
                  "RESTART IDENTITY CASCADE")
 
 
