@@ -29,6 +29,14 @@ LANGUAGE sql IMMUTABLE AS $$
                   to_char(month, 'YYYY_MM'))
 $$;
 
+-- The column a table is partitioned by.
+CREATE FUNCTION partition_key_column(parent regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
+    SELECT a.attname::text FROM pg_partitioned_table p
+    JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
+    WHERE p.partrelid = parent
+$$;
+
 -- Grants (table and column), row-level security and policies of src, given to dst as well.
 CREATE FUNCTION partition_copy_access(src regclass, dst regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
@@ -105,7 +113,7 @@ DECLARE
     name text := partition_month_name(parent, month);
     lo timestamptz := month::timestamp AT TIME ZONE 'UTC';
     hi timestamptz := (month + interval '1 month')::timestamp AT TIME ZONE 'UTC';
-    keycol text;
+    keycol text := partition_key_column(parent);
     dflt regclass;
     moved bigint := 0;
 BEGIN
@@ -115,9 +123,6 @@ BEGIN
     IF to_regclass(name) IS NOT NULL THEN
         RETURN -1;
     END IF;
-    SELECT a.attname INTO keycol FROM pg_partitioned_table p
-    JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
-    WHERE p.partrelid = parent;
     SELECT i.inhrelid::regclass INTO dflt FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = parent AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT';
     EXECUTE format('CREATE TABLE %I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name, parent);
@@ -169,12 +174,28 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     ORDER BY 3, 2
 $$;
 
+-- The first partitions of parent, a new partitioned table taking over the rows of source: its
+-- default partition, and every month from source's oldest row (or this month) to three months
+-- ahead.
+CREATE FUNCTION partition_layout_init(parent regclass, source regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+    dflt text := (SELECT c.relname FROM pg_class c WHERE c.oid = parent) || '_default';
+    first_month date;
+BEGIN
+    EXECUTE format('CREATE TABLE %I PARTITION OF %s DEFAULT', dflt, parent);
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', dflt);
+    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', dflt);
+    EXECUTE format('SELECT min(%I) AT TIME ZONE ''UTC'' FROM %s', partition_key_column(parent), source)
+        INTO first_month;
+    PERFORM partition_months_ensure(parent, coalesce(first_month, (now() AT TIME ZONE 'UTC')::date),
+                                    ((now() AT TIME ZONE 'UTC') + interval '3 months')::date);
+END $$;
+
 -- ---------------------------------------------------------------------------------------------
 -- case_event, partitioned. Rows, ids, grants, policies and triggers carry over; the identity
 -- sequence goes on from the last id.
 DO $$
-DECLARE
-    first_month date;
 BEGIN
     ALTER TABLE case_event RENAME TO case_event_unpartitioned;
     ALTER TABLE case_event_unpartitioned RENAME CONSTRAINT case_event_pkey TO case_event_unpartitioned_pkey;
@@ -193,13 +214,7 @@ BEGIN
         prev_hash    bytea,
         hash         bytea NOT NULL
     ) PARTITION BY RANGE (at);
-    CREATE TABLE case_event_default PARTITION OF case_event DEFAULT;
-    ALTER TABLE case_event_default ENABLE ROW LEVEL SECURITY;
-    ALTER TABLE case_event_default FORCE ROW LEVEL SECURITY;
-    first_month := coalesce((SELECT min(at) AT TIME ZONE 'UTC' FROM case_event_unpartitioned),
-                            now() AT TIME ZONE 'UTC')::date;
-    PERFORM partition_months_ensure('case_event', first_month,
-                                    ((now() AT TIME ZONE 'UTC') + interval '3 months')::date);
+    PERFORM partition_layout_init('case_event', 'case_event_unpartitioned');
     INSERT INTO case_event (id, case_id, seq, at, actor, action, from_status, to_status, note, prev_hash, hash)
     OVERRIDING SYSTEM VALUE
     SELECT id, case_id, seq, at, actor, action, from_status, to_status, note, prev_hash, hash
@@ -228,5 +243,6 @@ END $$;
 REVOKE ALL ON FUNCTION partition_month_name(regclass, date), partition_copy_access(regclass, regclass),
     partition_copy_triggers(regclass, regclass), partition_views_capture(regclass),
     partition_month_add(regclass, date), partition_months_ensure(regclass, date, date),
-    partition_list(regclass) FROM PUBLIC;
+    partition_list(regclass), partition_key_column(regclass), partition_layout_init(regclass, regclass)
+    FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION partition_list(regclass) TO redress_staff;

@@ -61,20 +61,13 @@ DO $$
 DECLARE
     v record;
     fk record;
-    first_month date;
 BEGIN
     CREATE TEMP TABLE grievance_views ON COMMIT DROP AS
         SELECT * FROM partition_views_capture('grievance');
     ALTER TABLE grievance RENAME TO grievance_unpartitioned;
     CREATE TABLE grievance (LIKE grievance_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
         PARTITION BY RANGE (received_at);
-    CREATE TABLE grievance_default PARTITION OF grievance DEFAULT;
-    ALTER TABLE grievance_default ENABLE ROW LEVEL SECURITY;
-    ALTER TABLE grievance_default FORCE ROW LEVEL SECURITY;
-    first_month := coalesce((SELECT min(received_at) AT TIME ZONE 'UTC' FROM grievance_unpartitioned),
-                            now() AT TIME ZONE 'UTC')::date;
-    PERFORM partition_months_ensure('grievance', first_month,
-                                    ((now() AT TIME ZONE 'UTC') + interval '3 months')::date);
+    PERFORM partition_layout_init('grievance', 'grievance_unpartitioned');
     INSERT INTO grievance SELECT * FROM grievance_unpartitioned ORDER BY id;
     PERFORM partition_copy_access('grievance_unpartitioned', 'grievance');
     PERFORM partition_copy_triggers('grievance_unpartitioned', 'grievance');
@@ -274,14 +267,19 @@ BEGIN
              WHERE c.relnamespace = 'public'::regnamespace AND c.relname IN ('grievance', 'case_event')
              ORDER BY 1 LOOP
         made := made + partition_months_ensure(t, this_month, (this_month + interval '3 months')::date);
-        FOR m IN EXECUTE format('SELECT DISTINCT date_trunc(''month'', %I AT TIME ZONE ''UTC'')::date FROM %s',
-                                (SELECT a.attname FROM pg_partitioned_table p JOIN pg_attribute a
-                                   ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
-                                 WHERE p.partrelid = t),
+        -- A month that cannot be made (an infinite or absurd time, a lock not granted) is skipped
+        -- with a warning and tried again next time; the others are made.
+        FOR m IN EXECUTE format('SELECT DISTINCT date_trunc(''month'', k AT TIME ZONE ''UTC'')::date '
+                                'FROM (SELECT %1$I AS k FROM %2$s WHERE isfinite(%1$I)) d',
+                                partition_key_column(t),
                                 (SELECT l.partition FROM partition_list(t) l WHERE l.is_default)) LOOP
-            IF partition_month_add(t, m) >= 0 THEN
-                made := made + 1;
-            END IF;
+            BEGIN
+                IF partition_month_add(t, m) >= 0 THEN
+                    made := made + 1;
+                END IF;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'partition upkeep: no partition of % for %: SQLSTATE %', t, m, SQLSTATE;
+            END;
         END LOOP;
     END LOOP;
     dropped := partition_retention_drop(p_skeleton_days);
