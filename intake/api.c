@@ -50,6 +50,21 @@ bool api_idempotency_key_valid(const char *key)
     return true;
 }
 
+bool api_json_request_check(struct evhttp_request *req, const char *type_message)
+{
+    if (!api_content_type_is(req, "application/json")) {
+        reply_error(req, 415, "unsupported_media_type", type_message, NULL);
+        return false;
+    }
+    const char *key = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+    if (key && !api_idempotency_key_valid(key)) {
+        reply_error(req, 400, "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 200 visible ASCII characters", "Idempotency-Key");
+        return false;
+    }
+    return true;
+}
+
 static void api_submit_reply(struct evhttp_request *req, const SubmitResult *r, void *ctx)
 {
     (void)ctx;
@@ -90,16 +105,8 @@ void api_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
     GrievanceError gerr;
     unsigned char request_hash[32];
 
-    if (!api_content_type_is(req, "application/json")) {
-        reply_error(req, 415, "unsupported_media_type", "send the grievance as application/json",
-                    NULL);
+    if (!api_json_request_check(req, N_("send the grievance as application/json")))
         return;
-    }
-    if (key && !api_idempotency_key_valid(key)) {
-        reply_error(req, 400, "invalid_idempotency_key",
-                    "Idempotency-Key must be 1 to 200 visible ASCII characters", "Idempotency-Key");
-        return;
-    }
     /* Parsed where it lies: the body is usually one chunk already, so this copies nothing. */
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);

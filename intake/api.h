@@ -28,5 +28,9 @@ char *api_body_copy(struct evhttp_request *req, size_t *len);
 bool api_content_type_is(struct evhttp_request *req, const char *type);
 /* An Idempotency-Key header value: 1..200 visible ASCII characters. */
 bool api_idempotency_key_valid(const char *key);
+/* The checks of every JSON request: Content-Type application/json (else 415 with type_message, a
+ * literal) and a well-formed Idempotency-Key if any (else 400). true, or false after answering
+ * req. */
+bool api_json_request_check(struct evhttp_request *req, const char *type_message);
 
 #endif

@@ -160,16 +160,8 @@ void dialogue_api(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
         reply_error(req, 404, "not_found", "no grievance matches this reference and receipt", NULL);
         return;
     }
-    if (!api_content_type_is(req, "application/json")) {
-        reply_error(req, 415, "unsupported_media_type", "send the request as application/json",
-                    NULL);
+    if (!api_json_request_check(req, "send the request as application/json"))
         return;
-    }
-    if (key && !api_idempotency_key_valid(key)) {
-        reply_error(req, 400, "invalid_idempotency_key",
-                    "Idempotency-Key must be 1 to 200 visible ASCII characters", "Idempotency-Key");
-        return;
-    }
     body = api_body_copy(req, &len);
     args = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!args) {

@@ -62,6 +62,16 @@ void form_status_page(Worker *w, struct evhttp_request *req)
     status_request_page(req, 200, reply_lang(req), NULL);
 }
 
+/* The words of id in a table of {id, words} pairs; id itself when it is not there. */
+static const char *words_of(const char *const words[][2], size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(words[i][0], id) == 0)
+            return words[i][1];
+    }
+    return id;
+}
+
 const char *form_status_words(const char *status)
 {
     static const char *const words[][2] = {
@@ -78,11 +88,7 @@ const char *form_status_words(const char *status)
         {"referred", N_("Referred to a State body")},
         {"appealed", N_("Appealed: being looked at again")},
     };
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        if (strcmp(words[i][0], status) == 0)
-            return words[i][1];
-    }
-    return status;
+    return words_of(words, sizeof words / sizeof words[0], status);
 }
 
 const char *form_stage_words(const char *stage)
@@ -92,11 +98,7 @@ const char *form_stage_words(const char *stage)
         {"first_response", N_("A first answer on the substance")},
         {"remedy_proposal", N_("A proposal for remedy")},
     };
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        if (strcmp(words[i][0], stage) == 0)
-            return words[i][1];
-    }
-    return stage;
+    return words_of(words, sizeof words / sizeof words[0], stage);
 }
 
 /* The answer's language: the switch if pressed, else the grievance's own, else the language of
