@@ -50,6 +50,10 @@ TRIAGE_SRC += triage/metrics.c
 COMMON_SRC += common/i18n.c
 INTAKE_SRC += intake/formdata.c intake/statuspage.c intake/errtext.c
 
+# Evidence attachments (issue 8): multipart bodies, the upload checks and store.
+INTAKE_SRC += intake/multipart.c intake/evidence.c
+ADMIN_SRC  += admin/attachment.c
+
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INTAKE_OBJ := $(INTAKE_SRC:%.c=$(BUILD)/%.o)
 TRIAGE_OBJ := $(TRIAGE_SRC:%.c=$(BUILD)/%.o)

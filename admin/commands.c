@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "case.h"
+#include "attachment.h"
 #include "contact.h"
 #include "erase.h"
 #include "export.h"
@@ -64,6 +65,9 @@ static const Command commands[] = {
      "Opens a complainant's contact details (needs the contact key) and writes the reason to the "
      "case's audit trail. Staff; a team owning the case only where the person consented to "
      "sharing with members."},
+    {"attachment get", attachment_cmd_get, "REF N -o FILE --reason TEXT [--json]",
+     "Writes evidence file N of grievance REF to FILE (created, mode 0600; needs the contact key) "
+     "and the reason to the case's audit trail. Staff only: teams never read attachments."},
     {"member add", member_cmd_add,
      "SLUG --name NAME --sector isp|telco|platform|other [--countries KE,UG] [--services a,b]",
      "Adds a company to the joint mechanism and creates its remedy team's role team_<slug>."},

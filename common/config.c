@@ -81,6 +81,37 @@ static int config_log_format_check(const char *value, char *why, size_t whylen)
     return -1;
 }
 
+/* A comma-separated list of the file types the intake can recognise by their content. */
+static int config_attachment_types_check(const char *value, char *why, size_t whylen)
+{
+    static const char *const known[] = {"image/png",  "image/jpeg",      "image/gif",
+                                        "image/webp", "application/pdf", "text/plain"};
+    const char *p = value;
+    int count = 0;
+    while (*p) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n == 0)
+            break;
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            ok = ok || (strlen(known[i]) == n && strncmp(known[i], p, n) == 0);
+        if (!ok) {
+            snprintf(why, whylen,
+                     "must be a list of image/png, image/jpeg, image/gif, image/webp, "
+                     "application/pdf, text/plain");
+            return -1;
+        }
+        count++;
+        p += n;
+    }
+    if (count == 0) {
+        snprintf(why, whylen, "must name at least one type");
+        return -1;
+    }
+    return 0;
+}
+
 static const ConfigKey config_keys[] = {
     STR("server", "listen", listen_addr, "127.0.0.1", 1),
     INT("server", "port", port, "8443", 1, 65535),
@@ -113,6 +144,11 @@ static const ConfigKey config_keys[] = {
     INT("engagement", "message_max_chars", message_max_chars, "4000", 1, 20000),
     INT("engagement", "messages_per_day", messages_per_day, "20", 1, 10000),
     INT("engagement", "appeal_window_days", appeal_window_days, "90", 1, 3650),
+    INT("engagement", "attachments_max", attachments_max, "5", 0, 100),
+    INT("engagement", "attachment_max_bytes", attachment_max_bytes, "10485760", 1024, 104857600),
+    STR_CHECKED("engagement", "attachment_types", attachment_types,
+                "image/png, image/jpeg, application/pdf, text/plain",
+                config_attachment_types_check),
     INT("retention", "default_days", retention_default_days, "0", 0, 36500),
     STR_CHECKED("retention", "categories", retention_categories, "", config_retention_check),
     INT("retention", "skeleton_days", retention_skeleton_days, "0", 0, 36500),

@@ -1,4 +1,5 @@
-/* Key files, AES-256-GCM sealing of contact details, SHA-256. OpenSSL 3 EVP throughout. */
+/* Key files, AES-256-GCM sealing of contact details and attachments, SHA-256. OpenSSL 3 EVP
+ * throughout. */
 #include "crypto.h"
 
 #include <openssl/core_names.h>
@@ -81,55 +82,92 @@ int key_file_load(const char *path, unsigned char key[KEY_LEN], char *err, size_
     return 0;
 }
 
-char *contact_seal_b64(const unsigned char key[KEY_LEN], const char *plaintext, size_t len)
+unsigned char *seal_bytes(const unsigned char key[KEY_LEN], const void *aad, size_t aadlen,
+                          const void *plaintext, size_t len, size_t *bloblen)
 {
-    size_t bloblen = GCM_NONCE_LEN + len + GCM_TAG_LEN;
-    unsigned char *blob = xmalloc(bloblen);
-    char *out = NULL;
-    int n = 0, fin = 0;
+    size_t total = GCM_NONCE_LEN + len + GCM_TAG_LEN;
+    unsigned char *blob = xmalloc(total);
+    int n = 0, fin = 0, ok = 0;
     crypto_init();
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (!ctx)
-        goto done;
     random_bytes(blob, GCM_NONCE_LEN);
-    if (EVP_EncryptInit_ex(ctx, crypto_aes_gcm, NULL, key, blob) != 1 ||
-        EVP_EncryptUpdate(ctx, blob + GCM_NONCE_LEN, &n, (const unsigned char *)plaintext,
-                          (int)len) != 1 ||
-        EVP_EncryptFinal_ex(ctx, blob + GCM_NONCE_LEN + n, &fin) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN, blob + GCM_NONCE_LEN + len) !=
-            1)
-        goto done;
-    out = xmalloc(4 * ((bloblen + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)out, blob, (int)bloblen);
-done:
+    /* OpenSSL counts in int: feed large inputs in slices. */
+    if (ctx && EVP_EncryptInit_ex(ctx, crypto_aes_gcm, NULL, key, blob) == 1 &&
+        (aadlen == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1)) {
+        size_t done = 0;
+        ok = 1;
+        while (ok && done < len) {
+            size_t slice = len - done < (1u << 30) ? len - done : (1u << 30);
+            ok = EVP_EncryptUpdate(ctx, blob + GCM_NONCE_LEN + done, &n,
+                                   (const unsigned char *)plaintext + done, (int)slice) == 1;
+            done += (size_t)n;
+        }
+        ok = ok && EVP_EncryptFinal_ex(ctx, blob + GCM_NONCE_LEN + done, &fin) == 1 &&
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN,
+                                 blob + GCM_NONCE_LEN + len) == 1;
+    }
     EVP_CIPHER_CTX_free(ctx);
-    OPENSSL_cleanse(blob, bloblen);
+    if (!ok) {
+        OPENSSL_cleanse(blob, total);
+        free(blob);
+        return NULL;
+    }
+    *bloblen = total;
+    return blob;
+}
+
+unsigned char *open_bytes(const unsigned char key[KEY_LEN], const void *aad, size_t aadlen,
+                          const unsigned char *blob, size_t len, size_t *outlen)
+{
+    if (len < GCM_NONCE_LEN + GCM_TAG_LEN)
+        return NULL;
+    size_t ctlen = len - GCM_NONCE_LEN - GCM_TAG_LEN;
+    unsigned char *out = xmalloc(ctlen + 1);
+    int n = 0, fin = 0, ok = 0;
+    crypto_init();
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx && EVP_DecryptInit_ex(ctx, crypto_aes_gcm, NULL, key, blob) == 1 &&
+        (aadlen == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1)) {
+        size_t done = 0;
+        ok = 1;
+        while (ok && done < ctlen) {
+            size_t slice = ctlen - done < (1u << 30) ? ctlen - done : (1u << 30);
+            ok = EVP_DecryptUpdate(ctx, out + done, &n, blob + GCM_NONCE_LEN + done, (int)slice) ==
+                 1;
+            done += (size_t)n;
+        }
+        ok = ok &&
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN,
+                                 (void *)(blob + GCM_NONCE_LEN + ctlen)) == 1 &&
+             EVP_DecryptFinal_ex(ctx, out + done, &fin) == 1;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok) {
+        OPENSSL_cleanse(out, ctlen);
+        free(out);
+        return NULL;
+    }
+    out[ctlen] = '\0';
+    *outlen = ctlen;
+    return out;
+}
+
+char *contact_seal_b64(const unsigned char key[KEY_LEN], const char *plaintext, size_t len)
+{
+    size_t bloblen;
+    unsigned char *blob = seal_bytes(key, NULL, 0, plaintext, len, &bloblen);
+    if (!blob)
+        return NULL;
+    char *out = xmalloc(4 * ((bloblen + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, blob, (int)bloblen);
     free(blob);
     return out;
 }
 
 char *contact_open(const unsigned char key[KEY_LEN], const unsigned char *blob, size_t len)
 {
-    if (len < GCM_NONCE_LEN + GCM_TAG_LEN)
-        return NULL;
-    size_t ctlen = len - GCM_NONCE_LEN - GCM_TAG_LEN;
-    char *out = xmalloc(ctlen + 1);
-    int n = 0, fin = 0, ok = 0;
-    crypto_init();
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (ctx && EVP_DecryptInit_ex(ctx, crypto_aes_gcm, NULL, key, blob) == 1 &&
-        EVP_DecryptUpdate(ctx, (unsigned char *)out, &n, blob + GCM_NONCE_LEN, (int)ctlen) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN,
-                            (void *)(blob + GCM_NONCE_LEN + ctlen)) == 1 &&
-        EVP_DecryptFinal_ex(ctx, (unsigned char *)out + n, &fin) == 1)
-        ok = 1;
-    EVP_CIPHER_CTX_free(ctx);
-    if (!ok) {
-        free(out);
-        return NULL;
-    }
-    out[ctlen] = '\0';
-    return out;
+    size_t n;
+    return (char *)open_bytes(key, NULL, 0, blob, len, &n);
 }
 
 void sha256_bytes(const void *data, size_t len, unsigned char out[32])

@@ -14,6 +14,14 @@ char *contact_seal_b64(const unsigned char key[KEY_LEN], const char *plaintext, 
 /* Opens a blob; returns the NUL-terminated plaintext (caller frees) or NULL when the blob was
  * tampered with or the key is wrong. */
 char *contact_open(const unsigned char key[KEY_LEN], const unsigned char *blob, size_t len);
+/* Seals len bytes with AES-256-GCM, binding aad (may be NULL with aadlen 0) into the tag: returns
+ * the blob nonce | ciphertext | tag (caller frees) and its length, or NULL on a library failure. */
+unsigned char *seal_bytes(const unsigned char key[KEY_LEN], const void *aad, size_t aadlen,
+                          const void *plaintext, size_t len, size_t *bloblen);
+/* Opens a blob of seal_bytes with the same aad: the plaintext (caller frees; NUL-terminated for
+ * convenience, *outlen excludes it), or NULL when the blob, the aad or the key is wrong. */
+unsigned char *open_bytes(const unsigned char key[KEY_LEN], const void *aad, size_t aadlen,
+                          const unsigned char *blob, size_t len, size_t *outlen);
 /* n bytes from OpenSSL's CSPRNG, drawn through a small per-thread buffer (one RAND_bytes call
  * per 4 KiB instead of one per value: the call and its fork check showed in the profile). Aborts if
  * the generator fails: nothing safe could be handed out. */

@@ -457,7 +457,8 @@ int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, D
                 return -1;
             }
         } else if (!PQsendQueryParams(db->conn, queries[i].sql, queries[i].nparams, NULL,
-                                      queries[i].params, NULL, NULL, 0)) {
+                                      queries[i].params, queries[i].lengths, queries[i].formats,
+                                      0)) {
             db_fail(db, "send failed");
             return -1;
         }

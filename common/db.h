@@ -24,6 +24,8 @@ typedef struct {
     const char *sql;
     int nparams;
     const char *const *params; /* text parameters, borrowed until the job completes */
+    const int *lengths;        /* NULL, or each parameter's length where formats says binary */
+    const int *formats;        /* NULL (all text), or 1 for a binary parameter (a large bytea) */
 } DbQuery;
 
 /* res is borrowed for the call; index is the query's position in the job. */

@@ -26,6 +26,7 @@ typedef struct {
     char *args_json;
     char *limits_json;
     const char *params[7];
+    DbQuery call;      /* complainant_act, or the caller's (act_run) */
     json_t *answer;    /* complainant_act's {"http", "body", "replayed"} */
     json_t *error;     /* a refusal's DETAIL {"code", "field", "retry_after"} */
     char message[512]; /* a refusal's sentence */
@@ -137,13 +138,39 @@ static void act_done_cb(void *arg, DbStatus status)
     act_free(a);
 }
 
-void act_start(Worker *w, IntakeConn *conn, struct evhttp_request *req, const ActRequest *ar)
+static void act_submit(Act *a, IntakeConn *conn, struct evhttp_request *req)
+{
+    /* After an error inside BEGIN..COMMIT the session is left in an aborted transaction: a
+     * ROLLBACK after the sync point ends it (harmless after a COMMIT). */
+    DbQuery q[5] = {
+        {"BEGIN", 0, NULL}, a->call, {"COMMIT", 0, NULL}, {NULL, 0, NULL}, {"ROLLBACK", 0, NULL}};
+    conn_slot_attach(conn, &a->slot, req);
+    Db *db = a->worker->db;
+    if (!db_ready(db) || db_job_submit(db, q, 5, act_result_cb, act_done_cb, a) < 0)
+        act_done_cb(a, DB_FAILED);
+}
+
+static Act *act_new(Worker *w, ActReplyCb reply, void (*ctx_free)(void *ctx), void *ctx)
 {
     Act *a = xcalloc(1, sizeof *a);
     a->worker = w;
-    a->reply = ar->reply;
-    a->ctx_free = ar->ctx_free;
-    a->ctx = ar->ctx;
+    a->reply = reply;
+    a->ctx_free = ctx_free;
+    a->ctx = ctx;
+    return a;
+}
+
+void act_run(Worker *w, IntakeConn *conn, struct evhttp_request *req, const DbQuery *call,
+             ActReplyCb reply, void (*ctx_free)(void *ctx), void *ctx)
+{
+    Act *a = act_new(w, reply, ctx_free, ctx);
+    a->call = *call;
+    act_submit(a, conn, req);
+}
+
+void act_start(Worker *w, IntakeConn *conn, struct evhttp_request *req, const ActRequest *ar)
+{
+    Act *a = act_new(w, ar->reply, ar->ctx_free, ar->ctx);
     snprintf(a->reference, sizeof a->reference, "%s", ar->reference);
     hex_encode(ar->rhash, 32, a->rhash_hex);
     if (ar->idempotency_key) {
@@ -157,14 +184,6 @@ void act_start(Worker *w, IntakeConn *conn, struct evhttp_request *req, const Ac
                         a->idempotency_key,  a->idempotency_key ? a->request_hash_hex : NULL,
                         a->limits_json};
     memcpy(a->params, p, sizeof p);
-    /* After an error inside BEGIN..COMMIT the session is left in an aborted transaction: a
-     * ROLLBACK after the sync point ends it (harmless after a COMMIT). */
-    DbQuery q[5] = {{"BEGIN", 0, NULL},
-                    {ACT_SQL, 7, a->params},
-                    {"COMMIT", 0, NULL},
-                    {NULL, 0, NULL},
-                    {"ROLLBACK", 0, NULL}};
-    conn_slot_attach(conn, &a->slot, req);
-    if (!db_ready(w->db) || db_job_submit(w->db, q, 5, act_result_cb, act_done_cb, a) < 0)
-        act_done_cb(a, DB_FAILED);
+    a->call = (DbQuery){ACT_SQL, 7, a->params};
+    act_submit(a, conn, req);
 }

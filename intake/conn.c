@@ -1,10 +1,13 @@
 /* Connection lifetime, deadline and cap. See conn.h. */
 #include "conn.h"
 
+#include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "evidence.h"
 #include "log.h"
 #include "util.h"
 
@@ -13,7 +16,14 @@ struct IntakeConn {
     struct bufferevent *bev; /* owned by evhttp once returned from the bevcb */
     struct event *deadline;  /* the whole request must arrive before this fires */
     RequestSlot *slot;       /* a request of this connection waiting on the database */
+    bool await_line;         /* the next bytes begin a request: its line decides the body cap */
+    bool upload;             /* the current request is an upload (counted in uploads_reading) */
 };
+
+/* Uploads being read by this worker thread at once: each may hold the upload cap in memory.
+ * Beyond the budget a request gets the ordinary cap (a large upload is then refused with 413). */
+#define CONN_UPLOADS_PER_WORKER 16
+static _Thread_local int uploads_reading;
 
 static int conn_ex_index = -1;
 
@@ -48,6 +58,8 @@ static void conn_ssl_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int id
     if (!conn)
         return;
     Worker *w = conn->worker;
+    if (conn->upload)
+        uploads_reading--;
     if (conn->slot) {
         conn->slot->req = NULL;
         conn->slot->conn = NULL;
@@ -59,6 +71,72 @@ static void conn_ssl_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int id
         evconnlistener_enable(w->listener);
         w->paused = false;
     }
+}
+
+/* evhttp's connection of our bufferevent: evhttp installs its callbacks with the connection as
+ * their argument (libevent 2.1, http.c); checked both ways before use. */
+static struct evhttp_connection *conn_evcon(IntakeConn *conn)
+{
+    void *arg = NULL;
+    bufferevent_getcb(conn->bev, NULL, NULL, NULL, &arg);
+    struct evhttp_connection *evcon = arg;
+    return evcon && evhttp_connection_get_bufferevent(evcon) == conn->bev ? evcon : NULL;
+}
+
+/* libevent buffers a whole body before our handler runs, against one cap per connection, checked
+ * as soon as the headers are read (a Content-Length over it) or while a chunked body arrives. The
+ * request line decides that cap before libevent parses it: an upload route gets the upload cap,
+ * every other request the ordinary one, so a non-upload request never holds more than the
+ * ordinary cap whatever an upload may send. */
+static void conn_classify(IntakeConn *conn)
+{
+    struct evbuffer *in = bufferevent_get_input(conn->bev);
+    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_CRLF);
+    if (eol.pos < 0) {
+        if (evbuffer_get_length(in) <= 4096)
+            return; /* the line is not complete yet */
+        eol.pos = 4096;
+    }
+    char line[4097];
+    size_t n = (size_t)eol.pos < sizeof line - 1 ? (size_t)eol.pos : sizeof line - 1;
+    evbuffer_copyout(in, line, n);
+    line[n] = '\0';
+    const char *sp = memchr(line, ' ', n);
+    const char *path = sp ? sp + 1 : NULL;
+    const char *sp2 = path ? memchr(path, ' ', n - (size_t)(path - line)) : NULL;
+    bool upload = sp2 && uploads_reading < CONN_UPLOADS_PER_WORKER &&
+                  evidence_route_is_upload(line, (size_t)(sp - line), path, (size_t)(sp2 - path));
+    conn->await_line = false;
+    struct evhttp_connection *evcon = conn_evcon(conn);
+    if (!evcon)
+        return; /* the server-wide (ordinary) cap stays */
+    const Config *cfg = conn->worker->shared->cfg;
+    evhttp_connection_set_max_body_size(
+        evcon, (ev_ssize_t)(upload ? conn_upload_cap(cfg) : conn_ordinary_cap(cfg)));
+    if (upload) {
+        conn->upload = true;
+        uploads_reading++;
+    }
+}
+
+static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    IntakeConn *conn = arg;
+    if (info->n_added > 0 && conn->await_line)
+        conn_classify(conn);
+}
+
+size_t conn_ordinary_cap(const Config *cfg)
+{
+    int limit =
+        cfg->max_body_bytes > cfg->max_form_bytes ? cfg->max_body_bytes : cfg->max_form_bytes;
+    return (size_t)limit * 4;
+}
+
+size_t conn_upload_cap(const Config *cfg)
+{
+    return (size_t)cfg->attachment_max_bytes + EVIDENCE_OVERHEAD_BYTES + CONN_UPLOAD_SLACK_BYTES;
 }
 
 int conn_global_init(void)
@@ -83,6 +161,8 @@ struct bufferevent *conn_bev_new_cb(struct event_base *base, void *arg)
     if (!conn->bev)
         abort();
     bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
+    conn->await_line = true;
+    evbuffer_add_cb(bufferevent_get_input(conn->bev), conn_input_cb, conn);
     conn_deadline_arm(conn);
     if (++w->nconns >= w->max_conns && !w->paused) {
         evconnlistener_disable(w->listener);
@@ -100,10 +180,23 @@ IntakeConn *conn_of_request(struct evhttp_request *req)
     return ssl ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
 }
 
+Worker *conn_worker(const IntakeConn *conn)
+{
+    return conn->worker;
+}
+
 static void conn_reply_sent_cb(struct evhttp_request *req, void *arg)
 {
     (void)req;
-    conn_deadline_arm(arg); /* the next request on this connection gets the same deadline */
+    IntakeConn *conn = arg;
+    conn_deadline_arm(conn); /* the next request on this connection gets the same deadline */
+    if (conn->upload)
+        uploads_reading--;
+    conn->upload = false;
+    /* The next request's line may be buffered already (pipelined): libevent reads it only after
+     * this returns. */
+    conn->await_line = true;
+    conn_classify(conn);
 }
 
 void conn_request_begin(IntakeConn *conn, struct evhttp_request *req)

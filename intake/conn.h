@@ -19,6 +19,14 @@ typedef struct RequestSlot {
     IntakeConn *conn;
 } RequestSlot;
 
+/* Past the upload route's own limit, so a file just over it still gets our JSON 413. */
+#define CONN_UPLOAD_SLACK_BYTES (1024 * 1024)
+
+/* libevent's body caps (see conn.c): 4 x the larger of the API's and the form's limits for every
+ * request but uploads; for an upload, attachment_max_bytes + its overhead + the slack. */
+size_t conn_ordinary_cap(const Config *cfg);
+size_t conn_upload_cap(const Config *cfg);
+
 /* Sets up the SSL ex_data index; call once before any worker starts. 0 or -1. */
 int conn_global_init(void);
 /* evhttp_set_bevcb callback (arg: Worker). Never returns NULL: a NULL would make evhttp fall back
@@ -27,6 +35,8 @@ int conn_global_init(void);
 struct bufferevent *conn_bev_new_cb(struct event_base *base, void *arg);
 /* The connection of a request; NULL only if the request is not ours. */
 IntakeConn *conn_of_request(struct evhttp_request *req);
+/* The worker that owns conn. */
+Worker *conn_worker(const IntakeConn *conn);
 /* The request is complete: stop its deadline; it restarts when the reply has been sent. */
 void conn_request_begin(IntakeConn *conn, struct evhttp_request *req);
 /* Parks req in slot until conn_slot_release; conn may be NULL. */

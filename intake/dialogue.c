@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "crypto.h"
+#include "evidence.h"
 #include "reference.h"
 #include "reply.h"
 #include "util.h"
@@ -99,7 +100,7 @@ bool dialogue_args_check(ActKind kind, const json_t *args, const char **field, c
     return true;
 }
 
-static void dialogue_api_reply(struct evhttp_request *req, const ActResult *r, void *ctx)
+void dialogue_reply(struct evhttp_request *req, const ActResult *r, void *ctx)
 {
     (void)ctx;
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
@@ -141,7 +142,7 @@ void dialogue_api(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
     const char *auth = evhttp_find_header(in, "Authorization");
     const char *key = evhttp_find_header(in, "Idempotency-Key");
     char ref[REFERENCE_LEN + 1], receipt[RECEIPT_LEN + 1];
-    const char *tail, *field, *why;
+    const char *tail = NULL, *field, *why;
     ActKind kind;
     long long remedy_id;
     json_error_t jerr;
@@ -150,7 +151,9 @@ void dialogue_api(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
     size_t len;
 
     bool ref_ok = dialogue_split(rest, ref, &tail);
-    if (!dialogue_parse_action(ref_ok ? tail : strchr(rest, '/') + 1, &kind, &remedy_id)) {
+    const char *action = ref_ok ? tail : strchr(rest, '/') + 1;
+    bool upload = strcmp(action, "attachments") == 0;
+    if (!upload && !dialogue_parse_action(action, &kind, &remedy_id)) {
         reply_error(req, 404, "not_found", "there is nothing at this address", NULL);
         return;
     }
@@ -158,6 +161,10 @@ void dialogue_api(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
     if (!ref_ok || !auth || strncasecmp(auth, "Receipt ", 8) != 0 ||
         !receipt_normalize(auth + 8, receipt)) {
         reply_error(req, 404, "not_found", "no grievance matches this reference and receipt", NULL);
+        return;
+    }
+    if (upload) {
+        evidence_api(w, conn, req, ref, receipt);
         return;
     }
     if (!api_json_request_check(req, "send the request as application/json"))
@@ -197,7 +204,7 @@ void dialogue_api(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
     memcpy(keyed + tl + 1, body, len);
     sha256_bytes(keyed, tl + 1 + len, request_hash);
     free(keyed);
-    ActRequest ar = {kind, ref, rhash, args, key, request_hash, dialogue_api_reply, NULL, NULL};
+    ActRequest ar = {kind, ref, rhash, args, key, request_hash, dialogue_reply, NULL, NULL};
     act_start(w, conn, req, &ar);
 done:
     json_decref(args);

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "conn.h"
 #include "dialogue.h"
+#include "evidence.h"
 #include "form.h"
 #include "framing.h"
 #include "openapi.h"
@@ -106,6 +107,13 @@ static void route_story_action(Worker *w, IntakeConn *conn, struct evhttp_reques
     storypage_action_submit(w, conn, req);
 }
 
+static void route_evidence_upload(Worker *w, IntakeConn *conn, struct evhttp_request *req,
+                                  const char *rest)
+{
+    (void)rest;
+    storypage_upload_submit(w, conn, req);
+}
+
 static const Route routes[] = {
     {"/v1/grievances", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", false, route_submit},
     {"/v1/grievances/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false, route_status,
@@ -120,6 +128,7 @@ static const Route routes[] = {
     {"/status", ROUTE_EXACT, EVHTTP_REQ_GET, "GET, POST", true, route_status_page},
     {"/status", ROUTE_EXACT, EVHTTP_REQ_POST, "GET, POST", true, route_status_submit},
     {"/status/action", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_story_action},
+    {"/status/attachments", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_evidence_upload},
     {"/receipt", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_receipt},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -191,8 +200,12 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
     }
     /* A form of 20,000 CJK characters is ~180 KB urlencoded: forms get their own limit, and an
      * oversized one is shown again with its text rather than refused bare. */
-    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
-        (size_t)(html ? w->shared->cfg->max_form_bytes : w->shared->cfg->max_body_bytes)) {
+    const Config *cfg = w->shared->cfg;
+    const char *mname = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "";
+    size_t limit = evidence_route_is_upload(mname, strlen(mname), path, strlen(path))
+                       ? (size_t)cfg->attachment_max_bytes + EVIDENCE_OVERHEAD_BYTES
+                       : (size_t)(html ? cfg->max_form_bytes : cfg->max_body_bytes);
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > limit) {
         if (strcmp(path, "/grievances") == 0 &&
             evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
             form_submit_too_large(w, req);

@@ -81,14 +81,13 @@ static int worker_init(Worker *w, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the event loop");
         return -1;
     }
-    /* libevent buffers a body up to this hard cap before our handler runs: a Content-Length over
-     * it gets libevent's HTML 413 before any body is read, a chunked body is cut off as soon as a
+    /* libevent buffers a body up to a hard cap before our handler runs: a Content-Length over it
+     * gets libevent's HTML 413 before any body is read, a chunked body is cut off as soon as a
      * chunk would pass it. Between our limits (max_body_bytes for the API, max_form_bytes for the
      * form) and the cap, routes.c answers: JSON 413, or the form again with its text. So a
-     * request holds at most 4 x the larger limit (plus one 16 KiB socket read) in memory. */
-    int limit =
-        cfg->max_body_bytes > cfg->max_form_bytes ? cfg->max_body_bytes : cfg->max_form_bytes;
-    evhttp_set_max_body_size(w->http, (size_t)limit * 4);
+     * request holds at most 4 x the larger limit (plus one 16 KiB socket read) in memory. Upload
+     * requests get a cap of their own, set per request from its line (conn.c). */
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)conn_ordinary_cap(cfg));
     evhttp_set_max_headers_size(w->http, (size_t)cfg->max_header_bytes);
     evhttp_set_timeout(w->http, cfg->request_timeout_s);
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

@@ -53,11 +53,14 @@ enum {
     COL_LANGUAGE
 };
 
-/* The rest of the story (history, owners, priority, remedies, messages, ...): sql/013. */
+/* The rest of the story (history, owners, priority, remedies, messages, ...): sql/013; and the
+ * evidence files' numbers, types, sizes and hashes: sql/014. */
 static const char *const STORY_SQL =
-    "SELECT CASE WHEN jsonb_typeof(s -> 'priority') = 'object' "
+    "SELECT (CASE WHEN jsonb_typeof(s -> 'priority') = 'object' "
     "THEN jsonb_set(s, '{priority,factors}', grievance_priority_factors($1, decode($2, 'hex'))) "
-    "ELSE s END::text FROM grievance_story($1, decode($2, 'hex'), $3::jsonb) s";
+    "ELSE s END || jsonb_build_object('attachments', "
+    "grievance_attachment_list($1, decode($2, 'hex'))))::text "
+    "FROM grievance_story($1, decode($2, 'hex'), $3::jsonb) s";
 
 static void status_free(StatusQuery *q)
 {

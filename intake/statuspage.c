@@ -156,7 +156,8 @@ static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
         evbuffer_add_printf(out, "</dd>\n");
     }
     evbuffer_add_printf(out, "</dl>\n");
-    storypage_sections(out, l, info->story, info->reference, formdata_get(&d, "receipt"));
+    storypage_sections(out, l, conn_worker(conn_of_request(req))->shared->cfg, info->story,
+                       info->reference, formdata_get(&d, "receipt"));
     html_page_close(out, l);
     formdata_clear(&d);
     reply_content_language(req, l);

@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "crypto.h"
+#include "evidence.h"
 #include "form.h"
 #include "formdata.h"
 #include "html.h"
@@ -75,14 +76,15 @@ static void form_open(struct evbuffer *out, const Lang *l, const char *action,
     char hex[2 * TOKEN_BYTES + 1];
     random_bytes(token, sizeof token);
     hex_encode(token, sizeof token, hex);
-    evbuffer_add_printf(
-        out,
-        "<form method=\"post\" action=\"/status/action\" accept-charset=\"utf-8\">\n"
-        "<input type=\"hidden\" name=\"action\" value=\"%s\">\n"
-        "<input type=\"hidden\" name=\"token\" value=\"%s\">\n"
-        "<input type=\"hidden\" name=\"language\" value=\"%s\">\n"
-        "<input type=\"hidden\" name=\"reference\" value=\"",
-        action, hex, lang_tag(l));
+    bool upload = strcmp(action, "attachment") == 0; /* its own route: a larger body limit */
+    evbuffer_add_printf(out,
+                        "<form method=\"post\" action=\"%s\" accept-charset=\"utf-8\"%s>\n"
+                        "<input type=\"hidden\" name=\"action\" value=\"%s\">\n"
+                        "<input type=\"hidden\" name=\"token\" value=\"%s\">\n"
+                        "<input type=\"hidden\" name=\"language\" value=\"%s\">\n"
+                        "<input type=\"hidden\" name=\"reference\" value=\"",
+                        upload ? "/status/attachments" : "/status/action",
+                        upload ? " enctype=\"multipart/form-data\"" : "", action, hex, lang_tag(l));
     html_escape(out, reference);
     evbuffer_add_printf(out, "\">\n<input type=\"hidden\" name=\"receipt\" value=\"");
     html_escape(out, receipt);
@@ -334,7 +336,61 @@ static void section_appeal_feedback(struct evbuffer *out, const Lang *l, const j
     }
 }
 
-void storypage_sections(struct evbuffer *out, const Lang *l, const json_t *story,
+/* The files attached, each with its SHA-256 (what the person can later prove was sent), and the
+ * upload form while there is room. */
+static void section_evidence(struct evbuffer *out, const Lang *l, const Config *cfg,
+                             const json_t *story, const char *reference, const char *receipt)
+{
+    const json_t *files = json_object_get(story, "attachments");
+    if (cfg->attachments_max == 0 && json_array_size(files) == 0)
+        return;
+    evbuffer_add_printf(out, "<h2>");
+    html_tr(out, l, N_("Evidence"));
+    evbuffer_add_printf(out, "</h2>\n");
+    size_t i;
+    json_t *f;
+    if (json_array_size(files) > 0) {
+        evbuffer_add_printf(out, "<p class=\"hint\">");
+        html_tr(out, l,
+                N_("Each file's SHA-256 fingerprint lets you prove later exactly what you sent. "
+                   "Keep a copy of the files and of these fingerprints."));
+        evbuffer_add_printf(out, "</p>\n<ol class=\"evidence\">\n");
+    }
+    json_array_foreach(files, i, f)
+    {
+        char n[24], size[24];
+        snprintf(n, sizeof n, "%lld", (long long)json_integer_value(json_object_get(f, "n")));
+        snprintf(size, sizeof size, "%lld",
+                 (long long)json_integer_value(json_object_get(f, "size")));
+        evbuffer_add_printf(out, "<li>");
+        html_trf(out, l, N_("File {n}: {type}, {size} bytes, received"), "n", n, "type",
+                 json_str(f, "type"), "size", size, NULL);
+        evbuffer_add_printf(out, " ");
+        html_datetime(out, l, json_str(f, "added_at"));
+        evbuffer_add_printf(out, "<br>SHA-256: <code dir=\"ltr\">");
+        html_escape(out, json_str(f, "sha256"));
+        evbuffer_add_printf(out, "</code></li>\n");
+    }
+    if (json_array_size(files) > 0)
+        evbuffer_add_printf(out, "</ol>\n");
+    if ((int)json_array_size(files) >= cfg->attachments_max)
+        return;
+    char max_mb[24], max_n[24];
+    snprintf(max_mb, sizeof max_mb, "%.1f", cfg->attachment_max_bytes / (1024.0 * 1024.0));
+    snprintf(max_n, sizeof max_n, "%d", cfg->attachments_max);
+    form_open(out, l, "attachment", reference, receipt);
+    evbuffer_add_printf(out, "<label for=\"evidence-file\">");
+    html_trf(out, l,
+             N_("Attach a file: a photo (PNG or JPEG), a PDF or plain text, at most {size} MB; "
+                "up to {count} files in all"),
+             "size", max_mb, "count", max_n, NULL);
+    evbuffer_add_printf(out, "</label>\n<input type=\"file\" id=\"evidence-file\" name=\"file\" "
+                             "required>\n");
+    button(out, l, NULL, NULL, N_("Send the file"));
+    evbuffer_add_printf(out, "</form>\n");
+}
+
+void storypage_sections(struct evbuffer *out, const Lang *l, const Config *cfg, const json_t *story,
                         const char *reference, const char *receipt)
 {
     if (!json_is_object(story))
@@ -343,6 +399,7 @@ void storypage_sections(struct evbuffer *out, const Lang *l, const json_t *story
     section_progress(out, l, story);
     section_remedies(out, l, story, reference, receipt);
     section_messages(out, l, story, reference, receipt);
+    section_evidence(out, l, cfg, story, reference, receipt);
     section_appeal_feedback(out, l, story, reference, receipt);
 }
 
@@ -384,6 +441,17 @@ static const char *refusal_words(const char *code)
          N_("This form was already sent. Go back to your grievance to write something new.")},
         {"not_found",
          N_("No grievance matches this reference and receipt. Check both and try again.")},
+        {"file_too_large", N_("The file is larger than this site accepts.")},
+        {"body_too_large", N_("The file is larger than this site accepts.")},
+        {"type_not_allowed",
+         N_("This kind of file cannot be attached. Send a photo (PNG or JPEG), a PDF or plain "
+            "text.")},
+        {"too_many_attachments",
+         N_("As many files as one grievance can hold are attached already.")},
+        {"file_required", N_("Please choose a file before sending.")},
+        {"one_file_per_request", N_("Please send one file at a time.")},
+        {"malformed_multipart",
+         N_("The file could not be read. Please go back and send it again.")},
     };
     return word_of(words, sizeof words / sizeof words[0], code);
 }
@@ -525,4 +593,110 @@ void storypage_action_submit(Worker *w, IntakeConn *conn, struct evhttp_request 
     }
     json_decref(args);
     formdata_clear(&d);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The upload form (POST /status/attachments, multipart/form-data): the same checks and store as
+ * the API's (evidence.c); the answer page shows the file's SHA-256. */
+
+typedef struct {
+    PageCtx page;
+    char sha256[65];
+} UploadCtx;
+
+static void storypage_upload_reply(struct evhttp_request *req, const ActResult *r, void *ctx)
+{
+    UploadCtx *u = ctx;
+    if (r->http < 200 || r->http > 299) {
+        storypage_act_reply(req, r, &u->page);
+        return;
+    }
+    const PageCtx *p = &u->page;
+    char n[24], size[24];
+    snprintf(n, sizeof n, "%lld", (long long)json_integer_value(json_object_get(r->body, "n")));
+    snprintf(size, sizeof size, "%lld",
+             (long long)json_integer_value(json_object_get(r->body, "size")));
+    struct evbuffer *out = evbuffer_new();
+    LangSwitch sw = {SWITCH_LINKS, "/status", NULL};
+    html_page_open(out, p->lang, tr(p->lang, N_("Follow a grievance")), &sw);
+    evbuffer_add_printf(out, "<h1>");
+    html_tr(out, p->lang, N_("Done"));
+    evbuffer_add_printf(out, "</h1>\n<p>");
+    html_trf(out, p->lang, N_("Your file was received as file {n} ({type}, {size} bytes)."), "n", n,
+             "type", json_str(r->body, "type"), "size", size, NULL);
+    evbuffer_add_printf(out, "</p>\n<p>");
+    html_tr(out, p->lang,
+            N_("Its SHA-256 fingerprint, which lets you prove later exactly what you sent:"));
+    evbuffer_add_printf(out, "</p>\n<p><code class=\"sha256\" dir=\"ltr\">");
+    html_escape(out, json_str(r->body, "sha256"));
+    evbuffer_add_printf(out, "</code></p>\n");
+    back_form(out, p);
+    html_page_close(out, p->lang);
+    reply_content_language(req, p->lang);
+    reply_send(req, 201, "text/html; charset=utf-8", out);
+}
+
+/* A text field of the upload form, NUL-terminated into out; false when absent or too long. */
+static bool upload_field(const MultipartPart *parts, int nparts, const char *name, char *out,
+                         size_t outlen)
+{
+    const MultipartPart *f = multipart_find(parts, nparts, name);
+    if (!f || f->has_filename || f->len >= outlen || memchr(f->data, '\0', f->len))
+        return false;
+    memcpy(out, f->data, f->len);
+    out[f->len] = '\0';
+    return true;
+}
+
+void storypage_upload_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
+{
+    if (!formdata_same_origin(req)) {
+        form_error_page(req, 403, N_("This form can only be sent from this site's own page."));
+        return;
+    }
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(body);
+    const unsigned char *bytes = len ? evbuffer_pullup(body, -1) : (const unsigned char *)"";
+    MultipartPart parts[MULTIPART_MAX_PARTS];
+    int nparts = 0;
+    const MultipartPart *file;
+    const char *type;
+    EvidenceRefusal refusal;
+    UploadCtx *u = xcalloc(1, sizeof *u);
+    PageCtx *p = &u->page;
+    char ref[64], receipt[64], token[2 * TOKEN_BYTES + 2], lang[32];
+    bool ok = evidence_check(w->shared->cfg, evhttp_find_header(in, "Content-Type"), bytes, len,
+                             parts, &nparts, &file, &type, &refusal);
+    p->lang = upload_field(parts, nparts, "language", lang, sizeof lang) && i18n_find(lang)
+                  ? i18n_find(lang)
+                  : reply_lang(req);
+    p->kind = ACT_MESSAGE;
+    if (!upload_field(parts, nparts, "reference", ref, sizeof ref) ||
+        !upload_field(parts, nparts, "receipt", receipt, sizeof receipt) ||
+        !reference_normalize(ref, p->reference) || !receipt_normalize(receipt, p->receipt)) {
+        /* Without a usable reference and receipt nothing else matters (a bad body has none). */
+        if (!ok)
+            storypage_answer(req, refusal.http, p, refusal_words(refusal.code), false);
+        else
+            storypage_answer(req, 404, p, refusal_words("not_found"), false);
+        free(u);
+        return;
+    }
+    if (!ok) {
+        storypage_answer(req, refusal.http, p, refusal_words(refusal.code), false);
+        free(u);
+        return;
+    }
+    char key[64];
+    bool keyed = upload_field(parts, nparts, "token", token, sizeof token) &&
+                 strlen(token) == 2 * TOKEN_BYTES &&
+                 strspn(token, "0123456789abcdef") == 2 * TOKEN_BYTES;
+    if (keyed)
+        snprintf(key, sizeof key, "form-%s", token);
+    unsigned char rhash[32];
+    receipt_hash(p->receipt, rhash);
+    EvidenceUpload up = {p->reference,           rhash, file, type, "form", keyed ? key : NULL,
+                         storypage_upload_reply, free,  u};
+    evidence_store(w, conn, req, &up);
 }

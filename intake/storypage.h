@@ -18,12 +18,16 @@
 
 /* Appends the sections of story (grievance_story's object; NULL appends nothing) in language l.
  * reference and receipt go into each form's hidden fields. */
-void storypage_sections(struct evbuffer *out, const Lang *l, const json_t *story,
+void storypage_sections(struct evbuffer *out, const Lang *l, const Config *cfg, const json_t *story,
                         const char *reference, const char *receipt);
 
 /* POST /status/action: fields action (message|remedy|appeal|feedback), reference, receipt,
  * token (the Idempotency-Key), language, and the action's own (text; remedy_id, decision,
  * comment; reason; rating, comment). */
 void storypage_action_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req);
+
+/* POST /status/attachments (multipart/form-data): fields reference, receipt, token, language and
+ * one file in the part named file; the answer page shows its SHA-256. */
+void storypage_upload_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req);
 
 #endif

@@ -331,7 +331,8 @@ class TestIntakeReach(IntegrityBase):
         funcs = cluster().sql("SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
                               "AND has_function_privilege('redress_intake', p.oid, 'EXECUTE') ORDER BY 1")
         # No function finds a grievance by reference alone (grievance_language, 012, did until 019).
-        self.assertEqual([f[0] for f in funcs], ["complainant_act", "grievance_priority_factors",
+        self.assertEqual([f[0] for f in funcs], ["complainant_act", "grievance_attachment_add",
+                                               "grievance_attachment_list", "grievance_priority_factors",
                                                "grievance_status_by_receipt", "grievance_story",
                                                "intake_submit", "intake_submit_rows"])
         # What intake_submit stores: never a case or a triage time, always the database's time.
