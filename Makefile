@@ -70,7 +70,7 @@ PROGRAMS := $(BUILD)/redress-intake $(BUILD)/redress-triage $(BUILD)/redressctl
 # Manuals from one scdoc source each: man/NAME.SECTION.scd -> $(BUILD)/man/NAME.SECTION
 MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(wildcard man/*.scd))
 
-.PHONY: all run test test-ha unit e2e check-asan bench bench-ha bench-partition bench-triage bench-export deps clean format format-check fuzz fuzz-regress \
+.PHONY: all run test test-ha unit e2e check-asan bench bench-ha bench-partition bench-triage bench-export bench-attachments deps clean format format-check fuzz fuzz-regress \
         man install po-update
 all: $(PROGRAMS)
 man: $(MAN_PAGES)
@@ -169,6 +169,10 @@ bench-partition:
 bench-export: deps all
 	@/usr/bin/python3 bench/export.py --build $(BUILD)
 
+# Evidence uploads next to submissions: their own transaction or the group commit (README).
+bench-attachments: deps all
+	@/usr/bin/python3 bench/attachments.py
+
 # Every C file of the tree, listed in the Makefile or not: the programs, the unit tests, the fuzz targets.
 FORMAT_FILES = $(sort $(wildcard $(foreach d,common intake triage admin tests/unit tests/fuzz,$(d)/*.c $(d)/*.h)))
 format:
@@ -219,12 +223,15 @@ install: all man
 
 # Fuzz targets (libFuzzer, clang): `make fuzz` runs each for FUZZ_SECONDS; `make test` replays the
 # seed corpus through them as a regression check.
-FUZZ_TARGETS := grievance reference
+FUZZ_TARGETS := grievance reference multipart
 FUZZ_SECONDS ?= 60
 FUZZ_BIN := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Icommon \
                $(shell pkg-config --cflags $(PKGS))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS)
+build-fuzz/fuzz_multipart: tests/fuzz/fuzz_multipart.c intake/multipart.c
 	@mkdir -p build-fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS)
 fuzz: $(FUZZ_BIN)

@@ -146,6 +146,7 @@ static const ConfigKey config_keys[] = {
     INT("engagement", "appeal_window_days", appeal_window_days, "90", 1, 3650),
     INT("engagement", "attachments_max", attachments_max, "5", 0, 100),
     INT("engagement", "attachment_max_bytes", attachment_max_bytes, "10485760", 1024, 104857600),
+    INT("engagement", "attachment_connection", attachment_connection, "1", 0, 1),
     STR_CHECKED("engagement", "attachment_types", attachment_types,
                 "image/png, image/jpeg, application/pdf, text/plain",
                 config_attachment_types_check),

@@ -47,12 +47,13 @@ typedef struct Config {
     int triage_batch_size;
     int triage_sweep_s; /* periodic sweep in case a notification was missed */
     /* [engagement] what a complainant may send about their case */
-    int message_max_chars;    /* a message, comment or appeal reason, in characters */
-    int messages_per_day;     /* messages per grievance in any 24 hours (429 beyond) */
-    int appeal_window_days;   /* an appeal is possible this long after the decision */
-    int attachments_max;      /* evidence files per grievance (409 beyond); 0: none */
-    int attachment_max_bytes; /* one file's size (413 beyond) */
-    char *attachment_types;   /* "image/png, image/jpeg, ...": recognised by their content */
+    int message_max_chars;     /* a message, comment or appeal reason, in characters */
+    int messages_per_day;      /* messages per grievance in any 24 hours (429 beyond) */
+    int appeal_window_days;    /* an appeal is possible this long after the decision */
+    int attachments_max;       /* evidence files per grievance (409 beyond); 0: none */
+    int attachment_max_bytes;  /* one file's size (413 beyond) */
+    char *attachment_types;    /* "image/png, image/jpeg, ...": recognised by their content */
+    int attachment_connection; /* 1: uploads on a database connection of their own per worker */
     /* [retention] */
     int retention_default_days;  /* after a case closes, erase its grievances' contact and
                                     narrative after this many days; 0: keep */

@@ -27,6 +27,7 @@ typedef struct {
     char *limits_json;
     const char *params[7];
     DbQuery call;      /* complainant_act, or the caller's (act_run) */
+    Db *db;            /* the connection it runs on */
     json_t *answer;    /* complainant_act's {"http", "body", "replayed"} */
     json_t *error;     /* a refusal's DETAIL {"code", "field", "retry_after"} */
     char message[512]; /* a refusal's sentence */
@@ -145,8 +146,7 @@ static void act_submit(Act *a, IntakeConn *conn, struct evhttp_request *req)
     DbQuery q[5] = {
         {"BEGIN", 0, NULL}, a->call, {"COMMIT", 0, NULL}, {NULL, 0, NULL}, {"ROLLBACK", 0, NULL}};
     conn_slot_attach(conn, &a->slot, req);
-    Db *db = a->worker->db;
-    if (!db_ready(db) || db_job_submit(db, q, 5, act_result_cb, act_done_cb, a) < 0)
+    if (!db_ready(a->db) || db_job_submit(a->db, q, 5, act_result_cb, act_done_cb, a) < 0)
         act_done_cb(a, DB_FAILED);
 }
 
@@ -160,10 +160,11 @@ static Act *act_new(Worker *w, ActReplyCb reply, void (*ctx_free)(void *ctx), vo
     return a;
 }
 
-void act_run(Worker *w, IntakeConn *conn, struct evhttp_request *req, const DbQuery *call,
+void act_run(Worker *w, Db *db, IntakeConn *conn, struct evhttp_request *req, const DbQuery *call,
              ActReplyCb reply, void (*ctx_free)(void *ctx), void *ctx)
 {
     Act *a = act_new(w, reply, ctx_free, ctx);
+    a->db = db;
     a->call = *call;
     act_submit(a, conn, req);
 }
@@ -185,5 +186,6 @@ void act_start(Worker *w, IntakeConn *conn, struct evhttp_request *req, const Ac
                         a->limits_json};
     memcpy(a->params, p, sizeof p);
     a->call = (DbQuery){ACT_SQL, 7, a->params};
+    a->db = w->db;
     act_submit(a, conn, req);
 }

@@ -51,10 +51,10 @@ typedef struct {
  * when the database is unavailable. */
 void act_start(Worker *w, IntakeConn *conn, struct evhttp_request *req, const ActRequest *ar);
 
-/* Runs call, a function answering as complainant_act does ({"http", "body", "replayed"} or a
- * refusal of class RE), in BEGIN..COMMIT with the same outcomes and reply as act_start. call and
+/* Runs call on db, a function answering as complainant_act does ({"http", "body", "replayed"} or
+ * a refusal of class RE), in BEGIN..COMMIT with the same outcomes and reply as act_start. call and
  * its parameters are borrowed until the reply: ctx usually owns them (ctx_free frees it). */
-void act_run(Worker *w, IntakeConn *conn, struct evhttp_request *req, const DbQuery *call,
+void act_run(Worker *w, Db *db, IntakeConn *conn, struct evhttp_request *req, const DbQuery *call,
              ActReplyCb reply, void (*ctx_free)(void *ctx), void *ctx);
 
 /* The status-page settings complainant_act and grievance_story read from the config, as JSON

@@ -91,16 +91,18 @@ static struct evhttp_connection *conn_evcon(IntakeConn *conn)
 static void conn_classify(IntakeConn *conn)
 {
     struct evbuffer *in = bufferevent_get_input(conn->bev);
-    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_CRLF);
-    if (eol.pos < 0) {
-        if (evbuffer_get_length(in) <= 4096)
-            return; /* the line is not complete yet */
-        eol.pos = 4096;
-    }
     char line[4097];
-    size_t n = (size_t)eol.pos < sizeof line - 1 ? (size_t)eol.pos : sizeof line - 1;
-    evbuffer_copyout(in, line, n);
+    ev_ssize_t got = evbuffer_copyout(in, line, sizeof line - 1);
+    size_t have = got > 0 ? (size_t)got : 0;
+    line[have] = '\0';
+    size_t skip = strspn(line, "\r\n"); /* stray CRLFs before a request line, as libevent allows */
+    char *eol = memchr(line + skip, '\n', have - skip);
+    if (!eol && have < sizeof line - 1)
+        return; /* the line is not complete yet */
+    size_t n = eol ? (size_t)(eol - line) : have;
     line[n] = '\0';
+    memmove(line, line + skip, n - skip + 1);
+    n -= skip;
     const char *sp = memchr(line, ' ', n);
     const char *path = sp ? sp + 1 : NULL;
     const char *sp2 = path ? memchr(path, ' ', n - (size_t)(path - line)) : NULL;

@@ -246,7 +246,8 @@ void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
     j->lengths[6] = (int)content_len;
     j->formats[5] = j->formats[6] = 1;
     DbQuery call = {ADD_SQL, 11, j->params, j->lengths, j->formats};
-    act_run(w, conn, req, &call, evidence_job_reply, evidence_job_free, j);
+    act_run(w, w->db_files ? w->db_files : w->db, conn, req, &call, evidence_job_reply,
+            evidence_job_free, j);
 }
 
 void evidence_api(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *reference,

@@ -4,8 +4,9 @@
  * status page's upload form. The type is read from the bytes (PNG, JPEG, GIF, WebP, PDF, UTF-8
  * text), never taken from the name or the declared type; the bytes and the file name are sealed
  * (AES-256-GCM under the contact key) before they leave the process, and stored with their SHA-256
- * by grievance_attachment_add() (sql/014) in their own transaction, outside the group commit of
- * submissions (see README, "Evidence"). Nothing of a file is ever logged. */
+ * by grievance_attachment_add() (sql/014) in their own transaction on the worker's own database
+ * connection for files, never in the submissions' group commit or pipeline (measured: README,
+ * "Evidence files"). Nothing of a file is ever logged. */
 #ifndef REDRESS_INTAKE_EVIDENCE_H
 #define REDRESS_INTAKE_EVIDENCE_H
 

@@ -18,6 +18,7 @@
 #include "html.h"
 #include "reference.h"
 #include "reply.h"
+#include "storypage.h"
 #include "submit.h"
 #include "util.h"
 
@@ -508,6 +509,15 @@ static void receipt_page(struct evhttp_request *req, int code, const Lang *l, co
     evbuffer_add_printf(out, "</p>\n<p><a href=\"/status?lang=%s\">", lang_tag(l));
     html_tr(out, l, N_("Follow your grievance on the status page"));
     evbuffer_add_printf(out, "</a></p>\n");
+    /* Evidence goes on its own path (README "Evidence files"): one file a post, from here. */
+    IntakeConn *conn = conn_of_request(req);
+    const Config *cfg = conn ? conn_worker(conn)->shared->cfg : NULL;
+    if (cfg && cfg->attachments_max > 0) {
+        evbuffer_add_printf(out, "<h2>");
+        html_tr(out, l, N_("Evidence"));
+        evbuffer_add_printf(out, "</h2>\n");
+        storypage_upload_form(out, l, cfg, reference, receipt);
+    }
     html_page_close(out, l);
     reply_content_language(req, l);
     reply_send(req, code, "text/html; charset=utf-8", out);

@@ -110,6 +110,9 @@ static int worker_init(Worker *w, char *err, size_t errlen)
     w->db = db_new(w->base, cfg, cfg->intake_user, "redress-intake");
     if (w->shared->read_cfg)
         w->db_read = db_new(w->base, w->shared->read_cfg, cfg->intake_user, "redress-intake/read");
+    /* A 10 MiB file in the submissions' pipeline would hold every batch queued behind it. */
+    if (cfg->attachments_max > 0 && cfg->attachment_connection)
+        w->db_files = db_new(w->base, cfg, cfg->intake_user, "redress-intake/files");
     w->batcher = batcher_new(w);
     w->beat = service_beat_timer_new(w->base, w->id);
     return 0;
@@ -165,6 +168,7 @@ static void *worker_main(void *arg)
 static void worker_free(Worker *w)
 {
     /* The database first: its failing jobs still report to the batcher. */
+    db_free(w->db_files);
     db_free(w->db_read);
     db_free(w->db);
     batcher_free(w->batcher);

@@ -375,6 +375,12 @@ static void section_evidence(struct evbuffer *out, const Lang *l, const Config *
         evbuffer_add_printf(out, "</ol>\n");
     if ((int)json_array_size(files) >= cfg->attachments_max)
         return;
+    storypage_upload_form(out, l, cfg, reference, receipt);
+}
+
+void storypage_upload_form(struct evbuffer *out, const Lang *l, const Config *cfg,
+                           const char *reference, const char *receipt)
+{
     char max_mb[24], max_n[24];
     snprintf(max_mb, sizeof max_mb, "%.1f", cfg->attachment_max_bytes / (1024.0 * 1024.0));
     snprintf(max_n, sizeof max_n, "%d", cfg->attachments_max);
@@ -384,8 +390,8 @@ static void section_evidence(struct evbuffer *out, const Lang *l, const Config *
              N_("Attach a file: a photo (PNG or JPEG), a PDF or plain text, at most {size} MB; "
                 "up to {count} files in all"),
              "size", max_mb, "count", max_n, NULL);
-    evbuffer_add_printf(out, "</label>\n<input type=\"file\" id=\"evidence-file\" name=\"file\" "
-                             "required>\n");
+    evbuffer_add_printf(out, "</label>\n<input type=\"file\" id=\"evidence-file\" "
+                             "name=\"file\" required>\n");
     button(out, l, NULL, NULL, N_("Send the file"));
     evbuffer_add_printf(out, "</form>\n");
 }

@@ -26,6 +26,11 @@ void storypage_sections(struct evbuffer *out, const Lang *l, const Config *cfg, 
  * comment; reason; rating, comment). */
 void storypage_action_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req);
 
+/* The upload form of one evidence file (multipart, to POST /status/attachments), shown on the
+ * status page and on the receipt page right after filing. */
+void storypage_upload_form(struct evbuffer *out, const Lang *l, const Config *cfg,
+                           const char *reference, const char *receipt);
+
 /* POST /status/attachments (multipart/form-data): fields reference, receipt, token, language and
  * one file in the part named file; the answer page shows its SHA-256. */
 void storypage_upload_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req);

@@ -37,7 +37,8 @@ typedef struct Worker {
     struct evhttp *http;
     struct evconnlistener *listener; /* borrowed from evhttp's bound socket */
     Db *db;
-    Db *db_read; /* status look-ups, possibly on a standby; NULL: they use db */
+    Db *db_read;  /* status look-ups, possibly on a standby; NULL: they use db */
+    Db *db_files; /* evidence uploads, their own connection (README "Evidence files"); NULL: db */
     Batcher *batcher;
     int nconns;    /* open connections of this worker */
     int max_conns; /* this worker's share of server.max_connections */

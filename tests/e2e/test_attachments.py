@@ -305,6 +305,21 @@ class TestFormUploadAndErasure(AttachmentBase):
         self.assertEqual(st, expect, out[:1000])
         return out.decode().replace("\u2068", "").replace("\u2069", "")
 
+    def test_receipt_page_offers_the_upload_right_after_filing(self):
+        import urllib.parse
+        ref, receipt = self.file()
+        st, _, page = self.intake.request("POST", "/receipt", urllib.parse.urlencode(
+            {"reference": ref, "receipt": receipt}),
+            {"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(st, 200)
+        html = page.decode().replace("\u2068", "").replace("\u2069", "")
+        fields = self.upload_fields(html)
+        self.assertEqual((fields["reference"], fields["receipt"]), (ref, receipt))
+        text = "The notice said: account removed for 'coordinated harm'.\n".encode()
+        done = self.post_upload(fields, text, name="notice.txt")
+        self.assertIn(hashlib.sha256(text).hexdigest(), done)
+        self.assertEqual(self.story(ref, receipt)["attachments"][0]["type"], "text/plain")
+
     def test_form_upload_shows_the_hash_and_erasure_removes_the_bytes(self):
         ref, receipt = self.file()
         jpeg = b"\xff\xd8\xff\xe0" + os.urandom(3000)

@@ -126,6 +126,41 @@ static int teardown_tmp(void **state)
     return scratch_teardown();
 }
 
+/* Attachments: binary bytes (NULs included), bound to their associated data. */
+static void test_seal_bytes_with_aad(void **state)
+{
+    (void)state;
+    unsigned char key[KEY_LEN], data[70000];
+    key_fill(key, 7);
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 31);
+    size_t bloblen, outlen;
+    unsigned char *blob = seal_bytes(key, "content", 7, data, sizeof data, &bloblen);
+    assert_non_null(blob);
+    assert_int_equal(bloblen, sizeof data + 28);
+    unsigned char *out = open_bytes(key, "content", 7, blob, bloblen, &outlen);
+    assert_non_null(out);
+    assert_int_equal(outlen, sizeof data);
+    assert_memory_equal(out, data, sizeof data);
+    free(out);
+    /* Another purpose's associated data, none, or a flipped bit: nothing opens. */
+    assert_null(open_bytes(key, "name", 4, blob, bloblen, &outlen));
+    assert_null(open_bytes(key, NULL, 0, blob, bloblen, &outlen));
+    blob[100] ^= 1;
+    assert_null(open_bytes(key, "content", 7, blob, bloblen, &outlen));
+    free(blob);
+    /* A contact blob (no associated data) is not an attachment. */
+    char *b64 = contact_seal_b64(key, "x", 1);
+    assert_non_null(b64);
+    free(b64);
+    blob = seal_bytes(key, NULL, 0, "", 0, &bloblen);
+    out = open_bytes(key, NULL, 0, blob, bloblen, &outlen);
+    assert_non_null(out);
+    assert_int_equal(outlen, 0);
+    free(out);
+    free(blob);
+}
+
 static void test_key_file(void **state)
 {
     (void)state;
@@ -195,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_seal_open_round_trip),
         cmocka_unit_test(test_tamper_detected),
         cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_seal_bytes_with_aad),
         cmocka_unit_test(test_key_file),
         cmocka_unit_test(test_sha256),
     };
