@@ -16,9 +16,6 @@
 #include "util.h"
 
 #define REASON_MAX 1000
-/* As sealed by the intake (intake/evidence.c). */
-#define AAD_CONTENT "redress attachment content v1"
-#define AAD_NAME "redress attachment name v1"
 
 /* A hex column as bytes (caller frees), or NULL. */
 static unsigned char *hex_column(const PGresult *res, int col, size_t *len)
@@ -127,7 +124,8 @@ int attachment_cmd_get(Ctx *ctx, int argc, char **argv)
     snprintf(cref, sizeof cref, "%s", PQgetvalue(res, 0, 5));
     PQclear(res);
     if (sealed)
-        plain = open_bytes(key, AAD_CONTENT, strlen(AAD_CONTENT), sealed, sealed_len, &plain_len);
+        plain = open_bytes(key, SEAL_AAD_ATTACHMENT, strlen(SEAL_AAD_ATTACHMENT), sealed,
+                           sealed_len, &plain_len);
     if (!plain) {
         ctx_error("attachment %s of %s cannot be opened with this contact key", n, ref);
         goto done;
@@ -140,7 +138,8 @@ int attachment_cmd_get(Ctx *ctx, int argc, char **argv)
         goto done;
     }
     if (sealed_name)
-        name = open_bytes(key, AAD_NAME, strlen(AAD_NAME), sealed_name, sealed_name_len, &name_len);
+        name = open_bytes(key, SEAL_AAD_ATTACHMENT_NAME, strlen(SEAL_AAD_ATTACHMENT_NAME),
+                          sealed_name, sealed_name_len, &name_len);
     if (ctx_commit(ctx) < 0)
         goto done;
     if (write_new_file(out, plain, plain_len) < 0)

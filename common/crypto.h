@@ -7,6 +7,11 @@
 
 #define KEY_LEN 32
 
+/* The associated data of evidence files' seals (intake/evidence.c seals, redressctl opens): a
+ * sealed contact cannot pass for a file, nor a file's name for its bytes. */
+#define SEAL_AAD_ATTACHMENT "redress attachment content v1"
+#define SEAL_AAD_ATTACHMENT_NAME "redress attachment name v1"
+
 /* Reads a key file holding 64 hex digits (surrounding white space allowed). 0, or -1 with err. */
 int key_file_load(const char *path, unsigned char key[KEY_LEN], char *err, size_t errlen);
 /* Seals plaintext; returns the blob base64-encoded (caller frees), or NULL on a library failure. */

@@ -15,10 +15,6 @@
 #include "reply.h"
 #include "util.h"
 
-/* Bound into each seal, so a sealed contact cannot pass for a file, nor a name for its bytes. */
-#define AAD_CONTENT "redress attachment content v1"
-#define AAD_NAME "redress attachment name v1"
-
 static const char *const ADD_SQL =
     "SELECT grievance_attachment_add($1, decode($2, 'hex'), $3, $4::integer, decode($5, 'hex'), "
     "$6::bytea, $7::bytea, $8, $9, decode($10, 'hex'), $11::jsonb)::text";
@@ -208,10 +204,11 @@ void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
     const char *name = name_kept(u->file);
     size_t name_len = 0, content_len = 0;
     if (name)
-        j->name_enc = seal_bytes(w->shared->contact_key, AAD_NAME, strlen(AAD_NAME), name,
-                                 strlen(name), &name_len);
-    j->content_enc = seal_bytes(w->shared->contact_key, AAD_CONTENT, strlen(AAD_CONTENT),
-                                u->file->data, u->file->len, &content_len);
+        j->name_enc = seal_bytes(w->shared->contact_key, SEAL_AAD_ATTACHMENT_NAME,
+                                 strlen(SEAL_AAD_ATTACHMENT_NAME), name, strlen(name), &name_len);
+    j->content_enc =
+        seal_bytes(w->shared->contact_key, SEAL_AAD_ATTACHMENT, strlen(SEAL_AAD_ATTACHMENT),
+                   u->file->data, u->file->len, &content_len);
     if (!j->content_enc || (name && !j->name_enc)) {
         ActResult fail = {500, "internal", NULL, "the file could not be stored; please retry",
                           0,   NULL,       false};

@@ -10,6 +10,19 @@
 #define BOUNDARY_MAX 70 /* RFC 2046 */
 #define PART_HEADERS_MAX 4096
 
+/* A header parameter's value at p: a quoted string (no escapes, as browsers send them) or a token
+ * ending at one of stops. Its start and length, or NULL for an unterminated quote. */
+static const char *param_value(const char *p, const char *stops, size_t *n)
+{
+    if (*p != '"') {
+        *n = strcspn(p, stops);
+        return p;
+    }
+    p++;
+    *n = strcspn(p, "\"");
+    return p[*n] == '"' ? p : NULL;
+}
+
 /* The boundary parameter of a multipart/form-data Content-Type, quoted or not. */
 static bool boundary_of(const char *ct, char out[BOUNDARY_MAX + 1])
 {
@@ -20,17 +33,9 @@ static bool boundary_of(const char *ct, char out[BOUNDARY_MAX + 1])
     while (*p) {
         p += strspn(p, " \t;");
         if (strncasecmp(p, "boundary=", 9) == 0) {
-            p += 9;
             size_t n;
-            if (*p == '"') {
-                p++;
-                n = strcspn(p, "\"");
-                if (p[n] != '"')
-                    return false;
-            } else {
-                n = strcspn(p, " \t;");
-            }
-            if (n == 0 || n > BOUNDARY_MAX)
+            p = param_value(p + 9, " \t;", &n);
+            if (!p || n == 0 || n > BOUNDARY_MAX)
                 return false;
             for (size_t i = 0; i < n; i++)
                 if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e)
@@ -54,16 +59,10 @@ static bool disposition_param(const char *value, const char *param, char *out, s
         p += strspn(p, " \t");
         if (strncasecmp(p, param, plen) != 0 || p[plen] != '=')
             continue;
-        p += plen + 1;
         size_t n;
-        if (*p == '"') {
-            p++;
-            n = strcspn(p, "\"");
-            if (p[n] != '"')
-                return false;
-        } else {
-            n = strcspn(p, "; \t");
-        }
+        p = param_value(p + plen + 1, "; \t", &n);
+        if (!p)
+            return false;
         if (n >= outlen)
             n = outlen - 1;
         memcpy(out, p, n);
