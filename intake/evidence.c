@@ -226,6 +226,10 @@ void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
         hex_encode(request_hash, 32, j->request_hash_hex);
         j->idempotency_key = xstrdup(u->idempotency_key);
     }
+    /* The body is not needed once the file is hashed and sealed: give its memory back now rather
+     * than when the reply is sent. */
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    evbuffer_drain(body, evbuffer_get_length(body));
     j->limits = evidence_limits_json(w->shared->cfg);
     const char *p[11] = {j->reference,
                          j->rhash_hex,

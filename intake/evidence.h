@@ -51,7 +51,8 @@ typedef struct {
     void *ctx;
 } EvidenceUpload;
 
-/* Seals and stores the file; the reply callback gets grievance_attachment_add's answer
+/* Seals and stores the file, then drains req's body (u->file points into it: it must not be used
+ * after this call); the reply callback gets grievance_attachment_add's answer
  * ({"n", "type", "size", "sha256", "added_at"} on 201) or its refusal. */
 void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
                     const EvidenceUpload *u);
