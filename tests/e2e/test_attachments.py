@@ -150,7 +150,7 @@ class TestApiRoundTrip(AttachmentBase):
 
 class TestBadUploads(AttachmentBase):
     def test_every_bad_upload_is_refused_and_stores_nothing(self):
-        ref, receipt = self.file()
+        ref, receipt = self.file(consent=False)
         before = self.stored()
 
         def refused(expect, code, **kw):
@@ -191,6 +191,14 @@ class TestBadUploads(AttachmentBase):
         self.assertEqual(err["error"]["code"], "too_many_attachments")
         self.assertEqual(self.stored(), full)
         self.assertEqual(len(self.story(ref, receipt)["attachments"]), 5)
+        # A team owning the case, without the person's consent: nothing of the files, by any way.
+        self.open_case(ref)
+        for sql in ("SELECT count(*) FROM grievance_attachment",
+                    "SELECT sha256 FROM grievance_attachment_list('%s', '\\x00')" % ref):
+            with self.assertRaises(psycopg2.Error):
+                cluster().sql(sql, user="team_acme_net")
+        _, _, err = self.get(ref, 1, user="team_acme_net", expect=1)
+        self.assertIn("permission denied", err)
 
     def test_only_upload_routes_take_large_bodies(self):
         """libevent's body cap is chosen per request from its line: a large Content-Length on any other
