@@ -49,6 +49,8 @@ TRIAGE_SRC += triage/metrics.c
 # Languages (po/, common/i18n.c): the pages people see, their errors, the form.
 COMMON_SRC += common/i18n.c
 INTAKE_SRC += intake/formdata.c intake/statuspage.c intake/errtext.c
+# Open311 GeoReport v2 (README "Open311 GeoReport v2")
+INTAKE_SRC += intake/open311.c intake/open311_request.c
 
 # Evidence attachments (issue 8): multipart bodies, the upload checks and store.
 INTAKE_SRC += intake/multipart.c intake/evidence.c

@@ -39,6 +39,7 @@ typedef struct Config {
     char *receipt_key_file; /* 32 random bytes, hex: HMAC key deriving receipts from references */
     /* [taxonomy] */
     char *taxonomy_file;
+    char *open311_contact; /* Open311 discovery: who developers write to (README "Open311") */
     /* [i18n] */
     char *po_dir; /* one gettext PO file per language */
     /* [triage] */

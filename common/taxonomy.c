@@ -17,6 +17,7 @@ struct Taxonomy {
     TaxonomyEntry *entries[TAXONOMY_NLISTS]; /* in file order, for display */
     TaxonomyEntry **sorted[TAXONOMY_NLISTS]; /* by id, for look-up */
     size_t count[TAXONOMY_NLISTS];
+    char *version; /* the file's "version", or "" */
 };
 
 static const char *const taxonomy_names[TAXONOMY_NLISTS] = {"categories", "rights", "vulnerability",
@@ -25,6 +26,11 @@ static const char *const taxonomy_names[TAXONOMY_NLISTS] = {"categories", "right
 const char *taxonomy_list_name(TaxonomyList list)
 {
     return taxonomy_names[list];
+}
+
+const char *taxonomy_version(const Taxonomy *tax)
+{
+    return tax->version;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -75,6 +81,8 @@ Taxonomy *taxonomy_load(const char *path, char *err, size_t errlen)
             }
         }
     }
+    const char *version = json_string_value(json_object_get(root, "version"));
+    tax->version = xstrdup(version ? version : "");
     json_decref(root);
     return tax;
 fail:
@@ -95,6 +103,7 @@ void taxonomy_free(Taxonomy *tax)
         free(tax->entries[l]);
         free(tax->sorted[l]);
     }
+    free(tax->version);
     free(tax);
 }
 

@@ -27,6 +27,8 @@ const char *taxonomy_id(const Taxonomy *tax, TaxonomyList list, size_t i);
 const char *taxonomy_label(const Taxonomy *tax, TaxonomyList list, size_t i);
 /* The label of an id, or NULL. */
 const char *taxonomy_label_of(const Taxonomy *tax, TaxonomyList list, const char *id);
+/* The file's "version" (e.g. "2026-11-1"), or "" when it has none. */
+const char *taxonomy_version(const Taxonomy *tax);
 /* The JSON name of a list ("categories", "rights", ...). */
 const char *taxonomy_list_name(TaxonomyList list);
 

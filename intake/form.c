@@ -350,7 +350,7 @@ static size_t list_separator(const char *s)
     return 0;
 }
 
-static void list_split(json_t *arr, const char *s)
+void form_list_split(json_t *arr, const char *s)
 {
     while (s && *s) {
         const char *end = s;
@@ -425,8 +425,8 @@ static json_t *form_to_json(const FormData *v, GrievanceError *err)
         else if (strcmp(kv->key, "vulnerability") == 0)
             json_array_append_new(vuln, json_stringn_nocheck(kv->value, strlen(kv->value)));
     }
-    list_split(companies, formdata_get(v, "companies"));
-    list_split(services, formdata_get(v, "services"));
+    form_list_split(companies, formdata_get(v, "companies"));
+    form_list_split(services, formdata_get(v, "services"));
     json_object_set_new(obj, "rights", rights);
     json_object_set_new(obj, "vulnerability", vuln);
     json_object_set_new(obj, "companies", companies);

@@ -6,6 +6,7 @@
 #define REDRESS_INTAKE_FORM_H
 
 #include <event2/http.h>
+#include <jansson.h>
 
 #include "conn.h"
 #include "worker.h"
@@ -23,6 +24,9 @@ void form_submit_too_large(Worker *w, struct evhttp_request *req);
 /* The words for a case status and a deadline's stage, as English msgids (statuspage.c). */
 const char *form_status_words(const char *status);
 const char *form_stage_words(const char *stage);
+/* Appends to arr the items of a list typed as text (commas in any script, newlines), trimmed;
+ * empty items are left out (the Open311 profile's list attributes too). */
+void form_list_split(json_t *arr, const char *s);
 /* A readable error page in the request's language; message is an English msgid. */
 void form_error_page(struct evhttp_request *req, int code, const char *message);
 

@@ -14,6 +14,7 @@
 #include "evidence.h"
 #include "form.h"
 #include "framing.h"
+#include "open311.h"
 #include "openapi.h"
 #include "storypage.h"
 #include "reply.h"
@@ -130,13 +131,32 @@ static const Route routes[] = {
     {"/status/action", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_story_action},
     {"/status/attachments", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_evidence_upload},
     {"/receipt", ROUTE_EXACT, EVHTTP_REQ_POST, "POST", true, route_receipt},
+    /* Open311 GeoReport v2 (open311.h): its errors are Open311's, see route_error */
+    {"/open311/v2/discovery.json", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, open311_discovery},
+    {"/open311/v2/services.json", ROUTE_EXACT, EVHTTP_REQ_GET, "GET", false, open311_services},
+    {"/open311/v2/services/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false,
+     open311_service_definition, "/open311/v2/services/{service_code}.json"},
+    {"/open311/v2/requests.json", ROUTE_EXACT, EVHTTP_REQ_POST, "GET, POST", false,
+     open311_request_submit},
+    {"/open311/v2/requests.json", ROUTE_EXACT, EVHTTP_REQ_GET, "GET, POST", false,
+     open311_request_list},
+    {"/open311/v2/requests/", ROUTE_PREFIX, EVHTTP_REQ_GET, "GET", false, open311_request_status,
+     "/open311/v2/requests/{service_request_id}.json"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
+
+static bool route_is_open311(const char *path)
+{
+    return path && strstr(path, OPEN311_PREFIX) == path;
+}
 
 static void route_error(struct evhttp_request *req, bool html, int code, const char *errcode,
                         const char *message)
 {
-    if (html)
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (route_is_open311(path))
+        open311_route_error(req, code, errcode, message);
+    else if (html)
         reply_page_error_code(req, code, errcode);
     else
         reply_error(req, code, errcode, message, NULL);
@@ -190,7 +210,8 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
     conn_request_begin(conn, req);
 
     const char *path = route_request_path(req);
-    bool html = strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/healthz") != 0;
+    bool html =
+        strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/healthz") != 0 && !route_is_open311(path);
 
     const char *why;
     if (!framing_ok(req, &why)) {

@@ -40,7 +40,8 @@ static const char *const STATUS_SQL =
     "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "coalesce(next_stage, ''), "
     "coalesce(to_char(next_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
-    "overdue, coalesce(language, '') "
+    "overdue, coalesce(language, ''), "
+    "coalesce(grievance_category(reference, $1::bytea), '') "
     "FROM grievance_status_by_receipt($1::bytea)";
 
 enum {
@@ -50,7 +51,8 @@ enum {
     COL_NEXT_STAGE,
     COL_NEXT_DUE,
     COL_OVERDUE,
-    COL_LANGUAGE
+    COL_LANGUAGE,
+    COL_CATEGORY
 };
 
 /* The rest of the story (history, owners, priority, remedies, messages, ...): sql/013; and the
@@ -112,6 +114,7 @@ static void status_result_cb(void *arg, int index, const PGresult *res)
     snprintf(q->info.next_due, sizeof q->info.next_due, "%s", PQgetvalue(res, match, COL_NEXT_DUE));
     q->info.overdue = PQgetvalue(res, match, COL_OVERDUE)[0] == 't';
     snprintf(q->info.language, sizeof q->info.language, "%s", PQgetvalue(res, match, COL_LANGUAGE));
+    snprintf(q->info.category, sizeof q->info.category, "%s", PQgetvalue(res, match, COL_CATEGORY));
 }
 
 static void status_done_cb(void *arg, DbStatus status);
@@ -181,6 +184,7 @@ void status_lookup(Worker *w, IntakeConn *conn, struct evhttp_request *req, cons
     }
     StatusQuery *q = xcalloc(1, sizeof *q);
     q->worker = w;
+    q->info.tax = w->shared->tax;
     q->reply = reply;
     unsigned char hash[32];
     receipt_hash(canon_receipt, hash);

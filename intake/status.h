@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "conn.h"
+#include "taxonomy.h"
 #include "worker.h"
 
 typedef enum {
@@ -25,6 +26,8 @@ typedef struct {
     json_t *story;     /* grievance_story(): the whole story as the API returns it; borrowed */
     bool overdue;      /* the mechanism is past a deadline it promised (triage's sweep marks it) */
     char language[36]; /* the language the grievance was filed in, or "" */
+    char category[72]; /* the harm category (a taxonomy id) it was filed under */
+    const Taxonomy *tax; /* the worker's, to name the category in the reader's language */
 } StatusInfo;
 
 /* Answers req; info is set only for STATUS_FOUND. Not called if the client went away. */

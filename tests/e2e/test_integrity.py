@@ -332,7 +332,8 @@ class TestIntakeReach(IntegrityBase):
                               "AND has_function_privilege('redress_intake', p.oid, 'EXECUTE') ORDER BY 1")
         # No function finds a grievance by reference alone (grievance_language, 012, did until 019).
         self.assertEqual([f[0] for f in funcs], ["complainant_act", "grievance_attachment_add",
-                                               "grievance_attachment_list", "grievance_priority_factors",
+                                               "grievance_attachment_list", "grievance_category",
+                                               "grievance_priority_factors",
                                                "grievance_status_by_receipt", "grievance_story",
                                                "intake_submit", "intake_submit_rows"])
         # What intake_submit stores: never a case or a triage time, always the database's time.
@@ -349,7 +350,7 @@ class TestIntakeReach(IntegrityBase):
         stats = ("SELECT sum(seq_scan)::bigint, sum(seq_tup_read)::bigint, sum(coalesce(idx_scan, 0))::bigint, "
                  "sum(coalesce(idx_tup_fetch, 0))::bigint FROM pg_stat_xact_user_tables "
                  "WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'grievance'::regclass)")
-        calls = ("SELECT grievance_story(%s, %s)",
+        calls = ("SELECT grievance_story(%s, %s)", "SELECT grievance_category(%s, %s)",
                  "SELECT complainant_act(%s, %s, 'message', '{\"text\": \"hello\"}', NULL, NULL, '{}')")
 
         def work(reference, call):
