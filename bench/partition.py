@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """make bench-partition: the intake's committed-submission rate with an empty grievance table and
 with 10 million stored grievances spread over 24 monthly partitions (issue 12, item 4), in one run
-on one cluster. The same h2load load as `make bench` (64 HTTPS connections, the ~900-byte
-grievance of bench/intake.py). The rows are filled with SQL (generate_series, batches of a month)
-with every index in place, so index sizes are those of a table grown row by row: random references
-and receipt hashes, half the rows with an Idempotency-Key, each row triaged into one of 100,000
-cases. Prints both rates, the ratio (the target: at least 0.90) and the table and index sizes.
-The last of the 24 months is the current one, filled up to now: the intake writes into a month
-that already holds its share.
-BENCH_ROWS changes the row count, BENCH_SECONDS the length of each measurement. Run it under
-`flock /tmp/redress-bench.lock`; it needs about 12 GB of free disk for 10 million rows, which it
-removes with the cluster."""
+on one cluster: the same h2load load as `make bench` (64 HTTPS connections, the ~900-byte
+grievance of bench/intake.py) against an empty database and the full one of the same cluster,
+taken in turn five times each (a neighbour's load then hits both alike), medians compared.
+The rows are filled with SQL (generate_series, a month per batch) with every index in place, so
+index sizes are those of a table grown row by row: random references and receipt hashes, half
+the rows with an Idempotency-Key, each row triaged into one of 100,000 cases; the last of the 24
+months is the current one, filled up to now, so the intake writes into a month that already holds
+its share. Prints both rates, the ratio (the target: at least 0.90) and the table and index
+sizes. The cluster gets shared_buffers = 2 GB (BENCH_SHARED_BUFFERS), the memory of a server
+holding that many. BENCH_ROWS changes the row count, BENCH_SECONDS the length of each measurement. Run it
+under `flock /tmp/redress-bench.lock`; 10 million rows need about 12 GB of free disk, removed with
+the cluster."""
 import argparse
 import contextlib
 import os
@@ -23,12 +25,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
+import psycopg2  # noqa: E402
 import intake as intake_bench  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_ROWS", "10000000"))
 MONTHS = 24
 CASES = 100000
-RUNS = 3  # measurements per state; the median is compared
+SHARED_BUFFERS = os.environ.get("BENCH_SHARED_BUFFERS", "2GB")
+RUNS = 5  # measurements per state, taken in turn; the medians are compared
 
 
 def fill(cluster, rows):
@@ -78,29 +82,38 @@ def fill(cluster, rows):
     cluster.sql("CHECKPOINT")
 
 
-def measure(cluster, cfg, body_path, tmp, label, empty=False):
-    rates = []
-    for i in range(RUNS):
-        if empty:  # each empty run starts from no rows at all
-            cluster.sql("TRUNCATE grievance_key, grievance CASCADE")
-        cluster.sql("CHECKPOINT")
-        intake = harness.Intake(cfg)
-        deadline = time.time() + 15
-        while intake.request("GET", "/healthz")[0] != 200:
-            if time.time() > deadline:
-                sys.exit("bench: redress-intake did not connect to the database")
-            time.sleep(0.1)
-        before = cluster.sql("SELECT count(*) FROM grievance_key")[0][0]
-        res = intake_bench.h2load(f"https://127.0.0.1:{intake.port}/v1/grievances", body_path,
-                                  os.path.join(tmp, f"{label}{i}.log"))
-        intake.stop()
-        stored = cluster.sql("SELECT count(*) FROM grievance_key")[0][0] - before
-        if stored < res["ok"]:
-            sys.exit(f"bench: {res['ok']} answered 2xx but only {stored} rows were committed")
-        print(f"  {label} run {i + 1}: {res['rate']:8.0f} committed submissions/s   p50 {res['p50']:6.2f} ms   "
-              f"p99 {res['p99']:6.2f} ms   statuses {res['statuses']}", flush=True)
-        rates.append(res["rate"])
-    return sorted(rates)[len(rates) // 2]
+def empty_database(cluster, name):
+    """A second database of the same cluster with every migration applied and no rows: the empty
+    reference, measured in turn with the full one so both see the same machine."""
+    with contextlib.closing(cluster.connect()) as c, c.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        cur.execute(f"CREATE DATABASE {name}")
+    conn = psycopg2.connect(host=cluster.sock, port=cluster.port, dbname=name, user="postgres")
+    sql_dir = os.path.join(HERE, "..", "sql")
+    for f in sorted(f for f in os.listdir(sql_dir) if f.endswith(".sql")):
+        with open(os.path.join(sql_dir, f)) as fh, conn.cursor() as cur:
+            cur.execute(fh.read())
+        conn.commit()
+    conn.autocommit = True
+    return conn
+
+
+def one_run(db_sql, cfg, body_path, log_path):
+    """One h2load measurement against the intake of cfg; db_sql runs a statement on its database."""
+    db_sql("CHECKPOINT")
+    intake = harness.Intake(cfg)
+    deadline = time.time() + 15
+    while intake.request("GET", "/healthz")[0] != 200:
+        if time.time() > deadline:
+            sys.exit("bench: redress-intake did not connect to the database")
+        time.sleep(0.1)
+    before = db_sql("SELECT count(*) FROM grievance_key")[0][0]
+    res = intake_bench.h2load(f"https://127.0.0.1:{intake.port}/v1/grievances", body_path, log_path)
+    intake.stop()
+    stored = db_sql("SELECT count(*) FROM grievance_key")[0][0] - before
+    if stored < res["ok"]:
+        sys.exit(f"bench: {res['ok']} answered 2xx but only {stored} rows were committed")
+    return res
 
 
 def sizes(cluster):
@@ -124,18 +137,44 @@ def main():
     with open(body_path, "wb") as f:
         f.write(intake_bench.grievance_body())
     print(f"bench-partition: {intake_bench.CLIENTS} connections, {intake_bench.DURATION} s x {RUNS} per state, "
-          f"empty vs {ROWS:,} stored grievances over {MONTHS} monthly partitions")
+          f"empty vs {ROWS:,} stored grievances over {MONTHS} monthly partitions, "
+          f"shared_buffers {SHARED_BUFFERS}")
     try:
         with harness.Cluster.start() as cluster:
-            cfg = harness.make_config(os.path.join(tmp, "cfg"), cluster, **{"server.log_level": "warn"})
-            empty = measure(cluster, cfg, body_path, tmp, "empty", empty=True)
-            cluster.sql("TRUNCATE grievance_key, grievance, remedy_case CASCADE")
+            # Memory of a server that holds 10 million grievances (the tests' cluster has 256 MB),
+            # and no forced checkpoint in the middle of the fill.
+            cluster.sql(f"ALTER SYSTEM SET shared_buffers = '{SHARED_BUFFERS}'")
+            cluster.sql("ALTER SYSTEM SET max_wal_size = '16GB'")
+            cluster.pg_ctl("stop")
+            cluster.pg_ctl("start")
             t0 = time.monotonic()
             fill(cluster, ROWS)
-            print(f"  filled in {time.monotonic() - t0:.0f} s; partitions {len(cluster.sql('SELECT 1 FROM partition_list(%s)', ('grievance',)))}, "
+            print(f"  filled in {time.monotonic() - t0:.0f} s; partitions "
+                  f"{len(cluster.sql('SELECT 1 FROM partition_list(%s)', ('grievance',)))}, "
                   "grievance heap %s, its indexes %s, grievance_key with indexes %s" % sizes(cluster))
             rows = cluster.sql("SELECT count(*) FROM grievance_key")[0][0]
-            full = measure(cluster, cfg, body_path, tmp, f"{rows:,} rows")
+            econn = empty_database(cluster, "redress_empty")
+
+            def empty_sql(q):
+                with econn.cursor() as cur:
+                    cur.execute(q)
+                    return cur.fetchall() if cur.description else []
+            full_cfg = harness.make_config(os.path.join(tmp, "full"), cluster, **{"server.log_level": "warn"})
+            empty_cfg = harness.make_config(os.path.join(tmp, "empty"), cluster, **{
+                "server.log_level": "warn",
+                "database.conninfo": cluster.conninfo().replace("dbname=redress", "dbname=redress_empty")})
+            rates = {"empty": [], "full": []}
+            for i in range(RUNS):  # in turn, so a neighbour's load hits both alike
+                empty_sql("TRUNCATE grievance_key, grievance CASCADE")  # each empty run starts from no rows
+                for label, db_sql, cfg in (("empty", empty_sql, empty_cfg), ("full", cluster.sql, full_cfg)):
+                    res = one_run(db_sql, cfg, body_path, os.path.join(tmp, f"{label}{i}.log"))
+                    rates[label].append(res["rate"])
+                    print(f"  run {i + 1} {label:5}: {res['rate']:8.0f} committed submissions/s   "
+                          f"p50 {res['p50']:6.2f} ms   p99 {res['p99']:6.2f} ms   statuses {res['statuses']}",
+                          flush=True)
+            econn.close()
+            empty = sorted(rates["empty"])[RUNS // 2]
+            full = sorted(rates["full"])[RUNS // 2]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = full / max(empty, 1)
