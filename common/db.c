@@ -15,6 +15,7 @@
 #include "util.h"
 
 #define DB_JOB_MAX_QUERIES 8
+#define DB_MAX_PREPARED 4
 #define DB_RETRY_MIN_MS 200
 #define DB_RETRY_MAX_MS 5000
 #define DB_CANCELS_MAX                                                                             \
@@ -29,8 +30,15 @@ typedef enum {
 
 static const char *const db_state_names[] = {"disconnected", "connecting", "connected", "closed"};
 
+typedef enum {
+    DB_JOB_CALLER,   /* db_job_submit's */
+    DB_JOB_PREPARE,  /* the prepared statements of a new connection, or of db_prepare */
+    DB_JOB_ROLLBACK, /* ends the transaction block a job left aborted */
+} DbJobKind;
+
 typedef struct DbJob {
     struct DbJob *next;
+    DbJobKind kind;
     int nqueries; /* queries, not counting sync points */
     int syncs;    /* inner sync points still to pass before the job's last one */
     int index;    /* query whose results are arriving */
@@ -58,12 +66,18 @@ struct Db {
     int njobs;
     DbJob *done_head, *done_tail; /* failed jobs whose callbacks run at the next safe point */
     struct event *ev_done;
+    const char *prepared[DB_MAX_PREPARED]; /* db_prepare's statements, by address */
+    int prepared_nparams[DB_MAX_PREPARED];
+    int nprepared;
+    bool prepare_failed; /* a statement of the preparing job in flight was refused */
 };
 
 static atomic_int db_cancels_running;
 
 static void db_connect_start(Db *db);
 static void db_io_cb(evutil_socket_t fd, short what, void *arg);
+static void db_prepare_send(Db *db, int from);
+static void db_rollback_send(Db *db);
 
 static void db_events_clear(Db *db)
 {
@@ -299,6 +313,8 @@ static void db_connect_step(Db *db)
         db_set_state(db, DB_CONNECTED);
         db_events_watch(db, EV_READ);
         LOG_INFO("database connected");
+        if (db->nprepared > 0)
+            db_prepare_send(db, 0);
         return;
     default:
         db_fail(db, "connect failed");
@@ -348,6 +364,15 @@ static void db_results_drain(Db *db)
         }
         if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
             PQclear(res);
+            /* Left in an aborted transaction block (an error between BEGIN and COMMIT): end it
+             * before anything the completion callback sends. A job already pipelined behind
+             * this one fails with 25P02, and is followed by this ROLLBACK. */
+            if (PQtransactionStatus(db->conn) == PQTRANS_INERROR &&
+                !(job->next && job->next->kind == DB_JOB_ROLLBACK)) {
+                db_rollback_send(db);
+                if (db->state != DB_CONNECTED)
+                    break; /* the send failed: this job is among those failed */
+            }
             db->head = job->next;
             if (!db->head)
                 db->tail = NULL;
@@ -443,32 +468,31 @@ int db_jobs_in_flight(const Db *db)
     return db->njobs;
 }
 
-int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, DbDoneCb on_done,
-                  void *arg)
+static int db_prepared_find(const Db *db, const char *sql)
 {
-    if (db->state != DB_CONNECTED || n < 1 || n > DB_JOB_MAX_QUERIES)
-        return -1;
-    int syncs = 0;
-    for (int i = 0; i < n; i++) {
-        if (!queries[i].sql) {
-            syncs++;
-            if (!PQpipelineSync(db->conn)) {
-                db_fail(db, "send failed");
-                return -1;
-            }
-        } else if (!PQsendQueryParams(db->conn, queries[i].sql, queries[i].nparams, NULL,
-                                      queries[i].params, queries[i].lengths, queries[i].formats,
-                                      0)) {
-            db_fail(db, "send failed");
-            return -1;
-        }
+    for (int i = 0; i < db->nprepared; i++) {
+        if (db->prepared[i] == sql)
+            return i;
     }
+    return -1;
+}
+
+static void db_statement_name(char *buf, size_t len, int i)
+{
+    snprintf(buf, len, "redress_%d", i);
+}
+
+/* Queues a job whose queries were sent, then ends it with a sync point and flushes. */
+static int db_job_queue(Db *db, DbJobKind kind, int nqueries, int syncs, DbResultCb on_result,
+                        DbDoneCb on_done, void *arg)
+{
     if (!PQpipelineSync(db->conn)) {
         db_fail(db, "send failed");
         return -1;
     }
     DbJob *job = xcalloc(1, sizeof *job);
-    job->nqueries = n - syncs;
+    job->kind = kind;
+    job->nqueries = nqueries;
     job->syncs = syncs;
     job->on_result = on_result;
     job->on_done = on_done;
@@ -490,4 +514,101 @@ int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, D
     if (db->njobs == 1)
         db_watchdog_arm(db);
     return 0;
+}
+
+static void db_prepare_result_cb(void *arg, int index, const PGresult *res)
+{
+    (void)index;
+    Db *db = arg;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        db->prepare_failed = true;
+}
+
+static void db_rollback_result_cb(void *arg, int index, const PGresult *res)
+{
+    (void)arg;
+    (void)index;
+    (void)res;
+}
+
+static void db_rollback_done_cb(void *arg, DbStatus status)
+{
+    (void)arg;
+    (void)status;
+}
+
+static void db_prepare_done_cb(void *arg, DbStatus status)
+{
+    Db *db = arg;
+    bool failed = db->prepare_failed;
+    db->prepare_failed = false;
+    /* Every later job would fail on the missing statement: start again (with back-off). */
+    if (status == DB_OK && failed && db->state == DB_CONNECTED)
+        db_fail(db, "preparing a statement failed");
+}
+
+/* Prepares the statements from index from on, as one job ahead of any that uses them. */
+static void db_prepare_send(Db *db, int from)
+{
+    char name[32];
+    for (int i = from; i < db->nprepared; i++) {
+        db_statement_name(name, sizeof name, i);
+        if (!PQsendPrepare(db->conn, name, db->prepared[i], db->prepared_nparams[i], NULL)) {
+            db_fail(db, "send failed");
+            return;
+        }
+    }
+    db_job_queue(db, DB_JOB_PREPARE, db->nprepared - from, 0, db_prepare_result_cb,
+                 db_prepare_done_cb, db);
+}
+
+static void db_rollback_send(Db *db)
+{
+    if (!PQsendQueryParams(db->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0)) {
+        db_fail(db, "send failed");
+        return;
+    }
+    db_job_queue(db, DB_JOB_ROLLBACK, 1, 0, db_rollback_result_cb, db_rollback_done_cb, db);
+}
+
+void db_prepare(Db *db, const char *sql, int nparams)
+{
+    if (db_prepared_find(db, sql) >= 0)
+        return;
+    if (db->nprepared == DB_MAX_PREPARED)
+        BUG("database adapter: more than %d prepared statements", DB_MAX_PREPARED);
+    db->prepared[db->nprepared] = sql;
+    db->prepared_nparams[db->nprepared] = nparams;
+    db->nprepared++;
+    if (db->state == DB_CONNECTED)
+        db_prepare_send(db, db->nprepared - 1);
+}
+
+int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, DbDoneCb on_done,
+                  void *arg)
+{
+    if (db->state != DB_CONNECTED || n < 1 || n > DB_JOB_MAX_QUERIES)
+        return -1;
+    int syncs = 0;
+    char name[32];
+    for (int i = 0; i < n; i++) {
+        const DbQuery *q = &queries[i];
+        int prepared = q->sql ? db_prepared_find(db, q->sql) : -1;
+        if (prepared >= 0)
+            db_statement_name(name, sizeof name, prepared);
+        if (!q->sql) {
+            syncs++;
+            if (!PQpipelineSync(db->conn)) {
+                db_fail(db, "send failed");
+                return -1;
+            }
+        } else if (!(prepared >= 0 ? PQsendQueryPrepared(db->conn, name, q->nparams, q->params,
+                                                         q->lengths, q->formats, 0)
+                                   : PQsendQueryParams(db->conn, q->sql, q->nparams, NULL,
+                                                       q->params, q->lengths, q->formats, 0))) {
+            db_fail(db, "send failed");
+            return -1;
+        }
+    }
+    return db_job_queue(db, DB_JOB_CALLER, n - syncs, syncs, on_result, on_done, arg);
 }

@@ -41,11 +41,17 @@ void db_free(Db *db);
 void db_close(Db *db);
 /* True when connected and accepting jobs. */
 bool db_ready(const Db *db);
+/* Makes sql (a string that lives as long as db) a prepared statement of every connection db
+ * opens, prepared again after a reconnect: a query of a job whose sql is this same address is
+ * sent as that statement (no parse or plan per use). At most 4. */
+void db_prepare(Db *db, const char *sql, int nparams);
 /* Sends a job of n queries (at most 8). Returns 0, or -1 when not connected (nothing sent, no
  * callback will come). Callbacks run later from the event loop, never from inside this call.
  * A query with sql NULL is an inner sync point: an error before it skips only the queries up to
  * it, and a transaction block the server left aborted there can be ended by the queries after it.
- * Result indexes count queries only, not sync points. */
+ * Result indexes count queries only, not sync points. A job that leaves a transaction block
+ * aborted at its last sync point is followed by a ROLLBACK the adapter sends itself; a job already
+ * pipelined behind it fails with SQLSTATE 25P02 (in failed transaction) and changes nothing. */
 int db_job_submit(Db *db, const DbQuery *queries, int n, DbResultCb on_result, DbDoneCb on_done,
                   void *arg);
 /* Jobs sent and not yet completed. */

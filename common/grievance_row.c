@@ -11,13 +11,17 @@
 #include "crypto.h"
 #include "util.h"
 
-const char GRIEVANCE_ROWS_SQL[] =
-    "SELECT n, reference, to_char(received_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), stored, encode(request_hash, 'hex') "
-    "FROM intake_submit_rows($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-    "$6::text[], $7::text[], $8::text[], $9::text[], $10::integer[], $11::boolean[], $12::date[], "
-    "$13::text[], $14::text[], $15::boolean[], $16::boolean[], $17::text[], $18::text[], "
-    "$19::text[], $20::text[], $21::boolean[])";
+#define GRIEVANCE_ROWS_CALL                                                                        \
+    "SELECT n, reference, to_char(received_at AT TIME ZONE 'UTC', "                                \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), stored, encode(request_hash, 'hex') "                      \
+    "FROM intake_submit_rows($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "         \
+    "$6::text[], $7::text[], $8::text[], $9::text[], $10::integer[], $11::boolean[], "             \
+    "$12::date[], "                                                                                \
+    "$13::text[], $14::text[], $15::boolean[], $16::boolean[], $17::text[], $18::text[], "         \
+    "$19::text[], $20::text[], $21::boolean[]"
+
+const char GRIEVANCE_ROWS_SQL[] = GRIEVANCE_ROWS_CALL ")";
+const char GRIEVANCE_ROWS_ANNOUNCE_SQL[] = GRIEVANCE_ROWS_CALL ", $22::boolean)";
 
 typedef struct {
     char *p;

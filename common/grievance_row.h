@@ -48,8 +48,11 @@ typedef enum {
     ROWS_RES_REQUEST_HASH, /* when not stored: the earlier row's body hash, hex */
 } RowsResultColumn;
 
-/* Stores a batch: $1..$21 are RowBatch's arrays. Runs inside the caller's transaction. */
+/* Stores a batch: $1..$21 are RowBatch's arrays. Runs inside the caller's transaction, which
+ * notifies 'grievance_new' at its commit. */
 extern const char GRIEVANCE_ROWS_SQL[];
+/* The same with $22, "t" or "f": whether the transaction notifies (sql/017_intake_announce.sql). */
+extern const char GRIEVANCE_ROWS_ANNOUNCE_SQL[];
 
 typedef struct {
     const char *channel;               /* "api", "form" or "import" */

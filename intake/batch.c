@@ -2,7 +2,11 @@
  * Batches fill by themselves under load: while a transaction is in flight new rows wait, and all
  * of them go in the next one the moment it completes; an idle connection sends at once. One
  * backend runs a connection's transactions one after another, so a second one is pipelined only
- * when a full batch waits (it saves the round trip, and makes no smaller batches). */
+ * when a full batch waits (it saves the round trip, and makes no smaller batches).
+ * Announcing: a transaction that notifies 'grievance_new' holds a database-wide lock until its
+ * commit is flushed, which would serialize the commits of the workers. So a batch notifies only if
+ * none of this worker did for BATCH_ANNOUNCE_S; a timer sends the notification that batches sent
+ * since then still owe (after them, on the same connection: triage wakes once they are visible). */
 #include "batch.h"
 
 #include <stdlib.h>
@@ -15,6 +19,7 @@
 #define BATCH_MAX_INFLIGHT 2
 #define BATCH_MAX_ATTEMPTS 3
 #define BATCH_QUEUE_FACTOR 16 /* queue at most this many full batches before refusing */
+#define BATCH_ANNOUNCE_S 0.010
 
 struct Batcher {
     Worker *worker;
@@ -24,6 +29,9 @@ struct Batcher {
     int npending;
     int inflight; /* transactions sent and not yet answered */
     int inflight_rows;
+    struct event *announce; /* armed while a batch sent went unannounced */
+    double announced_at;    /* metrics_now() of the last notification sent */
+    bool unannounced;       /* a batch was sent after it */
 };
 
 typedef struct {
@@ -31,6 +39,7 @@ typedef struct {
     Submission **subs;
     int n;
     RowBatch *rows; /* the parameters; borrowed by libpq until done */
+    const char *params[ROW_NCOLS + 1];
     bool select_ok;
     bool committed;
     char sqlstate[6];
@@ -200,6 +209,11 @@ static void flight_done_cb(void *arg, DbStatus status)
             if (f->subs[i])
                 f->subs[i]->done(f->subs[i], f->subs[i]->result);
         }
+    } else if (strcmp(f->sqlstate, "25P02") == 0) {
+        /* Pipelined behind a transaction that failed: never run. The same rows go again. */
+        for (int i = f->n - 1; i >= 0; i--)
+            queue_push(b, f->subs[i], true);
+        b->flush_due = true;
     } else if (sqlstate_transient(f->sqlstate)) {
         /* Rolled back: nothing of this batch was stored. Rows alone would meet the same lock. */
         LOG_WARN("worker %d: batch of %d not stored (SQLSTATE %s); answering 503", b->worker->id,
@@ -226,6 +240,56 @@ static void flight_done_cb(void *arg, DbStatus status)
     batch_try_flush(b);
 }
 
+/* Whether the batch about to be sent notifies; if not, the timer will. */
+static bool batch_announce_due(Batcher *b)
+{
+    double now = metrics_now(), left = b->announced_at + BATCH_ANNOUNCE_S - now;
+    if (left <= 0) {
+        b->announced_at = now;
+        b->unannounced = false;
+        return true;
+    }
+    b->unannounced = true;
+    if (!evtimer_pending(b->announce, NULL)) {
+        struct timeval tv = {0, (suseconds_t)(left * 1e6) + 1};
+        evtimer_add(b->announce, &tv);
+    }
+    return false;
+}
+
+static void announce_result_cb(void *arg, int index, const PGresult *res)
+{
+    (void)arg;
+    (void)index;
+    (void)res;
+}
+
+static void announce_done_cb(void *arg, DbStatus status)
+{
+    (void)arg;
+    (void)status; /* lost with the connection: triage's sweep finds the rows all the same */
+}
+
+static void batch_announce_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Batcher *b = arg;
+    static const DbQuery q = {"SELECT pg_notify('grievance_new', '')", 0, NULL};
+    if (!b->unannounced)
+        return;
+    if (b->inflight > 0 && b->npending > 0) {
+        /* A batch goes when this one is answered: it carries the notification. */
+        b->announced_at = 0;
+        struct timeval tv = {0, (suseconds_t)(BATCH_ANNOUNCE_S * 1e6)};
+        evtimer_add(b->announce, &tv);
+        return;
+    }
+    b->unannounced = false;
+    b->announced_at = metrics_now();
+    db_job_submit(b->worker->db, &q, 1, announce_result_cb, announce_done_cb, NULL);
+}
+
 static void batch_send(Batcher *b)
 {
     int max = b->worker->shared->cfg->batch_max_rows;
@@ -250,18 +314,16 @@ static void batch_send(Batcher *b)
         row_batch_add(f->rows, &f->subs[i]->row);
     }
     free(order);
-    const char *const *params = row_batch_params(f->rows);
-    /* After an error inside BEGIN..COMMIT the server skips to the sync point and leaves the
-     * session in an aborted transaction: every later command would fail (25P02) until a ROLLBACK.
-     * So each flight ends with one, after a sync point (harmless when the COMMIT went through). */
-    DbQuery q[5] = {{"BEGIN", 0, NULL},
-                    {GRIEVANCE_ROWS_SQL, ROW_NCOLS, params},
-                    {"COMMIT", 0, NULL},
-                    {NULL, 0, NULL},
-                    {"ROLLBACK", 0, NULL}};
+    memcpy(f->params, row_batch_params(f->rows), ROW_NCOLS * sizeof f->params[0]);
+    f->params[ROW_NCOLS] = batch_announce_due(b) ? "t" : "f";
+    /* After an error the server leaves the transaction block aborted: the adapter ends it (db.h).
+     */
+    DbQuery q[3] = {{"BEGIN", 0, NULL},
+                    {GRIEVANCE_ROWS_ANNOUNCE_SQL, ROW_NCOLS + 1, f->params},
+                    {"COMMIT", 0, NULL}};
     b->inflight++;
     b->inflight_rows += f->n;
-    if (db_job_submit(b->worker->db, q, 5, flight_result_cb, flight_done_cb, f) < 0) {
+    if (db_job_submit(b->worker->db, q, 3, flight_result_cb, flight_done_cb, f) < 0) {
         b->inflight--;
         b->inflight_rows -= f->n;
         for (int i = 0; i < f->n; i++)
@@ -302,6 +364,8 @@ Batcher *batcher_new(Worker *w)
     Batcher *b = xcalloc(1, sizeof *b);
     b->worker = w;
     b->window = evtimer_new(w->base, batch_window_cb, b);
+    b->announce = evtimer_new(w->base, batch_announce_cb, b);
+    db_prepare(w->db, GRIEVANCE_ROWS_ANNOUNCE_SQL, ROW_NCOLS + 1);
     return b;
 }
 
@@ -313,6 +377,7 @@ void batcher_free(Batcher *b)
     while ((sub = queue_pop(b)) != NULL)
         sub->done(sub, SUBMIT_UNAVAILABLE);
     event_free(b->window);
+    event_free(b->announce);
     free(b);
 }
 
