@@ -253,6 +253,9 @@ def main():
         commits = cluster.sql(xact_sql)[0][0] - before_xact
 
     # h2load counts requests over the measured period; rows include the warm-up's too.
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min) on {os.cpu_count()} CPUs "
+          "(anything else running shares them with h2load, the server and PostgreSQL)")
     total_2xx = ours["ok"]
     per_k = lambda s: s / max(rows, 1) * 1000
     print(f"nginx fixed 201:   {ng['rate']:10.0f} req/s   p50 {ng['p50']:7.2f} ms   p99 {ng['p99']:7.2f} ms")
