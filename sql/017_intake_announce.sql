@@ -1,6 +1,6 @@
 -- Intake write costs (issue 10). First, intake_submit_rows (010) with a last parameter, announce:
--- whether this transaction notifies 'grievance_new' (true, the default: redressctl import and any
--- other caller as before).
+-- whether this transaction notifies 'grievance_new' (true, the default: redressctl import,
+-- intake_submit(jsonb) and any other caller as before). The body is 016's, unchanged otherwise.
 --
 -- Why. NOTIFY serializes the commits of every notifying transaction of the database: the first
 -- takes a database-wide lock before its commit record and holds it until the commit is flushed,
@@ -33,29 +33,35 @@ BEGIN
                                  vulnerability, complainant_type, share_with_members,
                                  share_with_regulator, contact_enc, receipt_hash, idempotency_key,
                                  request_hash, immediate_danger, ord)),
-    ins AS (
-        INSERT INTO grievance AS g (reference, channel, language, country, category, rights, description,
-            companies, services, people_affected, ongoing, started_on, vulnerability, complainant_type,
-            share_with_members, share_with_regulator, contact_enc, receipt_hash, idempotency_key, request_hash,
-            immediate_danger)
-        SELECT r.reference, r.channel, r.language, r.country, r.category, r.rights::text[],
-               r.description, r.companies::text[], r.services::text[], r.people_affected,
-               r.ongoing, r.started_on, r.vulnerability::text[], r.complainant_type,
-               r.share_with_members, r.share_with_regulator, decode(r.contact_enc, 'base64'),
-               decode(r.receipt_hash, 'hex'), r.idempotency_key, decode(r.request_hash, 'hex'),
-               r.immediate_danger
-        FROM r ORDER BY r.ord
+    k AS (
+        INSERT INTO grievance_key AS k (reference, idempotency_key)
+        SELECT r.reference, r.idempotency_key FROM r ORDER BY r.ord
         ON CONFLICT DO NOTHING
+        RETURNING k.id, k.reference, k.received_at),
+    ins AS (
+        INSERT INTO grievance AS g (id, reference, received_at, channel, language, country, category,
+            rights, description, companies, services, people_affected, ongoing, started_on,
+            vulnerability, complainant_type, share_with_members, share_with_regulator, contact_enc,
+            receipt_hash, idempotency_key, request_hash, immediate_danger)
+        SELECT k.id, r.reference, k.received_at, r.channel, r.language, r.country, r.category,
+               r.rights::text[], r.description, r.companies::text[], r.services::text[],
+               r.people_affected, r.ongoing, r.started_on, r.vulnerability::text[],
+               r.complainant_type, r.share_with_members, r.share_with_regulator,
+               decode(r.contact_enc, 'base64'), decode(r.receipt_hash, 'hex'), r.idempotency_key,
+               decode(r.request_hash, 'hex'), r.immediate_danger
+        FROM r JOIN k ON k.reference = r.reference ORDER BY r.ord
         RETURNING g.reference, g.received_at)
     SELECT (r.ord - 1)::integer, ins.reference, ins.received_at, true, NULL::bytea
     FROM r JOIN ins ON ins.reference = r.reference;
 
-    -- LATERAL keeps this an index probe per keyed row, whatever the size of the table.
+    -- An index probe of grievance_key per keyed row, then one of the month its grievance is in.
     RETURN QUERY
     SELECT (r.ord - 1)::integer, g.reference, g.received_at, false, g.request_hash
     FROM unnest(refs, idempotency_keys) WITH ORDINALITY AS r(reference, idempotency_key, ord)
+    CROSS JOIN LATERAL (SELECT x.id, x.received_at FROM grievance_key x
+                        WHERE x.idempotency_key = r.idempotency_key) k
     CROSS JOIN LATERAL (SELECT x.reference, x.received_at, x.request_hash FROM grievance x
-                        WHERE x.idempotency_key = r.idempotency_key) g
+                        WHERE x.id = k.id AND x.received_at = k.received_at) g
     WHERE r.idempotency_key IS NOT NULL AND g.reference <> r.reference;
 
     IF announce THEN
