@@ -385,3 +385,68 @@ class TestContention(FaultBase):
         stored = [k for (k,) in cluster().sql(
             "SELECT idempotency_key FROM grievance WHERE idempotency_key LIKE %s ORDER BY id", (f"ord-{tag}-%",))]
         self.assertEqual(stored, sorted(keys))
+
+
+class TestBatchStatements(FaultBase):
+    """A batch is BEGIN, the rows, COMMIT: no ROLLBACK after each (whose 'no transaction in
+    progress' WARNING filled the server log), one after a failed transaction only; and NOTIFY at
+    most every 10 ms per worker, with the notification that a burst still owes sent after it."""
+    overrides = {"server.request_timeout": 5, "server.workers": 1, "database.timeout": 10}
+
+    def server_log(self):
+        with open(os.path.join(cluster().path, "server.log"), errors="replace") as f:
+            return f.read()
+
+    def notifications(self, conn, wait):
+        """The grievance_new notifications conn receives within wait seconds."""
+        import select
+        got, deadline = 0, time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if select.select([conn], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                conn.poll()
+                got += len(conn.notifies)
+                conn.notifies.clear()
+        return got
+
+    def burst(self, n):
+        conns = [self.intake.connection() for _ in range(n)]
+        for c in conns:
+            c.connect()
+        body = json.dumps(grievance(contact=None))
+        for c in conns:
+            c.request("POST", "/v1/grievances", body=body, headers={"Content-Type": "application/json"})
+        for c in conns:
+            r = c.getresponse()
+            self.assertEqual(r.status, 201, r.read())
+            r.read()
+            c.close()
+
+    def test_no_rollback_per_batch_and_every_burst_announced(self):
+        self.healthy_within(15)
+        log_before = len(self.server_log())
+        listener = cluster().connect()
+        with listener.cursor() as cur:
+            cur.execute("LISTEN grievance_new")
+        for _ in range(3):
+            self.notifications(listener, 0.3)  # whatever earlier tests owed
+            before = count()
+            self.burst(40)
+            self.assertEqual(count(), before + 40)
+            self.assertGreaterEqual(self.notifications(listener, 1.0), 1,
+                                    "no notification after the burst's last commit")
+        # A failed transaction (the table locked past lock_timeout) is rolled back by the adapter,
+        # and the worker's next batch stores.
+        holder = cluster().connect()
+        holder.autocommit = False
+        try:
+            with holder.cursor() as cur:
+                cur.execute("LOCK TABLE grievance IN EXCLUSIVE MODE")
+            st, _, body, raw = self.post_json(grievance())
+            self.assert_error(st, body, "unavailable", 503)
+        finally:
+            holder.rollback()
+            holder.close()
+        st, _, body, raw = self.post_json(grievance())
+        self.assertEqual(st, 201, raw)
+        listener.close()
+        self.assertNotIn("there is no transaction in progress", self.server_log()[log_before:])
