@@ -17,6 +17,7 @@ static pthread_mutex_t service_wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t service_wd_cond = PTHREAD_COND_INITIALIZER;
 static bool service_wd_stop;
 static int service_wd_slots, service_wd_stall_ms;
+static int64_t service_wd_started_ms; /* when the watchdog started: a slot's first deadline */
 static uint64_t service_wd_usec;
 
 static int64_t service_now_ms(void)
@@ -73,7 +74,11 @@ static bool service_all_alive(void)
     int64_t now = service_now_ms();
     for (int i = 0; i < service_wd_slots; i++) {
         int64_t t = atomic_load(&service_beats[i]);
-        if (t == 0 || now - t > service_wd_stall_ms)
+        /* Not beaten yet: its thread may not have begun its loop, so the limit counts from the
+         * watchdog's start (judged stuck at once, it logged a false stall at start-up). */
+        if (t == 0)
+            t = service_wd_started_ms;
+        if (now - t > service_wd_stall_ms)
             return false;
     }
     return true;
@@ -114,6 +119,7 @@ int service_watchdog_start(int nslots, int idle_ms)
     service_wd_slots = nslots < SERVICE_MAX_BEATS ? nslots : SERVICE_MAX_BEATS;
     service_wd_stall_ms = idle_ms + (int)(usec / 2000);
     service_wd_stop = false;
+    service_wd_started_ms = service_now_ms();
     if (pthread_create(&service_wd_thread, NULL, service_watchdog_main, NULL) != 0)
         return -1;
     service_wd_running = true;
