@@ -52,9 +52,8 @@ static int config_retention_check(const char *value, char *why, size_t whylen)
             break;
         size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
         char *end;
-        long days = 0;
         if (n == 0 || n > 64 || p[n] != ':' || p[n + 1] < '0' || p[n + 1] > '9' ||
-            (days = strtol(p + n + 1, &end, 10)) > 36500 || (*end && *end != ',' && *end != ' ')) {
+            strtol(p + n + 1, &end, 10) > 36500 || (*end && *end != ',' && *end != ' ')) {
             snprintf(why, whylen, "must be category:days entries (days 0..36500) separated by ','");
             return -1;
         }

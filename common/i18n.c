@@ -227,6 +227,7 @@ int i18n_load(const char *dir, char *err, size_t errlen)
         return -1;
     }
     langs[nlangs++] = &english;
+    /* cppcheck-suppress readdirCalled ; d is this call's own (readdir_r is deprecated) */
     while ((e = readdir(d)) != NULL) {
         char tag[36], path[4096];
         if (!tag_from_filename(e->d_name, tag, sizeof tag))
@@ -346,6 +347,7 @@ const Lang *i18n_negotiate(const char *header)
             param++;
             while (param < end && (*param == ' ' || *param == '\t'))
                 param++;
+            /* cppcheck-suppress knownConditionTrueFalse ; false: "en;q=0.2, ar" picks ar (unit) */
             if (end - param >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
                 size_t qlen = 0;
                 while (param + 2 + qlen < end && param[2 + qlen] != ' ' && param[2 + qlen] != ';')

@@ -88,7 +88,7 @@ static void log_write_json(const char *stamp, LogLevel level, const char *event)
     if (!ev) { /* not UTF-8 (a library's message): keep the ASCII, mark the rest */
         char safe[1024];
         size_t i = 0;
-        for (; event[i] && i < sizeof safe - 1; i++)
+        for (; i < sizeof safe - 1 && event[i]; i++)
             safe[i] = (unsigned char)event[i] < 0x80 ? event[i] : '?';
         safe[i] = '\0';
         ev = json_string(safe);

@@ -618,7 +618,7 @@ void form_submit_too_large(Worker *w, struct evhttp_request *req)
 void form_receipt_submit(Worker *w, struct evhttp_request *req)
 {
     FormData d;
-    char ref[REFERENCE_LEN + 1], receipt[RECEIPT_LEN + 1], expected[RECEIPT_LEN + 1];
+    char ref[REFERENCE_LEN + 1], receipt[RECEIPT_LEN + 1];
     if (!formdata_same_origin(req)) {
         form_error_page(req, 403, N_("This form can only be sent from this site's own page."));
         return;
@@ -635,6 +635,7 @@ void form_receipt_submit(Worker *w, struct evhttp_request *req)
     const char *r = formdata_get(&d, "reference"), *c = formdata_get(&d, "receipt");
     bool ok = r && c && reference_normalize(r, ref) && receipt_normalize(c, receipt);
     if (ok) {
+        char expected[RECEIPT_LEN + 1];
         receipt_derive(w->shared->receipt_key, ref, expected);
         ok = bytes_equal_ct((const unsigned char *)expected, (const unsigned char *)receipt,
                             RECEIPT_LEN);

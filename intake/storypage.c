@@ -569,7 +569,7 @@ void storypage_action_submit(Worker *w, IntakeConn *conn, struct evhttp_request 
     json_t *args = storypage_args(&d, p->kind, &bad_remedy);
     const char *token = formdata_get(&d, "token");
     char key[64];
-    unsigned char rhash[32], request_hash[32];
+    unsigned char request_hash[32];
     bool keyed = token && strlen(token) == 2 * TOKEN_BYTES &&
                  strspn(token, "0123456789abcdef") == 2 * TOKEN_BYTES;
     if (keyed) {
@@ -592,6 +592,7 @@ void storypage_action_submit(Worker *w, IntakeConn *conn, struct evhttp_request 
         if (p->kind == ACT_REMEDY) /* after the check: the API takes it from the path */
             json_object_set_new(args, "remedy_id",
                                 json_integer(atoll(formdata_get(&d, "remedy_id"))));
+        unsigned char rhash[32];
         receipt_hash(p->receipt, rhash);
         ActRequest ar = {p->kind,      p->reference,        rhash, args, keyed ? key : NULL,
                          request_hash, storypage_act_reply, free,  p};

@@ -152,6 +152,7 @@ void plan_item_add(Plan *p, const Rules *rules, const Members *members, PlanGrie
     long long ids[OWNERS_MAX];
     for (size_t i = 0; i < it->own.n; i++)
         ids[i] = it->own.owners[i].member->id;
+    /* cppcheck-suppress uninitvar ; qsort reads only the it->own.n entries the loop set */
     qsort(ids, it->own.n, sizeof *ids, plan_cmp_ll);
     it->key = cluster_key_make(it->category, it->country, ids, it->own.n);
     it->group = plan_group(p, it->key);

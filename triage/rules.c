@@ -247,6 +247,7 @@ static int rules_handler(void *user, const char *section, const char *name, cons
                 continue;
             if (!rules_number(value, 0, rules_weights[i].max, &v))
                 return rules_fail(ld, line, section, name, value, "must be a number in range");
+            /* cppcheck-suppress invalidPointerCast ; offset is offsetof a double member of Rules */
             *(double *)((char *)r + rules_weights[i].offset) = v;
             ld->weights_set |= 1u << i;
             return 1;
