@@ -304,13 +304,11 @@ int audit_cmd_verify(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"since", NULL, true}};
     ArgPos pos;
-    char err[256], checkpoint[24] = "";
+    char checkpoint[24] = "";
     AuditBreak br = {0};
     ChainCheck cc = {.br = &br};
-    if (args_parse(argc, argv, opts, 1, 0, 0, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 1, 0, 0, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *since = args_value(opts, 1, "since");
     long since_id;
     if (since && !audit_is_digest(since) && args_long(since, 1, LONG_MAX, &since_id) < 0) {
@@ -375,11 +373,8 @@ int audit_cmd_verify(Ctx *ctx, int argc, char **argv)
 int audit_cmd_checkpoint(Ctx *ctx, int argc, char **argv)
 {
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, NULL, 0, 0, 0, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, NULL, 0, 0, 0, &pos) < 0)
         return CTL_USAGE;
-    }
     if (ctx_connect(ctx) < 0)
         return CTL_FAIL;
     PGresult *res =

@@ -190,14 +190,11 @@ int case_cmd_queue(Ctx *ctx, int argc, char **argv)
                      {"limit", NULL, true},
                      {"overdue", NULL, false}};
     ArgPos pos;
-    char err[256];
     long limit = 50;
     int rc = CTL_FAIL;
     json_t *rows = NULL;
-    if (args_parse(argc, argv, opts, 5, 0, 0, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 5, 0, 0, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *band = args_value(opts, 4, "band");
     const char *limit_s = args_value(opts, 4, "limit");
     static const char *const bands[] = {"P1", "P2", "P3", "P4", NULL};
@@ -411,12 +408,9 @@ static void case_show_print(const json_t *c)
 int case_cmd_show(Ctx *ctx, int argc, char **argv)
 {
     ArgPos pos;
-    char err[256];
     CaseRef c;
-    if (args_parse(argc, argv, NULL, 0, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, NULL, 0, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     if (ctx_connect(ctx) < 0 || ctx_begin(ctx, true) < 0)
         return CTL_FAIL;
     if (case_resolve(ctx, pos.pos[0], &c) < 0)
@@ -446,11 +440,8 @@ int case_cmd_assign(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"member", NULL, true}, {"role", NULL, true}, {"involvement", NULL, true}};
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, opts, 3, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 3, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *member = args_value(opts, 3, "member");
     const char *role = args_value(opts, 3, "role");
     const char *inv = args_value(opts, 3, "involvement");
@@ -475,11 +466,8 @@ int case_cmd_unassign(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"member", NULL, true}, {"reason", "note", true}};
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, opts, 2, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 2, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *member = args_value(opts, 2, "member");
     const char *reason = args_value(opts, 2, "reason");
     if (!member || !reason || !*reason || strlen(reason) > NOTE_MAX) {
@@ -495,11 +483,8 @@ int case_cmd_transition(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"note", "reason", true}};
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, opts, 1, 2, 2, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 1, 2, 2, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *note = args_value(opts, 1, "note");
     if (note && strlen(note) > NOTE_MAX) {
         ctx_error("--note is longer than %d bytes", NOTE_MAX);
@@ -529,11 +514,8 @@ int case_cmd_transition(Ctx *ctx, int argc, char **argv)
 int case_cmd_note(Ctx *ctx, int argc, char **argv)
 {
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, NULL, 0, 2, 2, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, NULL, 0, 2, 2, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *note = pos.pos[1];
     if (!*note || strlen(note) > NOTE_MAX) {
         ctx_error("the note must have 1 to %d bytes", NOTE_MAX);

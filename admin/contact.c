@@ -25,10 +25,8 @@ int contact_cmd_show(Ctx *ctx, int argc, char **argv)
     char *plain = NULL;
     json_t *contact = NULL;
     int rc = CTL_FAIL;
-    if (args_parse(argc, argv, opts, 1, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 1, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *reason = args_value(opts, 1, "reason");
     if (!reason || strlen(reason) < 3 || strlen(reason) > REASON_MAX) {
         ctx_error("--reason is required (3 to %d bytes): it is written to the audit trail",

@@ -20,6 +20,17 @@ void ctx_error(const char *fmt, ...)
     va_end(ap);
 }
 
+int ctx_args(int argc, char **argv, ArgOpt *opts, size_t nopts, size_t min_pos, size_t max_pos,
+             ArgPos *pos)
+{
+    char err[256];
+    if (args_parse(argc, argv, opts, nopts, min_pos, max_pos, pos, err, sizeof err) < 0) {
+        ctx_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 int ctx_config(Ctx *ctx)
 {
     char err[512];

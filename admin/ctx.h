@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "args.h"
 #include "config.h"
 
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
@@ -25,6 +26,11 @@ typedef struct Ctx {
 
 /* Prints "redressctl: error: ..." to stderr. */
 void ctx_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A command's arguments: args_parse against opts with min_pos..max_pos positionals into pos. 0, or
+ * -1 after printing the usage error (the handler then returns CTL_USAGE). */
+int ctx_args(int argc, char **argv, ArgOpt *opts, size_t nopts, size_t min_pos, size_t max_pos,
+             ArgPos *pos);
 
 /* Loads the config (once). 0, or -1 after printing the reason. */
 int ctx_config(Ctx *ctx);

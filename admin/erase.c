@@ -17,11 +17,9 @@ int erase_cmd_grievance(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"reason", "note", true}};
     ArgPos pos;
-    char err[256], ref[REFERENCE_LEN + 1];
-    if (args_parse(argc, argv, opts, 1, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    char ref[REFERENCE_LEN + 1];
+    if (ctx_args(argc, argv, opts, 1, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *reason = args_value(opts, 1, "reason");
     if (!reason || !*reason || strlen(reason) > REASON_MAX) {
         ctx_error("--reason (1 to %d bytes) is required: it goes into the case's audit trail",

@@ -160,16 +160,14 @@ int export_cmd_cases(Ctx *ctx, int argc, char **argv)
                      {"country", NULL, true}, {"member", NULL, true},
                      {"o", "output", true},   {"with-narrative", NULL, false}};
     ArgPos pos;
-    char err[256], sha[65], *tmp = NULL, *manifest_path = NULL, *fname_copy = NULL;
+    char sha[65], *tmp = NULL, *manifest_path = NULL, *fname_copy = NULL;
     FILE *fp = NULL;
     CsvOut *out = NULL;
     json_t *filter = NULL, *manifest = NULL;
     char *filter_text = NULL, *manifest_text = NULL;
     int rc = CTL_FAIL;
-    if (args_parse(argc, argv, opts, 6, 0, 0, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 6, 0, 0, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *from = args_value(opts, 6, "from"), *to = args_value(opts, 6, "to");
     const char *country = args_value(opts, 6, "country"), *member = args_value(opts, 6, "member");
     const char *path = args_value(opts, 6, "o");

@@ -263,10 +263,8 @@ int import_cmd_grievances(Ctx *ctx, int argc, char **argv)
     Import im = {.ctx = ctx};
     Taxonomy *tax = NULL;
     int rc = CTL_FAIL;
-    if (args_parse(argc, argv, NULL, 0, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, NULL, 0, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *path = pos.pos[0];
     if (ctx_config(ctx) < 0)
         return CTL_FAIL;

@@ -182,11 +182,8 @@ int member_cmd_add(Ctx *ctx, int argc, char **argv)
                      {"countries", NULL, true},
                      {"services", NULL, true}};
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, opts, 4, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 4, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     if (!args_value(opts, 4, "name") || !args_value(opts, 4, "sector")) {
         ctx_error("--name and --sector are required");
         return CTL_USAGE;
@@ -204,11 +201,8 @@ int member_cmd_add(Ctx *ctx, int argc, char **argv)
 int member_cmd_list(Ctx *ctx, int argc, char **argv)
 {
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, NULL, 0, 0, 0, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, NULL, 0, 0, 0, &pos) < 0)
         return CTL_USAGE;
-    }
     if (ctx_connect(ctx) < 0)
         return CTL_FAIL;
     PGresult *res =
@@ -254,11 +248,8 @@ int member_cmd_list(Ctx *ctx, int argc, char **argv)
 int member_cmd_show(Ctx *ctx, int argc, char **argv)
 {
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, NULL, 0, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, NULL, 0, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     if (ctx_connect(ctx) < 0)
         return CTL_FAIL;
     return member_print_one(ctx, pos.pos[0], true) < 0 ? CTL_FAIL : CTL_OK;
@@ -319,10 +310,8 @@ int member_cmd_import(Ctx *ctx, int argc, char **argv)
     ArgPos pos;
     char err[512];
     MemberImport mi = {.ctx = ctx};
-    if (args_parse(argc, argv, NULL, 0, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, NULL, 0, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     if (ctx_connect(ctx) < 0 || ctx_begin(ctx, false) < 0)
         return CTL_FAIL;
     mi.slugs = json_array();

@@ -15,11 +15,9 @@ int message_cmd_send(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"text", NULL, true}, {"all", NULL, false}};
     ArgPos pos;
-    char err[256], ref[64];
-    if (args_parse(argc, argv, opts, 2, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    char ref[64];
+    if (ctx_args(argc, argv, opts, 2, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *text = args_value(opts, 2, "text");
     bool all = args_flag(opts, 2, "all");
     if (!text || !*text || strlen(text) > MESSAGE_MAX) {
@@ -72,13 +70,11 @@ static const char *list_sql =
 int message_cmd_list(Ctx *ctx, int argc, char **argv)
 {
     ArgPos pos;
-    char err[256], ref[64];
+    char ref[64];
     CaseRef c;
     int rc = CTL_FAIL;
-    if (args_parse(argc, argv, NULL, 0, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, NULL, 0, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     if (case_ref_normalize(pos.pos[0], ref, sizeof ref) < 0)
         return CTL_USAGE;
     if (ctx_connect(ctx) < 0 || ctx_begin(ctx, true) < 0 || case_resolve(ctx, ref, &c) < 0)
@@ -129,14 +125,12 @@ int message_cmd_remedy_respond(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"via", NULL, true}, {"comment", NULL, true}};
     ArgPos pos;
-    char err[256], ref[64];
+    char ref[64];
     static const char *const decisions[] = {"accept", "decline", NULL};
     static const char *const channels[] = {"paper", "phone", NULL};
     long remedy_id;
-    if (args_parse(argc, argv, opts, 2, 3, 3, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 2, 3, 3, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *via = args_value(opts, 2, "via"), *comment = args_value(opts, 2, "comment");
     if (args_long(pos.pos[1], 1, 1000000000000L, &remedy_id) < 0) {
         ctx_error("the remedy must be its number (see case show), not '%s'", pos.pos[1]);

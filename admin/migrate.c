@@ -80,12 +80,10 @@ int migrate_cmd_run(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"dir", NULL, true}};
     ArgPos pos;
-    char err[256];
     struct dirent **list = NULL;
     int n = -1, rc = CTL_FAIL;
     json_t *applied = json_array();
-    if (args_parse(argc, argv, opts, 1, 0, 0, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 1, 0, 0, &pos) < 0) {
         json_decref(applied);
         return CTL_USAGE;
     }

@@ -19,11 +19,8 @@ int remedy_cmd_propose(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"type", NULL, true}, {"details", NULL, true}};
     ArgPos pos;
-    char err[256];
-    if (args_parse(argc, argv, opts, 2, 1, 1, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 2, 1, 1, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *type = args_value(opts, 2, "type");
     const char *details = args_value(opts, 2, "details");
     if (!type || !args_one_of(type, remedy_types)) {
@@ -44,13 +41,10 @@ int remedy_cmd_record(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"note", NULL, true}, {"remedy", NULL, true}};
     ArgPos pos;
-    char err[256];
     long remedy_id;
     static const char *const outcomes[] = {"accepted", "declined", "implemented", "verified", NULL};
-    if (args_parse(argc, argv, opts, 2, 2, 2, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 2, 2, 2, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *to = pos.pos[1];
     const char *note = args_value(opts, 2, "note");
     const char *remedy = args_value(opts, 2, "remedy");

@@ -78,14 +78,12 @@ int stats_cmd_export(Ctx *ctx, int argc, char **argv)
 {
     ArgOpt opts[] = {{"from", NULL, true}, {"to", NULL, true}, {"o", "output", true}};
     ArgPos pos;
-    char err[256], sha[65];
+    char sha[65];
     FILE *fp = NULL;
     CsvOut *out = NULL;
     int rc = CTL_FAIL;
-    if (args_parse(argc, argv, opts, 3, 0, 0, &pos, err, sizeof err) < 0) {
-        ctx_error("%s", err);
+    if (ctx_args(argc, argv, opts, 3, 0, 0, &pos) < 0)
         return CTL_USAGE;
-    }
     const char *from = args_value(opts, 3, "from"), *to = args_value(opts, 3, "to");
     const char *path = args_value(opts, 3, "o");
     if (export_date_check(from) < 0 || export_date_check(to) < 0) {
