@@ -3,6 +3,7 @@
 #   make run        install what is missing, start a private PostgreSQL and the servers
 #   make test       unit tests, then end-to-end tests against a throwaway cluster
 #   make check-asan the same tests built with ASan+UBSan
+#   make check-tsan the threaded servers' end-to-end tests built with ThreadSanitizer
 #   make bench      intake benchmark (h2load, against nginx); bench-surge, bench-triage, bench-export,
 #                   bench-partition (the rate at 10 million stored grievances)
 #   make test-ha    failover tests on a pg_auto_failover primary + synchronous standby (heavy)
@@ -140,6 +141,16 @@ check-asan:
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(MAKE) --no-print-directory test BUILD=build-asan SANITIZER=address,undefined DEBUG=1
 
+# ThreadSanitizer: the servers built with -fsanitize=thread in build-tsan/, and the end-to-end
+# modules that drive their threads (intake workers and DB faults, triage workers, SIGHUP reloads,
+# metrics and the watchdog); any report fails (scripts/run-tsan.sh, tests/tsan.supp).
+TSAN_E2E := test_intake test_intake_faults test_triage test_triage_escalation test_ops
+.PHONY: check-tsan
+check-tsan:
+	@scripts/install-deps.sh --test
+	@$(MAKE) --no-print-directory all BUILD=build-tsan SANITIZER=thread DEBUG=1
+	@scripts/run-tsan.sh build-tsan $(TSAN_E2E)
+
 bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all
@@ -203,7 +214,7 @@ po-update:
 	@/usr/bin/python3 scripts/po.py update
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 # make install [PREFIX=/usr/local] [DESTDIR=staging]: programs, manuals, systemd units (with the
 # sysusers.d user and tmpfiles.d directories), bash completion, the example config, the schema and
