@@ -193,7 +193,7 @@ void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
     j->reply = u->reply;
     j->ctx_free = u->ctx_free;
     j->ctx = u->ctx;
-    unsigned char sha[32], request_hash[32];
+    unsigned char sha[32];
     sha256_bytes(u->file->data, u->file->len, sha);
     hex_encode(sha, 32, j->sha256_hex);
     snprintf(j->reference, sizeof j->reference, "%s", u->reference);
@@ -220,6 +220,7 @@ void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
     if (u->idempotency_key) {
         /* The same key with the same file (and name) replays; with another, a conflict. */
         char keyed[32 + 64 + 2 + 256];
+        unsigned char request_hash[32];
         int n = snprintf(keyed, sizeof keyed, "attachments\n%s\n%s\n%s", u->type, j->sha256_hex,
                          name ? name : "");
         sha256_bytes(keyed, (size_t)n < sizeof keyed ? (size_t)n : sizeof keyed - 1, request_hash);

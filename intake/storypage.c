@@ -608,7 +608,6 @@ void storypage_action_submit(Worker *w, IntakeConn *conn, struct evhttp_request 
 
 typedef struct {
     PageCtx page;
-    char sha256[65];
 } UploadCtx;
 
 static void storypage_upload_reply(struct evhttp_request *req, const ActResult *r, void *ctx)
