@@ -4,14 +4,15 @@ and commit path, the status look-up by receipt, the refused list, and Open311's 
 every error. The real binary over TLS against the throwaway cluster."""
 import json
 import os
-import re
+import tempfile
 import time
 import unittest
 import urllib.parse
 import urllib.request
 
 import harness
-from test_intake import AESGCM, IntakeBase, cluster, grievance
+from test_integrity import new_reference
+from test_intake import AESGCM, IntakeBase, cluster, grievance, recv_all
 
 REF_RX = r"^[0-9A-HJKMNP-TV-Z]{10}[0-9A-HJKMNP-TV-Z*~$=U]$"
 RECEIPT_RX = r"^[0-9A-HJKMNP-TV-Z]{26}$"
@@ -423,6 +424,38 @@ class TestOpen311(IntakeBase):
         self.assert_open311_error(status, json.loads(data), 405)
         self.assertEqual(hdrs["allow"], "GET")
 
+    def test_errors_in_the_persons_language(self):
+        """A validation error says what the API says in the person's language, under the name the
+        client used."""
+        mark = marker("lang")
+        status, hdrs, body = self.post(self.fields(mark, email="not-an-address"),
+                                       {"Accept-Language": "fr"})
+        self.assert_open311_error(status, body, 400)
+        self.assertEqual(hdrs["content-language"], "fr")
+        g = grievance(description=mark, contact={"email": "not-an-address"})
+        _, _, err, raw = self.post_json(g, {"Accept-Language": "fr"})
+        self.assertEqual(body[0]["description"], "email: " + err["error"]["message"])
+        self.assertNotIn("contact.email is not", body[0]["description"])
+        self.assertEqual(stored(mark), [])
+
+    def test_framing_and_head(self):
+        """The router's own refusals are Open311's too; HEAD is a GET without its body."""
+        body = urllib.parse.urlencode(self.fields(marker("framing"))).encode()
+        s = self.tls_socket()
+        s.sendall(b"POST /open311/v2/requests.json HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\n"
+                  b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (len(body), len(body)) + body)
+        data, closed = recv_all(s, 5)
+        s.close()
+        self.assertRegex(data, rb"^HTTP/1\.1 400 ")
+        self.assertTrue(closed)
+        answer = json.loads(data.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(answer[0]["code"], 400)
+        self.assertEqual(stored("framing"), [])
+        status, hdrs, data = self.req("HEAD", "/open311/v2/services.json")
+        self.assertEqual((status, data), (200, b""))
+        self.assertTrue(hdrs["content-type"].startswith("application/json"))
+
     def test_metrics_name_routes_not_references(self):
         ref, receipt, _, _ = self.file(marker("metrics"))
         self.get(f"/open311/v2/requests/{ref}.json?api_key={receipt}")
@@ -442,6 +475,55 @@ class TestOpen311(IntakeBase):
         log = "\n".join(l for l in self.intake.output().splitlines() if "metrics on http://" not in l)
         self.check_log(log, [EMAIL, PHONE, FIRST, LAST, ADDRESS, LAT, LONG, MEDIA, "Open311 marker",
                              "api_key"] + self.secrets)
+
+
+class TestOpen311DatabaseDown(unittest.TestCase):
+    """With no database, a request is answered 503 in Open311's format with Retry-After (it may be
+    sent again with the same Idempotency-Key); what needs no database still answers."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="redress-open311-down-")
+        dead = f"host=127.0.0.1 port={harness.free_port()} dbname=redress connect_timeout=1"
+        cls.config = harness.make_config(cls.dir, cluster(), **{"database.conninfo": dead})
+        cls.intake = harness.Intake(cls.config)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                cls.intake.request("GET", "/open311/v2/discovery.json")
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.intake.stop()
+        log = cls.intake.output()
+        if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
+            raise AssertionError(f"redress-intake exited {rc}:\n{log[-4000:]}")
+
+    def test_unavailable(self):
+        mark = marker("down")
+        body = urllib.parse.urlencode({"service_code": "surveillance", "description": mark,
+                                       "attribute[country]": "KE", "email": EMAIL})
+        status, hdrs, data = self.intake.request("POST", "/open311/v2/requests.json", body,
+                                                 {"Content-Type": FORM, "Idempotency-Key": "k-down"})
+        self.assertEqual(status, 503, data)
+        self.assertEqual(json.loads(data)[0]["code"], 503)
+        self.assertIn("Idempotency-Key", json.loads(data)[0]["description"])
+        self.assertEqual(hdrs["retry-after"], "2")
+        status, hdrs, data = self.intake.request(
+            "GET", f"/open311/v2/requests/{new_reference()}.json?api_key={'A' * 26}")
+        self.assertEqual(status, 503, data)
+        self.assertEqual(hdrs["retry-after"], "2")
+        # A validation error is still a 400: validation comes before the database.
+        status, _, data = self.intake.request("POST", "/open311/v2/requests.json",
+                                              body.replace("surveillance", "potholes"),
+                                              {"Content-Type": FORM})
+        self.assertEqual(status, 400, data)
+        self.assertEqual(self.intake.request("GET", "/open311/v2/services.json")[0], 200)
+        self.assertEqual(stored(mark), [])
+        self.assertNotIn(EMAIL, self.intake.output())
 
 
 if __name__ == "__main__":
