@@ -4,6 +4,7 @@
  * on what is not acceptable JSON: invalid UTF-8 anywhere, a \u0000 or lone surrogate escape, a
  * repeated key in any object, nesting past 2048 levels and a top-level value that is not an object
  * or array are all refused as the whole body's error. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +107,15 @@ typedef struct {
     uint64_t inline_slots[KEYSET_INLINE];
 } KeySet;
 
-static uint64_t keyset_seed;
+static uint64_t keyset_seed; /* set once, by keyset_seed_init */
+static pthread_once_t keyset_seed_once = PTHREAD_ONCE_INIT;
+
+static void keyset_seed_init(void)
+{
+    do
+        random_bytes(&keyset_seed, sizeof keyset_seed);
+    while (keyset_seed == 0);
+}
 
 static uint64_t key_hash(uint32_t object, const unsigned char *key, size_t len)
 {
@@ -260,8 +269,9 @@ Grievance *grievance_parse(const char *body, size_t len, const Taxonomy *tax, Gr
     memset(p->keys.inline_slots, 0, sizeof p->keys.inline_slots);
     p->objects = 0;
     p->depth = 0;
-    while (keyset_seed == 0) /* a benign race: both threads write a random seed */
-        random_bytes(&keyset_seed, sizeof keyset_seed);
+    /* Once per process, and seen by every worker thread: the seed must not change while another
+     * thread's parse is hashing with it (ThreadSanitizer found the two first requests racing). */
+    pthread_once(&keyset_seed_once, keyset_seed_init);
 
     TextCheck check = text_precheck(body, len);
     if (check == TEXT_BAD_UTF8) {
