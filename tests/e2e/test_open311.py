@@ -186,6 +186,15 @@ class TestOpen311(IntakeBase):
             ["human_rights_defender"], 1200, True, False, "2024-03-03",
             ["Acme Mobile", "Beta Telecom"], True, False, "self", "sw"))
         self.assertIsNone(row[16])
+        # One check on the channel (sql/018), on the partitioned table and so on every partition.
+        checks = cluster().sql("SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+                               "WHERE contype = 'c' AND pg_get_constraintdef(oid) LIKE '%%channel%%' "
+                               "AND conrelid IN (SELECT 'grievance'::regclass UNION ALL "
+                               "SELECT partition FROM partition_list('grievance'))")
+        self.assertGreaterEqual(len(checks), 2, checks)
+        for rel, definition in checks:
+            self.assertIn("'open311'", definition, rel)
+        self.assertEqual(sum(rel == "grievance" for rel, _ in checks), 1, checks)
         # Contact details sealed like the API's; nothing dropped is anywhere in the row.
         text = row[17]
         for secret in (EMAIL, PHONE, FIRST, LAST, ADDRESS, LAT, LONG, MEDIA, "device-o311-991",
