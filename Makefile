@@ -144,7 +144,7 @@ check-asan:
 # ThreadSanitizer: the servers built with -fsanitize=thread in build-tsan/, and the end-to-end
 # modules that drive their threads (intake workers and DB faults, triage workers, SIGHUP reloads,
 # metrics and the watchdog); any report fails (scripts/run-tsan.sh, tests/tsan.supp).
-TSAN_E2E := test_intake test_intake_faults test_triage test_triage_escalation test_ops
+TSAN_E2E := test_intake test_intake_faults test_triage test_triage_escalation test_ops test_open311
 .PHONY: check-tsan
 check-tsan:
 	@scripts/install-deps.sh --test
