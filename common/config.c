@@ -136,6 +136,7 @@ static const ConfigKey config_keys[] = {
     STR("keys", "receipt_key_file", receipt_key_file, "var/keys/receipt.key", 1),
     STR("taxonomy", "file", taxonomy_file, "config/taxonomy.json", 1),
     STR("open311", "contact", open311_contact, "", 0),
+    STR("open311", "default_country", open311_country, "", 0),
     STR("i18n", "po_dir", po_dir, "po", 1),
     STR("triage", "rules", rules_file, "config/triage-rules.ini", 1),
     INT("triage", "workers", triage_workers, "1", 1, 64),

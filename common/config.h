@@ -40,6 +40,7 @@ typedef struct Config {
     /* [taxonomy] */
     char *taxonomy_file;
     char *open311_contact; /* Open311 discovery: who developers write to (README "Open311") */
+    char *open311_country; /* the country of an Open311 request that names none ("" = required) */
     /* [i18n] */
     char *po_dir; /* one gettext PO file per language */
     /* [triage] */

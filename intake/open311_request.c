@@ -330,8 +330,9 @@ static json_t *attr_value_json(const Attribute *a, const char *s)
     return json_stringn_nocheck(s, strlen(s));
 }
 
-/* The API's JSON object for f; NULL with r for what only this profile can get wrong. */
-static json_t *fields_to_json(Fields *f, Refusal *r)
+/* The API's JSON object for f; NULL with r for what only this profile can get wrong.
+ * default_country: the country when the request names none ("" for none). */
+static json_t *fields_to_json(Fields *f, const char *default_country, Refusal *r)
 {
     const char *country = f->single[ATTR_COUNTRY];
     const char *jurisdiction = f->param[P_JURISDICTION_ID];
@@ -344,7 +345,10 @@ static json_t *fields_to_json(Fields *f, Refusal *r)
     json_t *obj = json_object(), *consent = json_object(), *contact = json_object();
     set_given(obj, "category", f->param[P_SERVICE_CODE]);
     set_given(obj, "description", f->param[P_DESCRIPTION]);
-    set_given(obj, "country", given(country) ? country : jurisdiction);
+    set_given(obj, "country",
+              given(country)        ? country
+              : given(jurisdiction) ? jurisdiction
+                                    : default_country);
     for (size_t i = ATTR_COUNTRY + 1; i < NATTRS; i++) {
         const Attribute *a = &attributes[i];
         json_t *v = a->kind == ATTR_MULTI
@@ -502,7 +506,8 @@ void open311_request_submit(Worker *w, IntakeConn *conn, struct evhttp_request *
         open311_error(req, 400, "the body is not application/x-www-form-urlencoded text");
         goto done;
     }
-    if (fields_read(&f, &d, &refusal) < 0 || !(obj = fields_to_json(&f, &refusal))) {
+    if (fields_read(&f, &d, &refusal) < 0 ||
+        !(obj = fields_to_json(&f, w->shared->cfg->open311_country, &refusal))) {
         open311_error(req, refusal.code, refusal.description);
         goto done;
     }

@@ -535,5 +535,22 @@ class TestOpen311DatabaseDown(unittest.TestCase):
         self.assertNotIn(EMAIL, self.intake.output())
 
 
+
+class TestOpen311DefaultCountry(IntakeBase):
+    """A civic app that sends only lat/long: the mechanism's [open311] default_country is used."""
+    overrides = dict(IntakeBase.overrides, **{"open311.default_country": "UG"})
+
+    def test_requests_without_a_country_take_the_default(self):
+        for extra, country in (({}, "UG"), ({"attribute[country]": "KE"}, "KE"), ({"jurisdiction_id": "ke"}, "KE")):
+            mark = marker("default-country")
+            fields = dict({"service_code": "network_shutdown", "description": mark, "lat": "0.3476",
+                           "long": "32.5825"}, **extra)
+            status, _, data = self.req("POST", "/open311/v2/requests.json", urllib.parse.urlencode(fields),
+                                       {"Content-Type": FORM})
+            self.assertEqual(status, 201, data)
+            rows = cluster().sql("SELECT country FROM grievance WHERE description = %s", (mark,))
+            self.assertEqual(rows, [(country,)], extra)
+
+
 if __name__ == "__main__":
     unittest.main()
