@@ -54,7 +54,7 @@ INTAKE_SRC += intake/formdata.c intake/statuspage.c intake/errtext.c
 INTAKE_SRC += intake/open311.c intake/open311_request.c
 
 # Evidence attachments (issue 8): multipart bodies, the upload checks and store.
-INTAKE_SRC += intake/multipart.c intake/evidence.c
+INTAKE_SRC += intake/multipart.c intake/evidence.c intake/formfiles.c
 ADMIN_SRC  += admin/attachment.c
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)

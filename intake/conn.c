@@ -20,8 +20,9 @@ struct IntakeConn {
     bool upload;             /* the current request is an upload (counted in uploads_reading) */
 };
 
-/* Uploads being read by this worker thread at once: each may hold the upload cap in memory.
- * Beyond the budget a request gets the ordinary cap (a large upload is then refused with 413). */
+/* Uploads being read by this worker thread at once (a form post of /grievances counts as one):
+ * each may hold its route's upload cap in memory. Beyond the budget a request gets the ordinary
+ * cap (a large upload is then refused with 413). */
 #define CONN_UPLOADS_PER_WORKER 16
 static _Thread_local int uploads_reading;
 
@@ -106,15 +107,18 @@ static void conn_classify(IntakeConn *conn)
     const char *sp = memchr(line, ' ', n);
     const char *path = sp ? sp + 1 : NULL;
     const char *sp2 = path ? memchr(path, ' ', n - (size_t)(path - line)) : NULL;
-    bool upload = sp2 && uploads_reading < CONN_UPLOADS_PER_WORKER &&
-                  evidence_route_is_upload(line, (size_t)(sp - line), path, (size_t)(sp2 - path));
+    const Config *cfg = conn->worker->shared->cfg;
+    size_t limit =
+        sp2 && uploads_reading < CONN_UPLOADS_PER_WORKER
+            ? evidence_upload_limit(cfg, line, (size_t)(sp - line), path, (size_t)(sp2 - path))
+            : 0;
+    bool upload = limit > 0;
     conn->await_line = false;
     struct evhttp_connection *evcon = conn_evcon(conn);
     if (!evcon)
         return; /* the server-wide (ordinary) cap stays */
-    const Config *cfg = conn->worker->shared->cfg;
     evhttp_connection_set_max_body_size(
-        evcon, (ev_ssize_t)(upload ? conn_upload_cap(cfg) : conn_ordinary_cap(cfg)));
+        evcon, (ev_ssize_t)(upload ? conn_upload_cap(limit) : conn_ordinary_cap(cfg)));
     if (upload) {
         conn->upload = true;
         uploads_reading++;
@@ -136,9 +140,9 @@ size_t conn_ordinary_cap(const Config *cfg)
     return (size_t)limit * 4;
 }
 
-size_t conn_upload_cap(const Config *cfg)
+size_t conn_upload_cap(size_t route_limit)
 {
-    return (size_t)cfg->attachment_max_bytes + EVIDENCE_OVERHEAD_BYTES + CONN_UPLOAD_SLACK_BYTES;
+    return route_limit + CONN_UPLOAD_SLACK_BYTES;
 }
 
 int conn_global_init(void)

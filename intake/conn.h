@@ -23,9 +23,9 @@ typedef struct RequestSlot {
 #define CONN_UPLOAD_SLACK_BYTES (1024 * 1024)
 
 /* libevent's body caps (see conn.c): 4 x the larger of the API's and the form's limits for every
- * request but uploads; for an upload, attachment_max_bytes + its overhead + the slack. */
+ * request but uploads; for an upload, its route's limit (evidence_upload_limit) + the slack. */
 size_t conn_ordinary_cap(const Config *cfg);
-size_t conn_upload_cap(const Config *cfg);
+size_t conn_upload_cap(size_t route_limit);
 
 /* Sets up the SSL ex_data index; call once before any worker starts. 0 or -1. */
 int conn_global_init(void);

@@ -98,11 +98,17 @@ bool evidence_check(const Config *cfg, const char *content_type, const unsigned 
         *r = (EvidenceRefusal){422, "file_required", "attach a file in the part named file"};
         return false;
     }
-    if ((*file)->len > (size_t)cfg->attachment_max_bytes) {
+    return evidence_file_check(cfg, *file, type, r);
+}
+
+bool evidence_file_check(const Config *cfg, const MultipartPart *file, const char **type,
+                         EvidenceRefusal *r)
+{
+    if (file->len > (size_t)cfg->attachment_max_bytes) {
         *r = (EvidenceRefusal){413, "file_too_large", "the file is larger than allowed"};
         return false;
     }
-    *type = evidence_sniff((*file)->data, (*file)->len);
+    *type = evidence_sniff(file->data, file->len);
     if (!*type || !type_allowed(cfg, *type)) {
         *r = (EvidenceRefusal){415, "type_not_allowed",
                                "this kind of file cannot be attached (its content is not of an "
@@ -228,9 +234,11 @@ void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
         j->idempotency_key = xstrdup(u->idempotency_key);
     }
     /* The body is not needed once the file is hashed and sealed: give its memory back now rather
-     * than when the reply is sent. */
-    struct evbuffer *body = evhttp_request_get_input_buffer(req);
-    evbuffer_drain(body, evbuffer_get_length(body));
+     * than when the reply is sent (unless more files of it are still to be stored). */
+    if (!u->keep_body) {
+        struct evbuffer *body = evhttp_request_get_input_buffer(req);
+        evbuffer_drain(body, evbuffer_get_length(body));
+    }
     j->limits = evidence_limits_json(w->shared->cfg);
     const char *p[11] = {j->reference,
                          j->rhash_hex,
@@ -293,18 +301,30 @@ void evidence_api(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
     evidence_store(w, conn, req, &u);
 }
 
-bool evidence_route_is_upload(const char *method, size_t mlen, const char *path, size_t plen)
+size_t evidence_form_limit(const Config *cfg)
+{
+    return (size_t)cfg->attachments_max *
+               ((size_t)cfg->attachment_max_bytes + EVIDENCE_OVERHEAD_BYTES) +
+           (size_t)cfg->max_form_bytes;
+}
+
+size_t evidence_upload_limit(const Config *cfg, const char *method, size_t mlen, const char *path,
+                             size_t plen)
 {
     static const char tail[] = "/attachments";
     static const char api[] = "/v1/grievances/";
     static const char page[] = "/status/attachments";
+    static const char form[] = "/grievances";
     if (mlen != 4 || strncmp(method, "POST", 4) != 0)
-        return false;
+        return 0;
     const char *q = memchr(path, '?', plen);
     if (q)
         plen = (size_t)(q - path);
-    if (plen == sizeof page - 1 && memcmp(path, page, plen) == 0)
-        return true;
-    return plen > sizeof api - 1 + sizeof tail - 1 && memcmp(path, api, sizeof api - 1) == 0 &&
-           memcmp(path + plen - (sizeof tail - 1), tail, sizeof tail - 1) == 0;
+    if (plen == sizeof form - 1 && memcmp(path, form, plen) == 0)
+        return cfg->attachments_max > 0 ? evidence_form_limit(cfg) : 0;
+    bool one_file =
+        (plen == sizeof page - 1 && memcmp(path, page, plen) == 0) ||
+        (plen > sizeof api - 1 + sizeof tail - 1 && memcmp(path, api, sizeof api - 1) == 0 &&
+         memcmp(path + plen - (sizeof tail - 1), tail, sizeof tail - 1) == 0);
+    return one_file ? (size_t)cfg->attachment_max_bytes + EVIDENCE_OVERHEAD_BYTES : 0;
 }

@@ -39,6 +39,11 @@ bool evidence_check(const Config *cfg, const char *content_type, const unsigned 
                     size_t len, MultipartPart parts[MULTIPART_MAX_PARTS], int *nparts,
                     const MultipartPart **file, const char **type, EvidenceRefusal *r);
 
+/* One file of an upload: its size against attachment_max_bytes, then its type by content against
+ * the config's list; true with *type, or false with *r (413 or 415). */
+bool evidence_file_check(const Config *cfg, const MultipartPart *file, const char **type,
+                         EvidenceRefusal *r);
+
 typedef struct {
     const char *reference;       /* canonical */
     const unsigned char *rhash;  /* SHA-256 of the canonical receipt */
@@ -49,10 +54,11 @@ typedef struct {
     ActReplyCb reply;            /* as for act_start */
     void (*ctx_free)(void *ctx);
     void *ctx;
+    bool keep_body; /* more files of this body follow: the caller drains it after the last */
 } EvidenceUpload;
 
-/* Seals and stores the file, then drains req's body (u->file points into it: it must not be used
- * after this call); the reply callback gets grievance_attachment_add's answer
+/* Seals and stores the file, then drains req's body unless u->keep_body (u->file points into it:
+ * it must not be used after this call); the reply callback gets grievance_attachment_add's answer
  * ({"n", "type", "size", "sha256", "added_at"} on 201) or its refusal. */
 void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
                     const EvidenceUpload *u);
@@ -61,7 +67,11 @@ void evidence_store(Worker *w, IntakeConn *conn, struct evhttp_request *req,
 void evidence_api(Worker *w, IntakeConn *conn, struct evhttp_request *req, const char *reference,
                   const char *receipt);
 
-/* Whether a request line's method and path name an upload route (they get the upload limit). */
-bool evidence_route_is_upload(const char *method, size_t mlen, const char *path, size_t plen);
+/* The body limit of a request line's route if it takes files, else 0: one file and its overhead
+ * for the attachment routes, the form's own limit and attachments_max files for POST /grievances
+ * (evidence_form_limit; 0 when attachments are off). */
+size_t evidence_upload_limit(const Config *cfg, const char *method, size_t mlen, const char *path,
+                             size_t plen);
+size_t evidence_form_limit(const Config *cfg);
 
 #endif

@@ -14,6 +14,7 @@
 #include "crypto.h"
 #include "errtext.h"
 #include "formdata.h"
+#include "formfiles.h"
 #include "grievance.h"
 #include "html.h"
 #include "reference.h"
@@ -32,6 +33,9 @@ typedef struct {
     FormData data;
     const Lang *lang;
     Worker *worker;
+    FormFiles *files; /* chosen with the form (multipart), stored once the grievance is */
+    FormFileProblem problem;
+    char token[FORM_TOKEN_HEX + 1];
 } FormPost;
 
 static void form_post_free(void *ctx)
@@ -40,6 +44,7 @@ static void form_post_free(void *ctx)
     if (!p)
         return;
     formdata_clear(&p->data);
+    formfiles_free(p->files);
     free(p);
 }
 
@@ -237,10 +242,48 @@ static void danger_question(struct evbuffer *out, const Lang *l, const FormData 
     evbuffer_add_printf(out, "</fieldset>\n");
 }
 
-/* The grievance form in l; v and err are NULL for an empty form. */
-static void form_render(Worker *w, struct evhttp_request *req, int code, const Lang *l,
-                        const FormData *v, const GrievanceError *err)
+/* The evidence files input: several files in one control, the limits in its hint, a refused
+ * file's problem next to it. */
+static void files_input(struct evbuffer *out, const Lang *l, const Config *cfg,
+                        const FormFileProblem *files)
 {
+    char max_mb[24], max_n[24];
+    bool bad = files && files->code;
+    snprintf(max_mb, sizeof max_mb, "%.1f", cfg->attachment_max_bytes / (1024.0 * 1024.0));
+    snprintf(max_n, sizeof max_n, "%d", cfg->attachments_max);
+    evbuffer_add_printf(out, "<label for=\"" FORMFILES_FIELD "\">");
+    html_tr(out, l, N_("Evidence files (optional)"));
+    evbuffer_add_printf(out, "</label>\n<p class=\"hint\" id=\"" FORMFILES_FIELD "-hint\">");
+    html_trf(out, l,
+             N_("Photos (PNG or JPEG), PDF documents or plain text: up to {count} files, each at "
+                "most {size} MB. You may choose several at once."),
+             "count", max_n, "size", max_mb, NULL);
+    evbuffer_add_printf(out, "</p>\n");
+    if (bad) {
+        evbuffer_add_printf(out, "<p class=\"error\" id=\"" FORMFILES_FIELD "-error\">");
+        formfiles_problem_html(out, l, cfg, files);
+        evbuffer_add_printf(out, "</p>\n");
+    }
+    evbuffer_add_printf(out, "<input type=\"file\" id=\"" FORMFILES_FIELD
+                             "\" name=\"" FORMFILES_FIELD "\" multiple accept=\"");
+    for (const char *p = cfg->attachment_types; *p;) { /* a hint to the file chooser only */
+        p += strspn(p, " ,");
+        size_t m = strcspn(p, " ,");
+        if (m)
+            evbuffer_add_printf(out, "%s%.*s", p == cfg->attachment_types ? "" : ",", (int)m, p);
+        p += m;
+    }
+    evbuffer_add_printf(out, "\" aria-describedby=\"%s" FORMFILES_FIELD "-hint\"%s>\n",
+                        bad ? FORMFILES_FIELD "-error " : "", bad ? " aria-invalid=\"true\"" : "");
+}
+
+/* The grievance form in l; v and err are NULL for an empty form; files is NULL unless files were
+ * sent with the form being shown again (they are never kept: a browser cannot refill a file
+ * input), with files->code set when one of them is why. */
+static void form_render(Worker *w, struct evhttp_request *req, int code, const Lang *l,
+                        const FormData *v, const GrievanceError *err, const FormFileProblem *files)
+{
+    const Config *cfg = w->shared->cfg;
     const Taxonomy *tax = w->shared->tax;
     struct evbuffer *out = evbuffer_new();
     LangSwitch sw = {SWITCH_BUTTONS, FORM_ID, NULL};
@@ -254,17 +297,29 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const L
                "country are required. You may stay anonymous. Contact details are stored "
                "encrypted and never shared without your consent."));
     evbuffer_add_printf(out, "</p>\n");
-    if (err) {
+    if (err || (files && files->code)) {
         evbuffer_add_printf(out, "<div class=\"error\" role=\"alert\"><p>");
         html_tr(out, l, N_("Your grievance has not been sent yet."));
         evbuffer_add_printf(out, " ");
-        html_escape(out, errtext_sentence(l, err));
+        if (err)
+            html_escape(out, errtext_sentence(l, err));
+        else
+            formfiles_problem_html(out, l, cfg, files);
         evbuffer_add_printf(out, "</p></div>\n");
     }
+    if (files) {
+        evbuffer_add_printf(out, "<p class=\"error\">");
+        html_tr(out, l,
+                N_("Browsers cannot keep the files you chose when a form is shown again: please "
+                   "choose your files again before sending."));
+        evbuffer_add_printf(out, "</p>\n");
+    }
+    /* With files allowed the form is multipart (files and text in one post, no JavaScript). */
     evbuffer_add_printf(out,
                         "<form id=\"" FORM_ID "\" method=\"post\" action=\"/grievances\" "
-                        "accept-charset=\"utf-8\">\n"
+                        "accept-charset=\"utf-8\"%s>\n"
                         "<input type=\"hidden\" name=\"language\" value=\"%s\">\n",
+                        cfg->attachments_max > 0 ? " enctype=\"multipart/form-data\"" : "",
                         lang_tag(l));
     form_token_field(out, v);
     evbuffer_add_printf(out, "<label for=\"description\">");
@@ -304,6 +359,8 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const L
     danger_question(out, l, v, err);
     taxonomy_checkboxes(out, l, tax, TAXONOMY_VULNERABILITY, v, err, "vulnerability",
                         N_("Does any of this describe the person harmed? (optional)"));
+    if (cfg->attachments_max > 0)
+        files_input(out, l, cfg, files);
     complainant_types(out, l, v, err);
     evbuffer_add_printf(out, "<fieldset>\n<legend>");
     html_tr(out, l, N_("Consent"));
@@ -330,7 +387,7 @@ static void form_render(Worker *w, struct evhttp_request *req, int code, const L
 
 void form_page(Worker *w, struct evhttp_request *req)
 {
-    form_render(w, req, 200, reply_lang(req), NULL, NULL);
+    form_render(w, req, 200, reply_lang(req), NULL, NULL, NULL);
 }
 
 void form_error_page(struct evhttp_request *req, int code, const char *message)
@@ -467,10 +524,45 @@ static json_t *form_to_json(const FormData *v, GrievanceError *err)
     return obj;
 }
 
-/* The receipt page: reference and receipt, shown in l; the switch re-posts both to /receipt. */
-static void receipt_page(struct evhttp_request *req, int code, const Lang *l, const char *reference,
-                         const char *receipt, const char *received_at, bool replayed)
+/* The files sent with the form: each one's SHA-256, or that it was not stored and can be sent
+ * again with the upload form below. */
+static void receipt_files(struct evbuffer *out, const Lang *l, const FormFileResult *files,
+                          int nfiles)
 {
+    evbuffer_add_printf(out, "<h2>");
+    html_tr(out, l, N_("Your files"));
+    evbuffer_add_printf(out, "</h2>\n<p>");
+    html_tr(out, l,
+            N_("The SHA-256 fingerprint of each file lets you prove later exactly what you "
+               "sent:"));
+    evbuffer_add_printf(out, "</p>\n<ul class=\"evidence\">\n");
+    for (int i = 0; i < nfiles; i++) {
+        evbuffer_add_printf(out, "<li><bdi>");
+        html_escape(out, files[i].name);
+        evbuffer_add_printf(out, "</bdi>: ");
+        if (files[i].stored) {
+            evbuffer_add_printf(out, "<code class=\"sha256\" dir=\"ltr\">%s</code>",
+                                files[i].sha256);
+        } else {
+            evbuffer_add_printf(out, "<strong class=\"error\">");
+            html_tr(out, l,
+                    N_("this file was not stored. Your grievance itself is received: you can send "
+                       "the file again with the form below."));
+            evbuffer_add_printf(out, "</strong>");
+        }
+        evbuffer_add_printf(out, "</li>\n");
+    }
+    evbuffer_add_printf(out, "</ul>\n");
+}
+
+/* The receipt page: reference and receipt, shown in r->lang; the switch re-posts both to
+ * /receipt. */
+void form_receipt_page(struct evhttp_request *req, int code, const FormReceipt *rc)
+{
+    const Lang *l = rc->lang;
+    const char *reference = rc->reference, *receipt = rc->receipt;
+    const char *received_at = rc->received_at;
+    bool replayed = rc->replayed;
     struct evbuffer *out = evbuffer_new();
     const char *hidden[] = {"reference", reference, "receipt", receipt, NULL};
     LangSwitch sw = {SWITCH_POST, "/receipt", hidden};
@@ -509,6 +601,8 @@ static void receipt_page(struct evhttp_request *req, int code, const Lang *l, co
     evbuffer_add_printf(out, "</p>\n<p><a href=\"/status?lang=%s\">", lang_tag(l));
     html_tr(out, l, N_("Follow your grievance on the status page"));
     evbuffer_add_printf(out, "</a></p>\n");
+    if (rc->nfiles > 0)
+        receipt_files(out, l, rc->files, rc->nfiles);
     /* Evidence goes on its own path (README "Evidence files"): one file a post, from here. */
     IntakeConn *conn = conn_of_request(req);
     const Config *cfg = conn ? conn_worker(conn)->shared->cfg : NULL;
@@ -526,16 +620,25 @@ static void receipt_page(struct evhttp_request *req, int code, const Lang *l, co
 static void form_submit_reply(struct evhttp_request *req, const SubmitResult *r, void *ctx)
 {
     FormPost *p = ctx;
+    const FormFileProblem *files = p->files ? &p->problem : NULL;
     if (r->outcome == SUBMIT_STORED || r->outcome == SUBMIT_REPLAYED) {
-        receipt_page(req, 201, p->lang, r->reference, r->receipt, r->received_at,
-                     r->outcome == SUBMIT_REPLAYED);
+        FormReceipt rc = {
+            p->lang, r->reference, r->receipt, r->received_at, r->outcome == SUBMIT_REPLAYED, NULL,
+            0};
+        if (p->files) { /* acknowledged: now the files, then the receipt page */
+            FormFiles *f = p->files;
+            p->files = NULL;
+            formfiles_store(p->worker, req, f, &rc, p->token[0] ? p->token : NULL);
+        } else {
+            form_receipt_page(req, 201, &rc);
+        }
     } else if (r->outcome == SUBMIT_UNAVAILABLE) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "2");
         GrievanceError e = {"", "unavailable", "the database is unavailable"};
-        form_render(p->worker, req, 503, p->lang, &p->data, &e);
+        form_render(p->worker, req, 503, p->lang, &p->data, &e, files);
     } else {
         GrievanceError e = {"", "internal", "the grievance could not be stored"};
-        form_render(p->worker, req, 500, p->lang, &p->data, &e);
+        form_render(p->worker, req, 500, p->lang, &p->data, &e, files);
     }
     form_post_free(p);
 }
@@ -549,8 +652,14 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
     p->worker = w;
     TAILQ_INIT(&p->data.fields);
     p->lang = reply_lang(req);
-    if (!formdata_read_post(req, &p->data))
+    /* Multipart when files may come with it; both kinds end up in the same FormData. */
+    if (api_content_type_is(req, "multipart/form-data") && w->shared->cfg->attachments_max > 0) {
+        if (!formfiles_read_post(w, req, &p->data, &p->files, &p->problem))
+            goto done;
+    } else if (!formdata_read_post(req, &p->data)) {
         goto done;
+    }
+    const FormFileProblem *files = p->files ? &p->problem : NULL;
     p->lang = formdata_lang(&p->data, p->lang);
     const char *token = formdata_get(&p->data, "token"); /* absent in a page rendered before */
     if (token && !form_token_valid(token)) {
@@ -559,14 +668,20 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
         goto done;
     }
     if (formdata_get(&p->data, "lang")) { /* the language switch: the same entries, nothing sent */
-        form_render(w, req, 200, p->lang, &p->data, NULL);
+        FormFileProblem dropped = {NULL, "", 0}; /* the switch is no refusal of the files */
+        form_render(w, req, 200, p->lang, &p->data, NULL, files ? &dropped : NULL);
+        goto done;
+    }
+    if (files && files->code) { /* a refused file: nothing is stored, the text is kept */
+        form_render(w, req, strcmp(files->code, "file_too_large") == 0 ? 413 : 422, p->lang,
+                    &p->data, NULL, files);
         goto done;
     }
     obj = form_to_json(&p->data, &err);
     if (obj)
         g = grievance_from_json(obj, w->shared->tax, &err);
     if (!g) {
-        form_render(w, req, 422, p->lang, &p->data, &err);
+        form_render(w, req, 422, p->lang, &p->data, &err, files);
         goto done;
     }
     if (!db_ready(w->db) || batcher_overloaded(w->batcher)) {
@@ -580,6 +695,7 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
     char key[sizeof FORM_KEY_PREFIX + FORM_TOKEN_HEX];
     unsigned char token_hash[32];
     if (token) {
+        snprintf(p->token, sizeof p->token, "%s", token);
         snprintf(key, sizeof key, FORM_KEY_PREFIX "%s", token);
         sha256_bytes(key, strlen(key), token_hash);
     }
@@ -608,10 +724,10 @@ void form_submit_too_large(Worker *w, struct evhttp_request *req)
     /* Everything arrived (below libevent's hard cap): show it again, the text kept. */
     if (formdata_parse(req, &d) < 0) {
         formdata_clear(&d);
-        form_render(w, req, 413, l, NULL, &err);
+        form_render(w, req, 413, l, NULL, &err, NULL);
         return;
     }
-    form_render(w, req, 413, formdata_lang(&d, l), &d, &err);
+    form_render(w, req, 413, formdata_lang(&d, l), &d, &err, NULL);
     formdata_clear(&d);
 }
 
@@ -641,9 +757,10 @@ void form_receipt_submit(Worker *w, struct evhttp_request *req)
                             RECEIPT_LEN);
         OPENSSL_cleanse(expected, sizeof expected);
     }
-    if (ok)
-        receipt_page(req, 200, l, ref, receipt, NULL, false);
-    else
+    if (ok) {
+        FormReceipt rc = {l, ref, receipt, NULL, false, NULL, 0};
+        form_receipt_page(req, 200, &rc);
+    } else
         reply_page_error(req, 404, l, N_("This reference and receipt do not belong together."));
     OPENSSL_cleanse(receipt, sizeof receipt);
     formdata_clear(&d);

@@ -7,9 +7,33 @@
 
 #include <event2/http.h>
 #include <jansson.h>
+#include <stdbool.h>
+
+#include "i18n.h"
 
 #include "conn.h"
 #include "worker.h"
+
+/* One evidence file sent with the form, as the receipt page reports it. */
+typedef struct {
+    char name[256];  /* the file's name as sent, for the page (escaped there) */
+    char sha256[65]; /* when stored */
+    bool stored;
+} FormFileResult;
+
+/* What the receipt page shows: the grievance's reference and receipt, and the files sent with
+ * the form (none: nfiles 0). */
+typedef struct {
+    const Lang *lang;
+    const char *reference;
+    const char *receipt;
+    const char *received_at; /* NULL: not shown */
+    bool replayed;
+    const FormFileResult *files;
+    int nfiles;
+} FormReceipt;
+
+void form_receipt_page(struct evhttp_request *req, int code, const FormReceipt *r);
 
 void form_page(Worker *w, struct evhttp_request *req);
 void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req);

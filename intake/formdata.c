@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "form.h"
+#include "util.h"
 
 int formdata_parse(struct evhttp_request *req, FormData *d)
 {
@@ -18,6 +19,26 @@ int formdata_parse(struct evhttp_request *req, FormData *d)
                  : -1;
     free(body);
     return rc;
+}
+
+int formdata_from_parts(FormData *d, const MultipartPart *parts, int nparts)
+{
+    TAILQ_INIT(&d->fields);
+    for (int i = 0; i < nparts; i++) {
+        const MultipartPart *p = &parts[i];
+        if (p->has_filename)
+            continue;
+        if (memchr(p->data, '\0', p->len))
+            return -1;
+        /* Built by hand: evhttp_add_header refuses the line breaks a description holds. */
+        struct evkeyval *kv = xcalloc(1, sizeof *kv);
+        kv->key = xstrdup(p->name);
+        kv->value = xmalloc(p->len + 1);
+        memcpy(kv->value, p->data, p->len);
+        kv->value[p->len] = '\0';
+        TAILQ_INSERT_TAIL(&d->fields, kv, next);
+    }
+    return 0;
 }
 
 bool formdata_read_post(struct evhttp_request *req, FormData *d)

@@ -8,6 +8,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "i18n.h"
+#include "multipart.h"
 
 typedef struct {
     struct evkeyvalq fields;
@@ -17,6 +18,10 @@ typedef struct {
  * -1 for a body that is not urlencoded text (a NUL, raw or encoded, would cut a value short). */
 int formdata_parse(struct evhttp_request *req, FormData *d);
 void formdata_clear(FormData *d);
+/* The text parts (those without a file name) of a multipart form into d, as formdata_parse does
+ * for an urlencoded body, so both go through the same checks (always initialised). 0, or -1 for a
+ * value holding a NUL. */
+int formdata_from_parts(FormData *d, const MultipartPart *parts, int nparts);
 /* The first value of name, or NULL. d may be NULL. */
 const char *formdata_get(const FormData *d, const char *name);
 /* Whether name has this value (checkboxes hold several). d may be NULL. */

@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MULTIPART_MAX_PARTS 16
+/* The grievance form: about 45 text parts (every checkbox is one) and its files. */
+#define MULTIPART_MAX_PARTS 64
 
 typedef struct {
     char name[64];             /* the form field */

@@ -223,12 +223,25 @@ void routes_request_cb(struct evhttp_request *req, void *arg)
      * oversized one is shown again with its text rather than refused bare. */
     const Config *cfg = w->shared->cfg;
     const char *mname = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "";
-    size_t limit = evidence_route_is_upload(mname, strlen(mname), path, strlen(path))
-                       ? (size_t)cfg->attachment_max_bytes + EVIDENCE_OVERHEAD_BYTES
-                       : (size_t)(html ? cfg->max_form_bytes : cfg->max_body_bytes);
-    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > limit) {
-        if (strcmp(path, "/grievances") == 0 &&
-            evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+    size_t limit = evidence_upload_limit(cfg, mname, strlen(mname), path, strlen(path));
+    bool form_post = strcmp(path, "/grievances") == 0 && *mname;
+    size_t got = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    /* The form takes files only as multipart: urlencoded, it keeps the form's own limit, and a
+     * body past the ordinary cap (which libevent enforced before the form had files) is refused
+     * bare rather than shown again. */
+    if (form_post && !api_content_type_is(req, "multipart/form-data")) {
+        limit = 0;
+        if (got > conn_ordinary_cap(cfg)) {
+            reply_close_after(req);
+            route_error(req, html, 413, "body_too_large",
+                        "the request body is larger than allowed");
+            return;
+        }
+    }
+    if (!limit)
+        limit = (size_t)(html ? cfg->max_form_bytes : cfg->max_body_bytes);
+    if (got > limit) {
+        if (form_post) {
             form_submit_too_large(w, req);
             return;
         }

@@ -28,7 +28,7 @@ PO_DIR = os.path.join(ROOT, "po")
 POT = os.path.join(PO_DIR, "redress.pot")
 TAXONOMY = os.path.join(ROOT, "config", "taxonomy.json")
 SOURCES = ["common/i18n.c", "intake/html.c", "intake/reply.c", "intake/errtext.c", "intake/form.c",
-           "intake/statuspage.c", "intake/storypage.c", "intake/priority_words.c", "intake/formdata.c", "intake/api.c", "intake/routes.c", "common/grievance_parse.c"]
+           "intake/statuspage.c", "intake/storypage.c", "intake/priority_words.c", "intake/formdata.c", "intake/formfiles.c", "intake/api.c", "intake/routes.c", "common/grievance_parse.c"]
 # The functions whose string arguments are messages (xgettext --keyword syntax).
 KEYWORDS = ["tr:2", "trc:2c,3", "N_", "NC_:1c,2", "html_tr:3", "html_trf:3", "reply_error:4",
             "form_error_page:3", "reply_page_error:4", "route_error:5",

@@ -368,3 +368,145 @@ class TestFormUploadAndErasure(AttachmentBase):
         _, _, err = self.get(ref, 1, expect=1)
         self.assertIn("erased", err)
         self.upload(ref, receipt, PNG, expect=404)  # an erased grievance takes no more files
+
+
+class TestFilesOnTheGrievanceForm(AttachmentBase):
+    """The grievance form itself carries the files (multipart/form-data, no JavaScript): checked
+    before anything is stored, stored after the grievance's commit, each hash on the receipt page."""
+    SAME = {"Sec-Fetch-Site": "same-origin"}
+    TEXT_FIELDS = {"description": "The platform removed my page after I posted the strike notice.",
+                   "category": "account_removal", "country": "KE", "complainant_type": "anonymous"}
+
+    def form_token(self, lang="en"):
+        st, _, page = self.intake.request("GET", "/?lang=" + lang)
+        self.assertEqual(st, 200)
+        html = page.decode()
+        form = html[html.index('<form id="grievance"'):html.index("</form>", html.index('<form id="grievance"'))]
+        self.assertIn('enctype="multipart/form-data"', form)
+        self.assertRegex(form, r'<input type="file" id="files" name="files" multiple accept="[^"]+" '
+                               r'aria-describedby="files-hint">')
+        self.assertIn('<label for="files">', form)
+        return re.search(r'name="token" value="([0-9a-f]{32})"', form).group(1)
+
+    def send(self, files, token=None, fields=None, expect=201, lang="en"):
+        text = dict(self.TEXT_FIELDS, language=lang, **(fields or {}))
+        if token:
+            text["token"] = token
+        parts = [(k, None, None, v.encode()) for k, v in text.items()]
+        parts += [("files", name, ctype, data) for name, ctype, data in files]
+        body, ct = multipart(parts, boundary="----formb0undary7MA4YWxk")
+        st, _, out = self.intake.request("POST", "/grievances", body, dict(self.SAME, **{"Content-Type": ct}))
+        self.assertEqual(st, expect, out[:1500])
+        return out.decode().replace("\u2068", "").replace("\u2069", "")
+
+    def counts(self):
+        return cluster().sql("SELECT (SELECT count(*) FROM grievance), (SELECT count(*) FROM grievance_attachment)")[0]
+
+    def reference_of(self, page):
+        return re.findall(r'<p class="secret">([^<]+)</p>', page)
+
+    def test_two_files_with_the_form_then_the_same_page_again(self):
+        token = self.form_token()
+        jpeg = b"\xff\xd8\xff\xe0" + os.urandom(5000)
+        page = self.send([("photo.jpg", "image/jpeg", jpeg), ("letter.pdf", "application/pdf", PDF)], token)
+        ref, receipt = self.reference_of(page)
+        hashes = re.findall(r'<code class="sha256" dir="ltr">([0-9a-f]{64})</code>', page)
+        self.assertEqual(hashes, [hashlib.sha256(jpeg).hexdigest(), hashlib.sha256(PDF).hexdigest()])
+        self.assertIn("photo.jpg", page)
+        self.assertIn("letter.pdf", page)
+        self.assertEqual(self.counts(), (1, 2))
+        self.assertEqual(cluster().sql("SELECT n, channel FROM grievance_attachment ORDER BY n"),
+                         [(1, "form"), (2, "form")])
+        # The receipt page still offers the upload form for more files.
+        self.assertIn('action="/status/attachments"', page)
+        # The same page sent again (its token is the Idempotency-Key): stored once, files too.
+        again = self.send([("photo.jpg", "image/jpeg", jpeg), ("letter.pdf", "application/pdf", PDF)], token)
+        self.assertEqual(self.reference_of(again), [ref, receipt])
+        self.assertIn("This form had already been received", again)
+        self.assertEqual(re.findall(r'<code class="sha256" dir="ltr">([0-9a-f]{64})</code>', again), hashes)
+        self.assertEqual(self.counts(), (1, 2))
+        # The status shows both; staff read them back byte for byte.
+        self.assertEqual([a["sha256"] for a in self.story(ref, receipt)["attachments"]], hashes)
+        self.open_case(ref)
+        self.assertEqual(self.get(ref, 1)[0], jpeg)
+        self.assertEqual(self.get(ref, 2)[0], PDF)
+        self.assert_no_secret_in_logs(receipt, "photo.jpg", "letter.pdf")
+
+    def test_a_bad_file_shows_the_form_again_with_the_text_and_stores_nothing(self):
+        token = self.form_token()
+        jpeg = b"\xff\xd8\xff\xe0" + os.urandom(100)
+        cases = [  # (files, status, what the page says)
+            ([("photo.jpg", "image/jpeg", jpeg), ("invoice.pdf", "application/pdf", b"MZ\x90\x00" + os.urandom(80))],
+             422, "“invoice.pdf” cannot be attached: its content is not a photo"),
+            ([("p%d.jpg" % i, "image/jpeg", jpeg + bytes([i])) for i in range(6)],
+             422, "You chose 6 files; at most 5 can be attached to one grievance."),
+            ([("huge.png", "image/png", PNG + b"\x00" * LIMIT)], 413, "“huge.png” is larger than 10.0 MB"),
+            ([("empty.txt", "text/plain", b"")], 422, "“empty.txt” is empty."),
+        ]
+        for files, status, says in cases:
+            page = self.send(files, token, expect=status)
+            self.assertIn("Your grievance has not been sent yet.", page)
+            self.assertIn(says, page)
+            self.assertIn('id="files-error"', page)
+            self.assertIn("please choose your files again", page)
+            self.assertIn(self.TEXT_FIELDS["description"], page)  # the text kept
+            self.assertIn('name="token" value="%s"' % token, page)  # the same page, the same key
+            self.assertEqual(self.counts(), (0, 0))
+        # A text problem with good files: the same, the files to choose again.
+        page = self.send([("photo.jpg", "image/jpeg", jpeg)], token, fields={"country": "XX"}, expect=422)
+        self.assertIn("Please choose the country where it happened.", page)
+        self.assertIn("please choose your files again", page)
+        self.assertEqual(self.counts(), (0, 0))
+        # In another language, the problem in that language.
+        page = self.send([("x.exe", "application/octet-stream", b"MZ" + os.urandom(40))], token, lang="fr",
+                         expect=422)
+        self.assertIn("«\u00a0x.exe\u00a0» ne peut pas être joint", page)
+        self.assertEqual(self.counts(), (0, 0))
+        # Then the same token with good files: one grievance, its file.
+        page = self.send([("photo.jpg", "image/jpeg", jpeg)], token)
+        self.assertEqual(len(self.reference_of(page)), 2)
+        self.assertEqual(self.counts(), (1, 1))
+        # The same page again with another file chosen: the grievance is acknowledged as stored, the
+        # other file is not stored under the first one's key, and the page says so.
+        page = self.send([("other.jpg", "image/jpeg", jpeg + b"changed")], token)
+        self.assertIn("This form had already been received", page)
+        self.assertIn("other.jpg</bdi>: <strong class=\"error\">this file was not stored. Your grievance itself is "
+                      "received", page)
+        self.assertNotIn(hashlib.sha256(jpeg + b"changed").hexdigest(), page)
+        self.assertEqual(self.counts(), (1, 1))
+
+    def test_no_file_chosen_and_the_urlencoded_form_unchanged(self):
+        import urllib.parse
+        # A browser sends an empty file input as a part with an empty name: no file.
+        page = self.send([("", "application/octet-stream", b"")], self.form_token())
+        self.assertEqual(len(self.reference_of(page)), 2)
+        self.assertNotIn("sha256", page.split("<h2>")[0])
+        self.assertEqual(self.counts(), (1, 0))
+        body = urllib.parse.urlencode(dict(self.TEXT_FIELDS, language="en", token=self.form_token()))
+        st, _, out = self.intake.request("POST", "/grievances", body,
+                                         dict(self.SAME, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        self.assertEqual(st, 201, out[:500])
+        self.assertEqual(self.counts(), (2, 0))
+        # Cross-site and malformed multipart posts are refused, nothing stored.
+        body, ct = multipart([("description", None, None, b"x"), ("files", "a.png", "image/png", PNG)])
+        st, _, _ = self.intake.request("POST", "/grievances", body, {"Content-Type": ct, "Sec-Fetch-Site": "cross-site"})
+        self.assertEqual(st, 403)
+        st, _, _ = self.intake.request("POST", "/grievances", body[:len(body) // 2], dict(self.SAME, **{"Content-Type": ct}))
+        self.assertEqual(st, 400)
+        self.assertEqual(self.counts(), (2, 0))
+
+    def test_an_urlencoded_form_keeps_its_own_limits(self):
+        """The form's route takes the large multipart cap, but an urlencoded post past the ordinary
+        cap is still refused (413), and one just past max_form_bytes is shown again with its text."""
+        import urllib.parse
+        big = urllib.parse.urlencode({"description": "我" * 50000, "category": "other", "country": "CN"})
+        st, _, out = self.intake.request("POST", "/grievances", big,
+                                         dict(self.SAME, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        self.assertEqual(st, 413)
+        self.assertIn("我" * 100, out.decode())
+        huge = "description=" + "a" * (4 * 393216 + 10)
+        st, _, out = self.intake.request("POST", "/grievances", huge,
+                                         dict(self.SAME, **{"Content-Type": "application/x-www-form-urlencoded"}))
+        self.assertEqual(st, 413)
+        self.assertNotIn(b"a" * 1000, out)
+        self.assertEqual(self.counts(), (0, 0))

@@ -127,18 +127,29 @@ static void test_types_by_content(void **state)
 static void test_upload_routes(void **state)
 {
     (void)state;
+    Config cfg = {0};
+    cfg.attachments_max = 5;
+    cfg.attachment_max_bytes = 10485760;
+    cfg.max_form_bytes = 393216;
+    const size_t one = 10485760 + EVIDENCE_OVERHEAD_BYTES;
     const char *p = "/v1/grievances/7K3QMZ9X2FA/attachments";
-    assert_true(evidence_route_is_upload("POST", 4, p, strlen(p)));
-    assert_false(evidence_route_is_upload("GET", 3, p, strlen(p)));
-    assert_true(evidence_route_is_upload("POST", 4, "/status/attachments?x", 21));
+    assert_int_equal(evidence_upload_limit(&cfg, "POST", 4, p, strlen(p)), one);
+    assert_int_equal(evidence_upload_limit(&cfg, "GET", 3, p, strlen(p)), 0);
+    assert_int_equal(evidence_upload_limit(&cfg, "POST", 4, "/status/attachments?x", 21), one);
+    /* The form carries the files and its own text. */
+    assert_int_equal(evidence_upload_limit(&cfg, "POST", 4, "/grievances", 11), 5 * one + 393216);
+    assert_int_equal(evidence_upload_limit(&cfg, "GET", 3, "/grievances", 11), 0);
     static const char *const no[] = {"/v1/grievances",
                                      "/v1/grievances/X/messages",
                                      "/v1/grievances/attachments",
                                      "/status/action",
                                      "/attachments",
+                                     "/grievancesX",
                                      "/v1/grievances/X/attachmentsX"};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
-        assert_false(evidence_route_is_upload("POST", 4, no[i], strlen(no[i])));
+        assert_int_equal(evidence_upload_limit(&cfg, "POST", 4, no[i], strlen(no[i])), 0);
+    cfg.attachments_max = 0; /* no files: the form keeps its own limit */
+    assert_int_equal(evidence_upload_limit(&cfg, "POST", 4, "/grievances", 11), 0);
 }
 
 int main(void)
