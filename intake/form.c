@@ -716,6 +716,21 @@ void form_submit_too_large(Worker *w, struct evhttp_request *req)
     GrievanceError err = {"", "body_too_large", "the request body is larger than allowed"};
     const Lang *l = reply_lang(req);
     reply_close_after(req);
+    if (formdata_same_origin(req) && api_content_type_is(req, "multipart/form-data") &&
+        w->shared->cfg->attachments_max > 0) {
+        /* The form with files past its limit: the text again, and the file at fault if one is
+         * too large by itself, else the files together. */
+        FormFiles *files;
+        FormFileProblem problem;
+        if (!formfiles_read_post(w, req, &d, &files, &problem))
+            return;
+        formfiles_free(files);
+        if (!problem.code || strcmp(problem.code, "file_too_large") != 0)
+            problem.code = "files_too_large";
+        form_render(w, req, 413, formdata_lang(&d, l), &d, NULL, &problem);
+        formdata_clear(&d);
+        return;
+    }
     if (!formdata_same_origin(req) ||
         !api_content_type_is(req, "application/x-www-form-urlencoded")) {
         form_error_page(req, 413, N_("What you sent is larger than this site accepts."));

@@ -209,6 +209,10 @@ void formfiles_problem_html(struct evbuffer *out, const Lang *l, const Config *c
     else if (strcmp(p->code, "file_too_large") == 0)
         html_trf(out, l, N_("“{name}” is larger than {size} MB, the most one file may be."), "name",
                  p->name, "size", max_mb, NULL);
+    else if (strcmp(p->code, "files_too_large") == 0)
+        html_tr(out, l,
+                N_("The files together are larger than one form can carry. Send fewer or smaller "
+                   "files with the form, and add the others afterwards from the receipt page."));
     else if (strcmp(p->code, "file_empty") == 0)
         html_trf(out, l, N_("“{name}” is empty."), "name", p->name, NULL);
     else

@@ -25,7 +25,7 @@ typedef struct FormFiles FormFiles;
 /* Why the form's files were refused before anything was stored. */
 typedef struct {
     const char *code; /* NULL: no problem; "too_many_files", "file_too_large", "type_not_allowed",
-                         "file_empty" */
+                         "file_empty", "files_too_large" (together, past the form's limit) */
     char name[256];   /* the file at fault (as sent); "" for too_many_files */
     int chosen;       /* too_many_files: how many were sent */
 } FormFileProblem;

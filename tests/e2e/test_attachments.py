@@ -495,6 +495,17 @@ class TestFilesOnTheGrievanceForm(AttachmentBase):
         self.assertEqual(st, 400)
         self.assertEqual(self.counts(), (2, 0))
 
+    def test_files_together_past_the_forms_limit(self):
+        """Each file within its size, together past the form's limit (5 x (10 MiB + 64 KiB) + the
+        form's own): the form again with its text and why, nothing stored."""
+        token = self.form_token()
+        files = [("scan%d.txt" % i, "text/plain", b"a" * LIMIT) for i in range(5)]
+        page = self.send(files, token, fields={"companies": "Acme " * 180000}, expect=413)
+        self.assertIn("The files together are larger than one form can carry.", page)
+        self.assertIn(self.TEXT_FIELDS["description"], page)
+        self.assertIn('name="token" value="%s"' % token, page)
+        self.assertEqual(self.counts(), (0, 0))
+
     def test_an_urlencoded_form_keeps_its_own_limits(self):
         """The form's route takes the large multipart cap, but an urlencoded post past the ordinary
         cap is still refused (413), and one just past max_form_bytes is shown again with its text."""
