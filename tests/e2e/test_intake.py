@@ -1505,15 +1505,17 @@ class TestStatusLeaksNothingByTiming(IntakeBase):
             check = (check * 32 + alphabet.index(c)) % 37
         unknown = [(data + alphabet[check], wrong)] * 3  # well-formed, stored nowhere
         # One index scan per look-up, whatever the reference (before: a row fetched too for a
-        # known reference).
-        unknown_work = self.phase(unknown, 404, lambda d: d[2] >= 3)
-        wrong_work = self.phase([(ref, wrong)] * 3, 404, lambda d: d[2] >= 3)
+        # known reference). A month's partition of a few rows may be scanned whole instead, as the
+        # planner sees fit (1 run in 8): the same work either way is the point.
+        scanned = lambda d: d[2] >= 3 or d[0] >= 3  # noqa: E731
+        unknown_work = self.phase(unknown, 404, scanned)
+        wrong_work = self.phase([(ref, wrong)] * 3, 404, scanned)
         self.assertNotEqual(unknown_work, (0,) * 6, "the look-ups never reached the database")
         self.assertEqual(unknown_work, wrong_work, "(seq scans, rows read, index scans, rows fetched, "
                          "case seq scans, case index scans)")
         self.assertEqual(wrong_work[3], 0, "a wrong receipt fetched a grievance row")
-        right_work = self.phase([(ref, receipt)], 200, lambda d: d[3] > 0)
-        self.assertGreater(right_work[3], 0, "the counters see a fetched row")
+        right_work = self.phase([(ref, receipt)], 200, lambda d: d[3] > 0 or d[1] > 0)
+        self.assertGreater(right_work[3] + right_work[1], 0, "the counters see the row read")
 
 
 class TestStartupRefusals(unittest.TestCase):
