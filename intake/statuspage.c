@@ -101,6 +101,20 @@ const char *form_stage_words(const char *stage)
     return words_of(words, sizeof words / sizeof words[0], stage);
 }
 
+/* One <dt>label</dt><dd>...</dd> row of the status list: words (a msgid) or a time. */
+static void status_row(struct evbuffer *out, const Lang *l, const char *label, const char *words,
+                       const char *time)
+{
+    evbuffer_add_printf(out, "<dt>");
+    html_tr(out, l, label);
+    evbuffer_add_printf(out, "</dt><dd>");
+    if (words)
+        html_tr(out, l, words);
+    else
+        html_datetime(out, l, time);
+    evbuffer_add_printf(out, "</dd>\n");
+}
+
 /* The answer's language: the switch if pressed, else the grievance's own, else the language of
  * the request page. The request body is still there: read it again. */
 static const Lang *status_lang(struct evhttp_request *req, const StatusInfo *info, FormData *d)
@@ -135,25 +149,12 @@ static void form_status_reply(struct evhttp_request *req, StatusOutcome outcome,
     html_page_open(out, l, tr(l, N_("Follow a grievance")), &sw);
     evbuffer_add_printf(out, "<h1>");
     html_trf(out, l, N_("Grievance {reference}"), "reference", info->reference, NULL);
-    evbuffer_add_printf(out, "</h1>\n<dl>\n<dt>");
-    html_tr(out, l, N_("Status"));
-    evbuffer_add_printf(out, "</dt><dd>");
-    html_tr(out, l, form_status_words(info->status));
-    evbuffer_add_printf(out, "</dd>\n<dt>");
-    html_tr(out, l, N_("Received"));
-    evbuffer_add_printf(out, "</dt><dd>");
-    html_datetime(out, l, info->received_at);
-    evbuffer_add_printf(out, "</dd>\n");
+    evbuffer_add_printf(out, "</h1>\n<dl>\n");
+    status_row(out, l, N_("Status"), form_status_words(info->status), NULL);
+    status_row(out, l, N_("Received"), NULL, info->received_at);
     if (info->next_stage[0]) {
-        evbuffer_add_printf(out, "<dt>");
-        html_tr(out, l, N_("Next step"));
-        evbuffer_add_printf(out, "</dt><dd>");
-        html_tr(out, l, form_stage_words(info->next_stage));
-        evbuffer_add_printf(out, "</dd>\n<dt>");
-        html_tr(out, l, N_("Due by"));
-        evbuffer_add_printf(out, "</dt><dd>");
-        html_datetime(out, l, info->next_due);
-        evbuffer_add_printf(out, "</dd>\n");
+        status_row(out, l, N_("Next step"), form_stage_words(info->next_stage), NULL);
+        status_row(out, l, N_("Due by"), NULL, info->next_due);
     }
     evbuffer_add_printf(out, "</dl>\n");
     storypage_sections(out, l, conn_worker(conn_of_request(req))->shared->cfg, info->story,
