@@ -131,6 +131,7 @@ static const ConfigKey config_keys[] = {
     STR("database", "admin_user", admin_user, "redress_staff", 0),
     INT("database", "batch_max_rows", batch_max_rows, "256", 1, 4096),
     INT("database", "batch_window_us", batch_window_us, "0", 0, 1000000),
+    INT("database", "commit_streams", commit_streams, "1", 1, 64),
     INT("database", "timeout", db_timeout_s, "10", 1, 3600),
     STR("keys", "contact_key_file", contact_key_file, "var/keys/contact.key", 1),
     STR("keys", "receipt_key_file", receipt_key_file, "var/keys/receipt.key", 1),

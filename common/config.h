@@ -31,6 +31,8 @@ typedef struct Config {
     char *triage_user;
     char *admin_user;
     int batch_max_rows;  /* group commit: rows per transaction at most */
+    int commit_streams;  /* group commit: submission connections shared by the workers (at most
+                            workers; fewer make larger batches) */
     int batch_window_us; /* group commit: how long a row that finds the connection idle waits for
                             company (0: none; under load batches fill by themselves) */
     int db_timeout_s;    /* a database round trip longer than this counts as a dead connection */

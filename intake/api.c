@@ -120,7 +120,7 @@ void api_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
         reply_unavailable(req);
         goto done;
     }
-    if (batcher_overloaded(w->batcher)) {
+    if (batcher_overloaded(w->batch)) {
         reply_busy(req);
         goto done;
     }

@@ -9,6 +9,8 @@
  * since then still owe (after them, on the same connection: triage wakes once they are visible). */
 #include "batch.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,24 @@ struct Batcher {
     struct event *announce; /* armed while a batch sent went unannounced */
     double announced_at;    /* metrics_now() of the last notification sent */
     bool unannounced;       /* a batch was sent after it */
+    /* Shared with the other workers' threads. */
+    pthread_mutex_t inbox_lock;
+    Submission *inbox_head, *inbox_tail; /* handed over by other workers, not yet queued */
+    struct event *inbox_ev;              /* activated by them; runs in the owner's thread */
+    _Atomic int queued;                  /* submissions added and not yet answered */
+    _Atomic int ports;                   /* ports open on this stream, the owner's included */
+};
+
+/* A worker's handle on a stream. Answers for another thread's submissions come back through
+ * done_head, under lock, and done_ev runs them in the port's own thread. */
+struct BatchPort {
+    Batcher *stream;
+    Worker *worker;
+    int outstanding; /* touched only in the port's thread */
+    bool closed;
+    pthread_mutex_t lock;
+    Submission *done_head, *done_tail;
+    struct event *done_ev;
 };
 
 typedef struct {
@@ -122,6 +142,29 @@ static Submission *queue_pop(Batcher *b)
     return sub;
 }
 
+static void list_append(Submission **head, Submission **tail, Submission *sub)
+{
+    sub->next = NULL;
+    if (*tail)
+        (*tail)->next = sub;
+    else
+        *head = sub;
+    *tail = sub;
+}
+
+/* The one way a submission leaves the stream: its done runs in its own worker's thread
+ * (batch_port_done_cb). */
+static void batch_finish(Batcher *b, Submission *sub, SubmitOutcome outcome)
+{
+    BatchPort *p = sub->port;
+    atomic_fetch_sub_explicit(&b->queued, 1, memory_order_relaxed);
+    sub->result = outcome;
+    pthread_mutex_lock(&p->lock);
+    list_append(&p->done_head, &p->done_tail, sub);
+    pthread_mutex_unlock(&p->lock);
+    event_active(p->done_ev, EV_READ, 0);
+}
+
 static void flight_free(Flight *f)
 {
     free(f->subs);
@@ -184,7 +227,7 @@ static void flight_done_cb(void *arg, DbStatus status)
                   metrics_now() - f->sent_at);
     if (status != DB_OK) {
         for (int i = 0; i < f->n; i++)
-            f->subs[i]->done(f->subs[i], SUBMIT_UNAVAILABLE);
+            batch_finish(b, f->subs[i], SUBMIT_UNAVAILABLE);
     } else if (f->committed && f->select_ok) {
         for (int i = 0; i < f->n; i++) {
             Submission *sub = f->subs[i];
@@ -193,7 +236,7 @@ static void flight_done_cb(void *arg, DbStatus status)
             f->subs[i] = NULL; /* handed on: requeued or failed */
             /* Reference collision: try again with a new one. */
             if (++sub->attempts >= BATCH_MAX_ATTEMPTS) {
-                sub->done(sub, SUBMIT_FAILED);
+                batch_finish(b, sub, SUBMIT_FAILED);
                 continue;
             }
             grievance_row_rekey(&sub->row, key);
@@ -207,7 +250,7 @@ static void flight_done_cb(void *arg, DbStatus status)
         }
         for (int i = 0; i < f->n; i++) {
             if (f->subs[i])
-                f->subs[i]->done(f->subs[i], f->subs[i]->result);
+                batch_finish(b, f->subs[i], f->subs[i]->result);
         }
     } else if (strcmp(f->sqlstate, "25P02") == 0) {
         /* Pipelined behind a transaction that failed: never run. The same rows go again. */
@@ -219,7 +262,7 @@ static void flight_done_cb(void *arg, DbStatus status)
         LOG_WARN("worker %d: batch of %d not stored (SQLSTATE %s); answering 503", b->worker->id,
                  f->n, f->sqlstate);
         for (int i = 0; i < f->n; i++)
-            f->subs[i]->done(f->subs[i], SUBMIT_UNAVAILABLE);
+            batch_finish(b, f->subs[i], SUBMIT_UNAVAILABLE);
     } else if (f->n > 1) {
         /* The batch was refused: retry every row on its own so the bad one fails alone. */
         LOG_WARN("worker %d: batch of %d refused (SQLSTATE %s); retrying rows one by one",
@@ -232,7 +275,7 @@ static void flight_done_cb(void *arg, DbStatus status)
     } else {
         LOG_ERROR("worker %d: grievance refused by the database (SQLSTATE %s)", b->worker->id,
                   f->sqlstate[0] ? f->sqlstate : "none");
-        f->subs[0]->done(f->subs[0], SUBMIT_FAILED);
+        batch_finish(b, f->subs[0], SUBMIT_FAILED);
     }
     flight_free(f);
     if (b->npending > 0)
@@ -327,7 +370,7 @@ static void batch_send(Batcher *b)
         b->inflight--;
         b->inflight_rows -= f->n;
         for (int i = 0; i < f->n; i++)
-            f->subs[i]->done(f->subs[i], SUBMIT_UNAVAILABLE);
+            batch_finish(b, f->subs[i], SUBMIT_UNAVAILABLE);
         flight_free(f);
     }
 }
@@ -359,29 +402,8 @@ static void batch_window_cb(evutil_socket_t fd, short what, void *arg)
     batch_try_flush(b);
 }
 
-Batcher *batcher_new(Worker *w)
-{
-    Batcher *b = xcalloc(1, sizeof *b);
-    b->worker = w;
-    b->window = evtimer_new(w->base, batch_window_cb, b);
-    b->announce = evtimer_new(w->base, batch_announce_cb, b);
-    db_prepare(w->db, GRIEVANCE_ROWS_ANNOUNCE_SQL, ROW_NCOLS + 1);
-    return b;
-}
-
-void batcher_free(Batcher *b)
-{
-    if (!b)
-        return;
-    Submission *sub;
-    while ((sub = queue_pop(b)) != NULL)
-        sub->done(sub, SUBMIT_UNAVAILABLE);
-    event_free(b->window);
-    event_free(b->announce);
-    free(b);
-}
-
-void batcher_add(Batcher *b, Submission *sub)
+/* Queues a submission in the owner's thread. */
+static void batch_enqueue(Batcher *b, Submission *sub)
 {
     int us = b->worker->shared->cfg->batch_window_us;
     queue_push(b, sub, false);
@@ -394,15 +416,146 @@ void batcher_add(Batcher *b, Submission *sub)
             evtimer_add(b->window, &tv);
         }
     }
+}
+
+static Submission *inbox_take(Batcher *b)
+{
+    pthread_mutex_lock(&b->inbox_lock);
+    Submission *head = b->inbox_head;
+    b->inbox_head = b->inbox_tail = NULL;
+    pthread_mutex_unlock(&b->inbox_lock);
+    return head;
+}
+
+/* Other workers' submissions, in the owner's thread: all of them join the queue, then one flush,
+ * so what arrived together goes together. */
+static void batch_inbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    Batcher *b = arg;
+    Submission *sub = inbox_take(b);
+    while (sub) {
+        Submission *next = sub->next;
+        batch_enqueue(b, sub);
+        sub = next;
+    }
     batch_try_flush(b);
+}
+
+Batcher *batcher_new(Worker *owner)
+{
+    Batcher *b = xcalloc(1, sizeof *b);
+    b->worker = owner;
+    b->window = evtimer_new(owner->base, batch_window_cb, b);
+    b->announce = evtimer_new(owner->base, batch_announce_cb, b);
+    b->inbox_ev = event_new(owner->base, -1, 0, batch_inbox_cb, b);
+    pthread_mutex_init(&b->inbox_lock, NULL);
+    db_prepare(owner->db, GRIEVANCE_ROWS_ANNOUNCE_SQL, ROW_NCOLS + 1);
+    return b;
+}
+
+void batcher_free(Batcher *b)
+{
+    if (!b)
+        return;
+    Submission *sub = inbox_take(b);
+    while (sub) {
+        Submission *next = sub->next;
+        queue_push(b, sub, false);
+        sub = next;
+    }
+    while ((sub = queue_pop(b)) != NULL)
+        batch_finish(b, sub, SUBMIT_UNAVAILABLE);
+    event_free(b->window);
+    event_free(b->announce);
+    event_free(b->inbox_ev);
+    pthread_mutex_destroy(&b->inbox_lock);
+    free(b);
 }
 
 int batcher_pending(const Batcher *b)
 {
-    return b->npending + b->inflight_rows;
+    return atomic_load_explicit(&b->queued, memory_order_relaxed);
 }
 
-bool batcher_overloaded(const Batcher *b)
+bool batcher_has_ports(const Batcher *b)
 {
+    return atomic_load_explicit(&b->ports, memory_order_acquire) > 0;
+}
+
+/* Answers for this worker's submissions that another thread's stream finished. */
+static void batch_port_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    BatchPort *p = arg;
+    pthread_mutex_lock(&p->lock);
+    Submission *sub = p->done_head;
+    p->done_head = p->done_tail = NULL;
+    pthread_mutex_unlock(&p->lock);
+    while (sub) {
+        Submission *next = sub->next;
+        p->outstanding--;
+        sub->done(sub, sub->result);
+        sub = next;
+    }
+}
+
+BatchPort *batch_port_new(Worker *w, Batcher *b)
+{
+    BatchPort *p = xcalloc(1, sizeof *p);
+    p->stream = b;
+    p->worker = w;
+    pthread_mutex_init(&p->lock, NULL);
+    p->done_ev = event_new(w->base, -1, 0, batch_port_done_cb, p);
+    atomic_fetch_add_explicit(&b->ports, 1, memory_order_relaxed);
+    return p;
+}
+
+void batch_port_close(BatchPort *p)
+{
+    if (p && !p->closed) {
+        p->closed = true;
+        atomic_fetch_sub_explicit(&p->stream->ports, 1, memory_order_release);
+    }
+}
+
+void batch_port_free(BatchPort *p)
+{
+    if (!p)
+        return;
+    batch_port_close(p);
+    Submission *sub = p->done_head;
+    while (sub) { /* answered after this worker stopped: nobody is left to tell */
+        Submission *next = sub->next;
+        sub->done(sub, SUBMIT_UNAVAILABLE);
+        sub = next;
+    }
+    event_free(p->done_ev);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+void batcher_add(BatchPort *p, Submission *sub)
+{
+    Batcher *b = p->stream;
+    sub->port = p;
+    p->outstanding++;
+    atomic_fetch_add_explicit(&b->queued, 1, memory_order_relaxed);
+    pthread_mutex_lock(&b->inbox_lock);
+    list_append(&b->inbox_head, &b->inbox_tail, sub);
+    pthread_mutex_unlock(&b->inbox_lock);
+    event_active(b->inbox_ev, EV_READ, 0);
+}
+
+int batch_port_outstanding(const BatchPort *p)
+{
+    return p->outstanding;
+}
+
+bool batcher_overloaded(const BatchPort *p)
+{
+    const Batcher *b = p->stream;
     return batcher_pending(b) >= BATCH_QUEUE_FACTOR * b->worker->shared->cfg->batch_max_rows;
 }

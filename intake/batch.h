@@ -1,4 +1,9 @@
-/* Group commit. Submissions that arrive within a short window (server batch_window_us), or until
+/* Group commit. A Batcher is one commit stream: a thread of its own (server.c) with the submissions
+ * connection. Every worker hands its submissions to a stream through its own BatchPort, across
+ * threads (a locked inbox), and gets each answer back the same way, so done always runs in the
+ * thread that called batcher_add. One stream for all workers (the default) makes batches as large
+ * as the load allows, and a batch costs PostgreSQL a fixed part (executor start, commit) besides
+ * its rows. Submissions that arrive within a short window (server batch_window_us), or until
  * batch_max_rows are waiting, are written by one intake_submit() call in one transaction; each
  * submission's callback runs once, after COMMIT was acknowledged (PQcmdStatus "COMMIT") or when
  * the outcome is known to be a failure. The rows travel as one array per column (RowBatch). If a
@@ -25,6 +30,7 @@ typedef enum {
 } SubmitOutcome;
 
 typedef struct Submission Submission;
+typedef struct BatchPort BatchPort;
 typedef void (*SubmissionDoneCb)(Submission *sub, SubmitOutcome outcome);
 
 struct Submission {
@@ -36,20 +42,35 @@ struct Submission {
     bool answered;        /* the current flight's statement returned this row */
     SubmitOutcome result; /* when answered: STORED, REPLAYED or CONFLICT */
     int attempts;         /* references tried */
+    BatchPort *port;      /* the worker it came from: done runs in that worker's thread */
     SubmissionDoneCb done;
     void *arg; /* the caller's context */
 };
 
-Batcher *batcher_new(Worker *w);
-/* Fails every queued submission with SUBMIT_UNAVAILABLE. Accepts NULL. */
+/* A commit stream on owner's connection (owner->db), run in owner's thread. */
+Batcher *batcher_new(Worker *owner);
+/* Fails every queued submission with SUBMIT_UNAVAILABLE. Accepts NULL. Call after every port of
+ * it was closed and its owner's thread has stopped. */
 void batcher_free(Batcher *b);
-/* Queues sub. done runs exactly once, possibly before this returns; after the call the caller
- * touches sub only from done (which frees it). */
-void batcher_add(Batcher *b, Submission *sub);
-/* Submissions queued or in flight. */
+/* Whether the stream has submissions queued or in flight, from any worker (atomic). */
 int batcher_pending(const Batcher *b);
+
+/* w's way into stream b (b may be w's own). */
+BatchPort *batch_port_new(Worker *w, Batcher *b);
+/* Accepts NULL. Submissions still out are dropped unanswered (their clients are gone with the
+ * server). */
+void batch_port_free(BatchPort *p);
+/* Queues sub, from the port's worker thread. done runs exactly once, in that thread, possibly
+ * before this returns; after the call the caller touches sub only from done (which frees it). */
+void batcher_add(BatchPort *p, Submission *sub);
+/* This worker's submissions not yet answered (its own thread). */
+int batch_port_outstanding(const BatchPort *p);
+/* The port's worker will add nothing more: its stream's owner may stop once the others have. */
+void batch_port_close(BatchPort *p);
+/* Whether any port is still open on the stream (atomic). */
+bool batcher_has_ports(const Batcher *b);
 /* True when so many submissions wait for the database that new ones should be turned away (429)
- * instead of queueing without bound. */
-bool batcher_overloaded(const Batcher *b);
+ * instead of queueing without bound; any thread. */
+bool batcher_overloaded(const BatchPort *p);
 
 #endif

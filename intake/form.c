@@ -684,7 +684,7 @@ void form_submit(Worker *w, IntakeConn *conn, struct evhttp_request *req)
         form_render(w, req, 422, p->lang, &p->data, &err, files);
         goto done;
     }
-    if (!db_ready(w->db) || batcher_overloaded(w->batcher)) {
+    if (!db_ready(w->db) || batcher_overloaded(w->batch)) {
         SubmitResult r = {SUBMIT_UNAVAILABLE, NULL, NULL, NULL};
         form_submit_reply(req, &r, p);
         p = NULL;

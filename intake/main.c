@@ -132,7 +132,7 @@ int main(int argc, char **argv)
     if (cfg->metrics_enabled)
         LOG_INFO("metrics on http://%s:%d/metrics", cfg->metrics_listen, cfg->metrics_port);
     /* A worker loop beats every second: two missed beats and half the watchdog interval, stuck. */
-    if (service_watchdog_start(cfg->workers, 2000) < 0)
+    if (service_watchdog_start(cfg->workers + server_commit_streams(cfg), 2000) < 0)
         LOG_WARN("watchdog: cannot start its thread");
     char status_line[128];
     snprintf(status_line, sizeof status_line, "listening on port %d with %d worker(s)", cfg->port,

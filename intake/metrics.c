@@ -94,7 +94,7 @@ static void metrics_worker_snapshot_cb(Worker *w, void *arg)
         return;
     atomic_store(&metrics_worker_db_up[w->id], db_ready(w->db));
     atomic_store(&metrics_worker_conns[w->id], w->nconns);
-    atomic_store(&metrics_worker_pending[w->id], batcher_pending(w->batcher));
+    atomic_store(&metrics_worker_pending[w->id], batch_port_outstanding(w->batch));
     atomic_store(&metrics_worker_seen[w->id], 1);
 }
 

@@ -518,7 +518,7 @@ void open311_request_submit(Worker *w, IntakeConn *conn, struct evhttp_request *
     Open311Post *p = xcalloc(1, sizeof *p);
     for (size_t i = 0; i < sizeof dropped_params / sizeof dropped_params[0]; i++)
         p->dropped[dropped_params[i]] = given(f.param[dropped_params[i]]);
-    if (!db_ready(w->db) || batcher_overloaded(w->batcher)) {
+    if (!db_ready(w->db) || batcher_overloaded(w->batch)) {
         SubmitResult r = {SUBMIT_UNAVAILABLE, NULL, NULL, NULL};
         open311_submit_reply(req, &r, p);
         goto done;

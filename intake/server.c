@@ -27,6 +27,8 @@ struct Server {
     const Shared *shared;
     Worker *workers;
     int nworkers;
+    Worker *streams; /* commit stream threads: an event loop and a submissions connection each */
+    int nstreams;
     pthread_mutex_t run_lock; /* one server_run_in_workers at a time */
 };
 
@@ -113,7 +115,6 @@ static int worker_init(Worker *w, char *err, size_t errlen)
     /* A 10 MiB file in the submissions' pipeline would hold every batch queued behind it. */
     if (cfg->attachments_max > 0 && cfg->attachment_connection)
         w->db_files = db_new(w->base, cfg, cfg->intake_user, "redress-intake/files");
-    w->batcher = batcher_new(w);
     w->beat = service_beat_timer_new(w->base, w->id);
     return 0;
 }
@@ -131,24 +132,49 @@ static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
     worker_drain_cb(-1, 0, w);
 }
 
+/* A commit stream's thread: its own event loop with the submissions connection and nothing else,
+ * so a commit's answer is read the moment it arrives, never behind a loop of TLS work. */
+static int stream_init(Worker *sw, char *err, size_t errlen)
+{
+    const Config *cfg = sw->shared->cfg;
+    sw->base = event_base_new();
+    if (!sw->base) {
+        snprintf(err, errlen, "cannot create the event loop");
+        return -1;
+    }
+    sw->db = db_new(sw->base, cfg, cfg->intake_user, "redress-intake");
+    sw->stream = batcher_new(sw);
+    sw->beat = service_beat_timer_new(sw->base, sw->id);
+    return 0;
+}
+
 static void worker_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     Worker *w = arg;
     static __thread int waited_ms;
-    if (batcher_pending(w->batcher) == 0) {
+    if (w->stream) {
+        /* A stream stays until the workers it serves have stopped adding and it is empty. */
+        if (!batcher_has_ports(w->stream) && batcher_pending(w->stream) == 0) {
+            event_base_loopexit(w->base, NULL);
+            return;
+        }
+        if (waited_ms >= SHUTDOWN_GRACE_S * 1000) {
+            /* The database is stuck: close it so waiting clients get their 503 (never a 201
+             * whose commit is unknown); the workers write those replies. */
+            LOG_WARN("commit stream %d: %d submission(s) still waiting at shutdown; answering 503",
+                     w->id, batcher_pending(w->stream));
+            db_close(w->db);
+            struct timeval flush = {0, 200000};
+            event_base_loopexit(w->base, &flush);
+            return;
+        }
+    } else if (batch_port_outstanding(w->batch) == 0 ||
+               waited_ms >= (SHUTDOWN_GRACE_S + 1) * 1000) {
+        /* Answered, or past the grace period after which its stream answers 503. */
+        batch_port_close(w->batch);
         event_base_loopexit(w->base, NULL);
-        return;
-    }
-    if (waited_ms >= SHUTDOWN_GRACE_S * 1000) {
-        /* The database is stuck: close it so waiting clients get their 503 (never a 201 whose
-         * commit is unknown), and give those replies a moment to be written. */
-        LOG_WARN("worker %d: %d submission(s) still waiting at shutdown; answering 503", w->id,
-                 batcher_pending(w->batcher));
-        db_close(w->db);
-        struct timeval flush = {0, 200000};
-        event_base_loopexit(w->base, &flush);
         return;
     }
     waited_ms += 50;
@@ -165,13 +191,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void worker_free(Worker *w)
+static void worker_parts_free(Worker *w)
 {
-    /* The database first: its failing jobs still report to the batcher. */
-    db_free(w->db_files);
-    db_free(w->db_read);
-    db_free(w->db);
-    batcher_free(w->batcher);
+    batch_port_free(w->batch);
     if (w->beat)
         event_free(w->beat);
     if (w->http)
@@ -180,12 +202,41 @@ static void worker_free(Worker *w)
         event_base_free(w->base);
 }
 
+/* Freed in steps, so nothing is freed while another thread's part may still use it: ports are
+ * closed, each stream's connection fails what is still in flight and the stream fails what is
+ * queued (answers go to the ports), then the ports deliver them. */
+static void server_parts_free(Server *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        batch_port_close(s->workers[i].batch);
+    for (int i = 0; i < s->nstreams; i++) {
+        db_free(s->streams[i].db);
+        batcher_free(s->streams[i].stream);
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        Worker *w = &s->workers[i];
+        db_free(w->db_files);
+        db_free(w->db_read);
+        db_free(w->db);
+        worker_parts_free(w);
+    }
+    for (int i = 0; i < s->nstreams; i++)
+        worker_parts_free(&s->streams[i]);
+}
+
+int server_commit_streams(const Config *cfg)
+{
+    return cfg->commit_streams < cfg->workers ? cfg->commit_streams : cfg->workers;
+}
+
 Server *server_start(const Shared *shared, char *err, size_t errlen)
 {
     Server *s = xcalloc(1, sizeof *s);
     s->shared = shared;
     s->nworkers = shared->cfg->workers;
     s->workers = xcalloc((size_t)s->nworkers, sizeof(Worker));
+    s->nstreams = server_commit_streams(shared->cfg);
+    s->streams = xcalloc((size_t)s->nstreams, sizeof(Worker));
     pthread_mutex_init(&s->run_lock, NULL);
     int per_worker = shared->cfg->max_connections / s->nworkers;
     for (int i = 0; i < s->nworkers; i++) {
@@ -197,6 +248,24 @@ Server *server_start(const Shared *shared, char *err, size_t errlen)
         if (worker_init(w, err, errlen) < 0)
             goto fail;
     }
+    for (int i = 0; i < s->nstreams; i++) {
+        Worker *sw = &s->streams[i];
+        sw->id = s->nworkers + i; /* its watchdog slot and its name in the log */
+        sw->local = *shared;
+        sw->shared = &sw->local;
+        if (stream_init(sw, err, errlen) < 0)
+            goto fail;
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        Worker *w = &s->workers[i];
+        w->batch = batch_port_new(w, s->streams[i % s->nstreams].stream);
+    }
+    for (int i = 0; i < s->nstreams; i++) {
+        if (pthread_create(&s->streams[i].thread, NULL, worker_main, &s->streams[i]) != 0) {
+            snprintf(err, errlen, "cannot start commit stream thread");
+            abort(); /* threads already running cannot be unwound safely */
+        }
+    }
     for (int i = 0; i < s->nworkers; i++) {
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
             snprintf(err, errlen, "cannot start worker thread");
@@ -205,8 +274,8 @@ Server *server_start(const Shared *shared, char *err, size_t errlen)
     }
     return s;
 fail:
-    for (int i = 0; i < s->nworkers; i++)
-        worker_free(&s->workers[i]);
+    server_parts_free(s);
+    free(s->streams);
     pthread_mutex_destroy(&s->run_lock);
     free(s->workers);
     free(s);
@@ -304,10 +373,14 @@ void server_stop(Server *s)
 {
     for (int i = 0; i < s->nworkers; i++)
         event_base_once(s->workers[i].base, -1, EV_TIMEOUT, worker_stop_cb, &s->workers[i], NULL);
+    for (int i = 0; i < s->nstreams; i++)
+        event_base_once(s->streams[i].base, -1, EV_TIMEOUT, worker_drain_cb, &s->streams[i], NULL);
     for (int i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i].thread, NULL);
-    for (int i = 0; i < s->nworkers; i++)
-        worker_free(&s->workers[i]);
+    for (int i = 0; i < s->nstreams; i++)
+        pthread_join(s->streams[i].thread, NULL);
+    server_parts_free(s);
+    free(s->streams);
     pthread_mutex_destroy(&s->run_lock);
     free(s->workers);
     free(s);

@@ -10,6 +10,9 @@
 typedef struct Server Server;
 
 /* Binds every worker's socket and starts the threads. NULL with the reason in err. */
+/* Commit stream threads the server runs besides its workers: [database] commit_streams, at most
+ * one per worker. */
+int server_commit_streams(const Config *cfg);
 Server *server_start(const Shared *shared, char *err, size_t errlen);
 /* Runs fn(w, arg) in each worker's own thread and waits up to timeout_ms for all of them.
  * Returns how many ran in time. Calls from several threads are serialised. After a timeout fn may

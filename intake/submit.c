@@ -57,5 +57,5 @@ void submit_start(Worker *w, IntakeConn *conn, struct evhttp_request *req, const
     p->ctx_free = sr->ctx_free;
     p->ctx = sr->ctx;
     conn_slot_attach(conn, &p->slot, req);
-    batcher_add(w->batcher, &p->sub);
+    batcher_add(w->batch, &p->sub);
 }

@@ -1,5 +1,5 @@
 /* One event-loop thread of the intake server and what its handlers share: its own listening
- * socket (SO_REUSEPORT), evhttp, database connection and group-commit batcher. Everything a
+ * socket (SO_REUSEPORT), evhttp, database connection and its way into a group-commit stream. Everything a
  * worker owns is touched only by its own thread. Internal to intake/. */
 #ifndef REDRESS_INTAKE_WORKER_H
 #define REDRESS_INTAKE_WORKER_H
@@ -16,6 +16,7 @@
 #include "taxonomy.h"
 
 typedef struct Batcher Batcher;
+typedef struct BatchPort BatchPort;
 
 /* Read-only state built once at start and shared by every worker. */
 typedef struct {
@@ -39,7 +40,8 @@ typedef struct Worker {
     Db *db;
     Db *db_read;  /* status look-ups, possibly on a standby; NULL: they use db */
     Db *db_files; /* evidence uploads, their own connection (README "Evidence files"); NULL: db */
-    Batcher *batcher;
+    Batcher *stream; /* the commit stream this worker runs on its db, or NULL (batch.h) */
+    BatchPort *batch; /* where this worker's submissions go: its own stream or another's */
     int nconns;    /* open connections of this worker */
     int max_conns; /* this worker's share of server.max_connections */
     bool paused;   /* listener disabled because nconns reached max_conns */
