@@ -142,7 +142,7 @@ static int stream_init(Worker *sw, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the event loop");
         return -1;
     }
-    sw->db = db_new(sw->base, cfg, cfg->intake_user, "redress-intake");
+    sw->db = db_new(sw->base, cfg, cfg->intake_user, "redress-intake/commit");
     sw->stream = batcher_new(sw);
     sw->beat = service_beat_timer_new(sw->base, sw->id);
     return 0;

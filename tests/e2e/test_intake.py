@@ -1164,7 +1164,7 @@ class TestShutdownWithCommitInFlight(IntakeBase):
         st, _, _ = self.req("GET", "/healthz")
         self.assertEqual(st, 200)
         pids = [r[0] for r in cluster().sql(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake'")]
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake/commit'")]
         self.assertEqual(len(pids), 1)
         result = {}
 
@@ -1268,7 +1268,7 @@ class TestDatabaseFailures(IntakeBase):
 
     def backends(self):
         return [r[0] for r in cluster().sql(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake'")]
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'redress-intake%'")]
 
     def wait_connected(self, n=2, timeout=15):
         deadline = time.time() + timeout
@@ -1297,7 +1297,7 @@ class TestDatabaseFailures(IntakeBase):
         while any(t.is_alive() for t in threads) and kills < 40:
             time.sleep(0.05)
             kills += len(cluster().sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                       "WHERE application_name = 'redress-intake'"))
+                                       "WHERE application_name LIKE 'redress-intake%'"))
         for t in threads:
             t.join(60)
         self.assertEqual(len(results), 40)
@@ -1359,7 +1359,7 @@ class TestBackPressure(IntakeBase):
         while self.req("GET", "/healthz")[0] != 200 and time.time() < deadline:
             time.sleep(0.2)
         pids = [r[0] for r in cluster().sql(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake'")]
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake/commit'")]
         self.assertEqual(len(pids), 1)
         before = count()
         results, lock = [], threading.Lock()

@@ -22,7 +22,7 @@ VERBOSE = bool(os.environ.get("E2E_VERBOSE"))
 
 def intake_backends():
     return [r[0] for r in cluster().sql(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'redress-intake'")]
+        "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'redress-intake%'")]
 
 
 def postmaster_pid():
@@ -126,13 +126,13 @@ class TestFaultsUnderLoad(FaultBase):
                     if kind == "terminate":
                         with killer.cursor() as cur:
                             cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                        "WHERE application_name = 'redress-intake'")
+                                        "WHERE application_name LIKE 'redress-intake%'")
                     elif kind == "terminate_burst":
                         # Many kills in a row, at random points of the flights in progress.
                         for _ in range(12):
                             with killer.cursor() as cur:
                                 cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                            "WHERE application_name = 'redress-intake'")
+                                            "WHERE application_name LIKE 'redress-intake%'")
                             time.sleep(rng.uniform(0.01, 0.12))
                     elif kind == "terminate_active":
                         # Kill backends exactly while they work on a flight: some die between
@@ -142,7 +142,7 @@ class TestFaultsUnderLoad(FaultBase):
                         while time.monotonic() < deadline:
                             with killer.cursor() as cur:
                                 cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                            "WHERE application_name = 'redress-intake' "
+                                            "WHERE application_name LIKE 'redress-intake%' "
                                             "AND state <> 'idle'")
                     elif kind == "stall_intake_terminate":
                         # The worker is busy (stopped) while its backends finish a flight and are
@@ -154,7 +154,7 @@ class TestFaultsUnderLoad(FaultBase):
                             time.sleep(0.3)
                             with killer.cursor() as cur:
                                 cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                            "WHERE application_name = 'redress-intake'")
+                                            "WHERE application_name LIKE 'redress-intake%'")
                             time.sleep(0.2)
                             os.kill(self.intake.proc.pid, signal.SIGCONT)
                             time.sleep(rng.uniform(0.5, 1.0))
@@ -169,7 +169,7 @@ class TestFaultsUnderLoad(FaultBase):
                             # The workers must reconnect while the postmaster does not answer.
                             with killer.cursor() as cur:
                                 cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                            "WHERE application_name = 'redress-intake'")
+                                            "WHERE application_name LIKE 'redress-intake%'")
                         time.sleep(rng.uniform(1.0, 3.0))
                 finally:
                     signal_all(stopped, signal.SIGCONT)
