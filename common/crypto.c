@@ -3,6 +3,7 @@
 #include "crypto.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -21,9 +22,25 @@ static EVP_CIPHER *crypto_aes_gcm;
 static EVP_MD *crypto_sha256;
 static EVP_MAC *crypto_hmac;
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static pthread_key_t crypto_hmac_key; /* the thread's keyed HMAC context (hmac_sha256) */
+
+typedef struct {
+    EVP_MAC_CTX *ctx;
+    unsigned char key[KEY_LEN];
+} KeyedHmac;
+
+static void keyed_hmac_free(void *p)
+{
+    KeyedHmac *h = p;
+    EVP_MAC_CTX_free(h->ctx);
+    OPENSSL_cleanse(h->key, sizeof h->key);
+    free(h);
+}
 
 static void crypto_fetch(void)
 {
+    if (pthread_key_create(&crypto_hmac_key, keyed_hmac_free) != 0)
+        abort();
     crypto_aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     crypto_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     crypto_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -176,17 +193,31 @@ void sha256_bytes(const void *data, size_t len, unsigned char out[32])
     EVP_Digest(data, len, out, NULL, crypto_sha256, NULL);
 }
 
+/* A context per thread, keyed once: EVP_MAC_CTX_new and a keyed init with its parameters cost
+ * more than the HMAC of a short reference itself. Re-initialising with no key reuses the key. The
+ * context goes with its thread (the key's destructor). */
 void hmac_sha256(const unsigned char key[KEY_LEN], const void *data, size_t len,
                  unsigned char out[32])
 {
     crypto_init();
     size_t outlen = 0;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
-                           OSSL_PARAM_construct_end()};
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(crypto_hmac);
-    if (!ctx || EVP_MAC_init(ctx, key, KEY_LEN, params) != 1 ||
-        EVP_MAC_update(ctx, data, len) != 1 || EVP_MAC_final(ctx, out, &outlen, 32) != 1 ||
-        outlen != 32)
+    int ok;
+    KeyedHmac *h = pthread_getspecific(crypto_hmac_key);
+    if (h && CRYPTO_memcmp(h->key, key, KEY_LEN) == 0) {
+        ok = EVP_MAC_init(h->ctx, NULL, 0, NULL);
+    } else {
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                               OSSL_PARAM_construct_end()};
+        if (!h) {
+            h = xcalloc(1, sizeof *h);
+            h->ctx = EVP_MAC_CTX_new(crypto_hmac);
+            if (!h->ctx || pthread_setspecific(crypto_hmac_key, h) != 0)
+                abort();
+        }
+        memcpy(h->key, key, KEY_LEN);
+        ok = EVP_MAC_init(h->ctx, key, KEY_LEN, params);
+    }
+    if (ok != 1 || EVP_MAC_update(h->ctx, data, len) != 1 ||
+        EVP_MAC_final(h->ctx, out, &outlen, 32) != 1 || outlen != 32)
         abort(); /* cannot fail with valid arguments */
-    EVP_MAC_CTX_free(ctx);
 }

@@ -160,9 +160,11 @@ static void batch_finish(Batcher *b, Submission *sub, SubmitOutcome outcome)
     atomic_fetch_sub_explicit(&b->queued, 1, memory_order_relaxed);
     sub->result = outcome;
     pthread_mutex_lock(&p->lock);
+    bool wake = !p->done_head; /* else the port's event is already on its way */
     list_append(&p->done_head, &p->done_tail, sub);
     pthread_mutex_unlock(&p->lock);
-    event_active(p->done_ev, EV_READ, 0);
+    if (wake)
+        event_active(p->done_ev, EV_READ, 0);
 }
 
 static void flight_free(Flight *f)
@@ -544,9 +546,11 @@ void batcher_add(BatchPort *p, Submission *sub)
     p->outstanding++;
     atomic_fetch_add_explicit(&b->queued, 1, memory_order_relaxed);
     pthread_mutex_lock(&b->inbox_lock);
+    bool wake = !b->inbox_head; /* else the stream's event is already on its way */
     list_append(&b->inbox_head, &b->inbox_tail, sub);
     pthread_mutex_unlock(&b->inbox_lock);
-    event_active(b->inbox_ev, EV_READ, 0);
+    if (wake)
+        event_active(b->inbox_ev, EV_READ, 0);
 }
 
 int batch_port_outstanding(const BatchPort *p)
