@@ -63,7 +63,8 @@ typedef struct {
     bool select_ok;
     bool committed;
     char sqlstate[6];
-    double sent_at; /* metrics_now() */
+    char constraint[64]; /* the constraint the first error names, if any */
+    double sent_at;      /* metrics_now() */
 } Flight;
 
 static void batch_try_flush(Batcher *b);
@@ -214,7 +215,9 @@ static void flight_result_cb(void *arg, int index, const PGresult *res)
     /* The first error is the cause; COMMIT has its own (e.g. a lock wait for NOTIFY's queue). */
     if (st == PGRES_FATAL_ERROR && !f->sqlstate[0]) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
         snprintf(f->sqlstate, sizeof f->sqlstate, "%s", state ? state : "");
+        snprintf(f->constraint, sizeof f->constraint, "%s", constraint ? constraint : "");
     }
 }
 
@@ -236,7 +239,8 @@ static void flight_done_cb(void *arg, DbStatus status)
             if (sub->answered)
                 continue;
             f->subs[i] = NULL; /* handed on: requeued or failed */
-            /* Reference collision: try again with a new one. */
+            /* Neither stored nor answered as a replay (its key's grievance left with its month):
+             * try again with a new reference, a bounded number of times. */
             if (++sub->attempts >= BATCH_MAX_ATTEMPTS) {
                 batch_finish(b, sub, SUBMIT_FAILED);
                 continue;
@@ -273,6 +277,15 @@ static void flight_done_cb(void *arg, DbStatus status)
             f->subs[i]->solo = true;
             queue_push(b, f->subs[i], true);
         }
+        b->flush_due = true;
+    } else if (strcmp(f->sqlstate, "23505") == 0 && ++f->subs[0]->attempts < BATCH_MAX_ATTEMPTS) {
+        /* A key taken (sql/025): its reference, by chance, gets a new one; its Idempotency-Key,
+         * by a writer that committed meanwhile, is answered with that row when sent again. */
+        Submission *sub = f->subs[0];
+        if (strcmp(f->constraint, "grievance_key_reference_key") == 0)
+            grievance_row_rekey(&sub->row, key);
+        sub->solo = true;
+        queue_push(b, sub, true);
         b->flush_due = true;
     } else {
         LOG_ERROR("worker %d: grievance refused by the database (SQLSTATE %s)", b->worker->id,

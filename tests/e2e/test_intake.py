@@ -425,6 +425,43 @@ class TestIntake(IntakeBase):
         self.assertEqual(cluster().sql("SELECT count(*) FROM grievance WHERE idempotency_key = %s",
                                        (key,))[0][0], 1)
 
+    def test_idempotency_duplicates_beside_other_submissions(self):
+        # One batch may hold a key twice and rows without a key: the batch fails on the key's
+        # unique index as a whole (sql/025), its rows go again one by one, and every neighbour is
+        # stored once.
+        before = count()
+        key = "burst-" + os.urandom(8).hex()
+        body = json.dumps(grievance())
+        results = []
+        lock = threading.Lock()
+        start = threading.Barrier(16)
+
+        def worker(i):
+            start.wait()
+            if i % 2:
+                r = self.post_json(None, {"Idempotency-Key": key}, raw=body)
+            else:
+                r = self.post_json(grievance(description=f"neighbour {i} of a repeated key"))
+            with lock:
+                results.append((i, r))
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(len(results), 16)
+        self.assertEqual([r[0] for _, r in results], [201] * 16, [r[3] for _, r in results])
+        keyed = [r for i, r in results if i % 2]
+        others = [r for i, r in results if not i % 2]
+        self.assertEqual(len({r[2]["reference"] for r in keyed}), 1)
+        self.assertEqual(len({r[2]["reference"] for r in others}), 8)
+        self.assertEqual(count(), before + 9)
+        for _, r in results:
+            ref = r[2]["reference"]
+            self.assertEqual(cluster().sql("SELECT count(*) FROM grievance_key WHERE reference = %s",
+                                           (ref,), user="postgres")[0][0], 1)
+
     def test_idempotency_key_invalid(self):
         before = count()
         st, _, body, raw = self.post_json(grievance(), {"Idempotency-Key": "x" * 201})

@@ -116,11 +116,13 @@ class TestKeysAcrossMonths(WorkedCase):
         old = month_start(3)
         ensure_month("grievance", old)
         _, ref = insert_grievance(f"{old} 10:00:00+00")
-        # The intake's path stores nothing and answers nothing for the row (the caller retries it
-        # with a new reference); a direct insert is a unique violation.
-        rows = cluster().sql("SELECT reference, stored FROM intake_submit(%s::jsonb)",
-                             (json.dumps([self.keyed_row(None, ref)]),), user="redress_intake")
-        self.assertEqual(rows, [])
+        # The intake's path stores nothing: its statement fails on the reference's unique index
+        # (sql/025), which the intake answers by sending the row again with a new reference
+        # (intake/batch.c); a direct insert is the same unique violation.
+        with self.assertRaises(psycopg2.errors.UniqueViolation) as caught:
+            cluster().sql("SELECT reference, stored FROM intake_submit(%s::jsonb)",
+                          (json.dumps([self.keyed_row(None, ref)]),), user="redress_intake")
+        self.assertEqual(caught.exception.diag.constraint_name, "grievance_key_reference_key")
         with self.assertRaises(psycopg2.errors.UniqueViolation):
             insert_grievance("now", reference=ref)
         self.assertEqual(cluster().sql("SELECT count(*) FROM grievance WHERE reference = %s", (ref,)), [(1,)])
