@@ -23,6 +23,14 @@
 #define BATCH_QUEUE_FACTOR 16 /* queue at most this many full batches before refusing */
 #define BATCH_ANNOUNCE_S 0.010
 
+/* Submissions handed from one thread to another: posted under the lock, taken all at once by the
+ * reader's event, which a post activates only when the list was empty (once per burst). */
+typedef struct {
+    pthread_mutex_t lock;
+    Submission *head, *tail;
+    struct event *ev;
+} Mailbox;
+
 struct Batcher {
     Worker *worker;
     struct event *window;    /* armed when the first row of a batch arrives */
@@ -34,24 +42,20 @@ struct Batcher {
     struct event *announce; /* armed while a batch sent went unannounced */
     double announced_at;    /* metrics_now() of the last notification sent */
     bool unannounced;       /* a batch was sent after it */
-    /* Shared with the other workers' threads. */
-    pthread_mutex_t inbox_lock;
-    Submission *inbox_head, *inbox_tail; /* handed over by other workers, not yet queued */
-    struct event *inbox_ev;              /* activated by them; runs in the owner's thread */
-    _Atomic int queued;                  /* submissions added and not yet answered */
-    _Atomic int ports;                   /* ports open on this stream, the owner's included */
+    /* Shared with the workers' threads. */
+    Mailbox inbox;      /* submissions handed over, not yet queued; read in the stream's thread */
+    _Atomic int queued; /* submissions added and not yet answered */
+    _Atomic int ports;  /* ports open on this stream */
 };
 
-/* A worker's handle on a stream. Answers for another thread's submissions come back through
- * done_head, under lock, and done_ev runs them in the port's own thread. */
+/* A worker's handle on a stream; the stream posts its answers to done, read in the port's own
+ * thread. */
 struct BatchPort {
     Batcher *stream;
     Worker *worker;
     int outstanding; /* touched only in the port's thread */
     bool closed;
-    pthread_mutex_t lock;
-    Submission *done_head, *done_tail;
-    struct event *done_ev;
+    Mailbox done;
 };
 
 typedef struct {
@@ -143,29 +147,50 @@ static Submission *queue_pop(Batcher *b)
     return sub;
 }
 
-static void list_append(Submission **head, Submission **tail, Submission *sub)
+static void mailbox_init(Mailbox *m, struct event_base *base, event_callback_fn cb, void *arg)
+{
+    pthread_mutex_init(&m->lock, NULL);
+    m->ev = event_new(base, -1, 0, cb, arg);
+}
+
+static void mailbox_post(Mailbox *m, Submission *sub)
 {
     sub->next = NULL;
-    if (*tail)
-        (*tail)->next = sub;
+    pthread_mutex_lock(&m->lock);
+    bool wake = !m->head; /* else the reader's event is already on its way */
+    if (m->tail)
+        m->tail->next = sub;
     else
-        *head = sub;
-    *tail = sub;
+        m->head = sub;
+    m->tail = sub;
+    pthread_mutex_unlock(&m->lock);
+    if (wake)
+        event_active(m->ev, EV_READ, 0);
+}
+
+/* Everything posted so far, in order (a list linked by next). */
+static Submission *mailbox_take(Mailbox *m)
+{
+    pthread_mutex_lock(&m->lock);
+    Submission *head = m->head;
+    m->head = m->tail = NULL;
+    pthread_mutex_unlock(&m->lock);
+    return head;
+}
+
+static void mailbox_free(Mailbox *m)
+{
+    event_free(m->ev);
+    pthread_mutex_destroy(&m->lock);
 }
 
 /* The one way a submission leaves the stream: its done runs in its own worker's thread
  * (batch_port_done_cb). */
 static void batch_finish(Batcher *b, Submission *sub, SubmitOutcome outcome)
 {
-    BatchPort *p = sub->port;
     atomic_fetch_sub_explicit(&b->queued, 1, memory_order_relaxed);
     sub->result = outcome;
-    pthread_mutex_lock(&p->lock);
-    bool wake = !p->done_head; /* else the port's event is already on its way */
-    list_append(&p->done_head, &p->done_tail, sub);
-    pthread_mutex_unlock(&p->lock);
-    if (wake)
-        event_active(p->done_ev, EV_READ, 0);
+    mailbox_post(&sub->port->done, sub);
 }
 
 static void flight_free(Flight *f)
@@ -417,7 +442,7 @@ static void batch_window_cb(evutil_socket_t fd, short what, void *arg)
     batch_try_flush(b);
 }
 
-/* Queues a submission in the owner's thread. */
+/* Queues a submission, in the stream's thread. */
 static void batch_enqueue(Batcher *b, Submission *sub)
 {
     int us = b->worker->shared->cfg->batch_window_us;
@@ -433,23 +458,14 @@ static void batch_enqueue(Batcher *b, Submission *sub)
     }
 }
 
-static Submission *inbox_take(Batcher *b)
-{
-    pthread_mutex_lock(&b->inbox_lock);
-    Submission *head = b->inbox_head;
-    b->inbox_head = b->inbox_tail = NULL;
-    pthread_mutex_unlock(&b->inbox_lock);
-    return head;
-}
-
-/* Other workers' submissions, in the owner's thread: all of them join the queue, then one flush,
+/* The workers' submissions, in the stream's thread: all of them join the queue, then one flush,
  * so what arrived together goes together. */
 static void batch_inbox_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     Batcher *b = arg;
-    Submission *sub = inbox_take(b);
+    Submission *sub = mailbox_take(&b->inbox);
     while (sub) {
         Submission *next = sub->next;
         batch_enqueue(b, sub);
@@ -458,15 +474,14 @@ static void batch_inbox_cb(evutil_socket_t fd, short what, void *arg)
     batch_try_flush(b);
 }
 
-Batcher *batcher_new(Worker *owner)
+Batcher *batcher_new(Worker *sw)
 {
     Batcher *b = xcalloc(1, sizeof *b);
-    b->worker = owner;
-    b->window = evtimer_new(owner->base, batch_window_cb, b);
-    b->announce = evtimer_new(owner->base, batch_announce_cb, b);
-    b->inbox_ev = event_new(owner->base, -1, 0, batch_inbox_cb, b);
-    pthread_mutex_init(&b->inbox_lock, NULL);
-    db_prepare(owner->db, GRIEVANCE_ROWS_ANNOUNCE_SQL, ROW_NCOLS + 1);
+    b->worker = sw;
+    b->window = evtimer_new(sw->base, batch_window_cb, b);
+    b->announce = evtimer_new(sw->base, batch_announce_cb, b);
+    mailbox_init(&b->inbox, sw->base, batch_inbox_cb, b);
+    db_prepare(sw->db, GRIEVANCE_ROWS_ANNOUNCE_SQL, ROW_NCOLS + 1);
     return b;
 }
 
@@ -474,7 +489,7 @@ void batcher_free(Batcher *b)
 {
     if (!b)
         return;
-    Submission *sub = inbox_take(b);
+    Submission *sub = mailbox_take(&b->inbox);
     while (sub) {
         Submission *next = sub->next;
         queue_push(b, sub, false);
@@ -484,8 +499,7 @@ void batcher_free(Batcher *b)
         batch_finish(b, sub, SUBMIT_UNAVAILABLE);
     event_free(b->window);
     event_free(b->announce);
-    event_free(b->inbox_ev);
-    pthread_mutex_destroy(&b->inbox_lock);
+    mailbox_free(&b->inbox);
     free(b);
 }
 
@@ -505,10 +519,7 @@ static void batch_port_done_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     BatchPort *p = arg;
-    pthread_mutex_lock(&p->lock);
-    Submission *sub = p->done_head;
-    p->done_head = p->done_tail = NULL;
-    pthread_mutex_unlock(&p->lock);
+    Submission *sub = mailbox_take(&p->done);
     while (sub) {
         Submission *next = sub->next;
         p->outstanding--;
@@ -522,8 +533,7 @@ BatchPort *batch_port_new(Worker *w, Batcher *b)
     BatchPort *p = xcalloc(1, sizeof *p);
     p->stream = b;
     p->worker = w;
-    pthread_mutex_init(&p->lock, NULL);
-    p->done_ev = event_new(w->base, -1, 0, batch_port_done_cb, p);
+    mailbox_init(&p->done, w->base, batch_port_done_cb, p);
     atomic_fetch_add_explicit(&b->ports, 1, memory_order_relaxed);
     return p;
 }
@@ -541,14 +551,13 @@ void batch_port_free(BatchPort *p)
     if (!p)
         return;
     batch_port_close(p);
-    Submission *sub = p->done_head;
+    Submission *sub = mailbox_take(&p->done);
     while (sub) { /* answered after this worker stopped: nobody is left to tell */
         Submission *next = sub->next;
         sub->done(sub, SUBMIT_UNAVAILABLE);
         sub = next;
     }
-    event_free(p->done_ev);
-    pthread_mutex_destroy(&p->lock);
+    mailbox_free(&p->done);
     free(p);
 }
 
@@ -558,12 +567,7 @@ void batcher_add(BatchPort *p, Submission *sub)
     sub->port = p;
     p->outstanding++;
     atomic_fetch_add_explicit(&b->queued, 1, memory_order_relaxed);
-    pthread_mutex_lock(&b->inbox_lock);
-    bool wake = !b->inbox_head; /* else the stream's event is already on its way */
-    list_append(&b->inbox_head, &b->inbox_tail, sub);
-    pthread_mutex_unlock(&b->inbox_lock);
-    if (wake)
-        event_active(b->inbox_ev, EV_READ, 0);
+    mailbox_post(&b->inbox, sub);
 }
 
 int batch_port_outstanding(const BatchPort *p)

@@ -47,10 +47,11 @@ struct Submission {
     void *arg; /* the caller's context */
 };
 
-/* A commit stream on owner's connection (owner->db), run in owner's thread. */
-Batcher *batcher_new(Worker *owner);
+/* A commit stream on sw's connection (sw->db), run in sw's thread: a Worker without HTTP
+ * (server.c). */
+Batcher *batcher_new(Worker *sw);
 /* Fails every queued submission with SUBMIT_UNAVAILABLE. Accepts NULL. Call after every port of
- * it was closed and its owner's thread has stopped. */
+ * it was closed and its thread has stopped. */
 void batcher_free(Batcher *b);
 /* Whether the stream has submissions queued or in flight, from any worker (atomic). */
 int batcher_pending(const Batcher *b);
@@ -65,7 +66,7 @@ void batch_port_free(BatchPort *p);
 void batcher_add(BatchPort *p, Submission *sub);
 /* This worker's submissions not yet answered (its own thread). */
 int batch_port_outstanding(const BatchPort *p);
-/* The port's worker will add nothing more: its stream's owner may stop once the others have. */
+/* The port's worker will add nothing more: its stream may stop once every port is closed. */
 void batch_port_close(BatchPort *p);
 /* Whether any port is still open on the stream (atomic). */
 bool batcher_has_ports(const Batcher *b);
