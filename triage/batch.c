@@ -367,20 +367,37 @@ enum { GR_ID, GR_CASE, GR_N };
 static const TxnColumn grievance_cols[GR_N] = {
     [GR_ID] = {"id", "int8"}, [GR_CASE] = {"case_id", "int8"}};
 
+/* Which rows: the claimed ids as a list ($3) the partition's index is searched with, whatever the
+ * statistics say (joined only to the unnest, a planner that believed few rows untriaged, after a
+ * quiet spell, hashed every untriaged row of the month per batch: 0.6 s a batch with 200,000
+ * waiting, against 37 ms); and the batch's months ($1, $2: the claimed rows' times, a second of
+ * slack either side, the epoch seconds having gone through float8), so the planner keeps only the
+ * months the batch holds rows of instead of probing every month's index for each row. */
+static const char grievances_update_sql[] =
+    "UPDATE grievance g SET case_id = u.case_id, triaged_at = now() FROM ";
+static const char grievances_update_where[] =
+    " WHERE g.id = u.id AND g.id = ANY ($3::int8[]) AND g.triaged_at IS NULL "
+    "AND g.received_at >= to_timestamp($1::float8) AND g.received_at <= to_timestamp($2::float8)";
+
 static int batch_grievances_update(PGconn *conn, Plan *p, char *err, size_t errlen)
 {
     SqlArray a[GR_N];
     for (int i = 0; i < GR_N; i++)
         sqlarray_init(&a[i]);
+    double lo = p->items[0].received, hi = p->items[0].received;
     for (size_t i = 0; i < p->nitems; i++) {
         sqlarray_add_int(&a[GR_ID], p->items[i].id);
         sqlarray_add_int(&a[GR_CASE], p->cases[p->items[i].ci].id);
+        lo = fmin(lo, p->items[i].received);
+        hi = fmax(hi, p->items[i].received);
     }
+    char lo_s[40], hi_s[40];
+    snprintf(lo_s, sizeof lo_s, "%.0f", floor(lo) - 1);
+    snprintf(hi_s, sizeof hi_s, "%.0f", ceil(hi) + 1);
+    const char *scalars[] = {lo_s, hi_s, sqlarray_text(&a[GR_ID])};
     unsigned long updated = 0;
-    int rc = txn_exec_unnest(conn, "updating grievances",
-                             "UPDATE grievance g SET case_id = u.case_id, triaged_at = now() FROM ",
-                             grievance_cols, a, GR_N, " WHERE g.id = u.id AND g.triaged_at IS NULL",
-                             NULL, 0, &updated, err, errlen);
+    int rc = txn_exec_unnest(conn, "updating grievances", grievances_update_sql, grievance_cols, a,
+                             GR_N, grievances_update_where, scalars, 3, &updated, err, errlen);
     if (rc == 0 && updated != p->nitems) {
         snprintf(err, errlen, "updating grievances: %lu of %zu rows", updated, p->nitems);
         rc = -1;

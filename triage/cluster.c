@@ -87,17 +87,34 @@ void cluster_signature_hex(const uint32_t sig[CLUSTER_SIG_LEN], char out[2 * CLU
     hex_encode(bytes, sizeof bytes, out);
 }
 
+/* Each hex digit's value plus one, 0 for anything else. A batch reads tens of thousands of
+ * candidate signatures (512 digits each): a table lookup per digit, not hex_decode's branches
+ * (which took a ninth of the worker's CPU time). */
+static const unsigned char cluster_hex[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 int cluster_signature_parse(const char *hex, uint32_t sig[CLUSTER_SIG_LEN])
 {
-    unsigned char bytes[CLUSTER_SIG_BYTES];
     if (hex[0] == '\\' && hex[1] == 'x')
         hex += 2;
-    if (strlen(hex) != 2 * CLUSTER_SIG_BYTES || hex_decode(hex, bytes, sizeof bytes) < 0)
-        return -1;
-    for (int i = 0; i < CLUSTER_SIG_LEN; i++)
-        sig[i] = (uint32_t)bytes[4 * i] | (uint32_t)bytes[4 * i + 1] << 8 |
-                 (uint32_t)bytes[4 * i + 2] << 16 | (uint32_t)bytes[4 * i + 3] << 24;
-    return 0;
+    const unsigned char *h = (const unsigned char *)hex;
+    for (int i = 0; i < CLUSTER_SIG_LEN; i++) {
+        uint32_t v = 0;
+        for (int j = 0; j < 4; j++, h += 2) {
+            unsigned hi = cluster_hex[h[0]];
+            if (!hi)
+                return -1; /* not a digit, or the end of a text too short */
+            unsigned lo = cluster_hex[h[1]];
+            if (!lo)
+                return -1;
+            v |= (uint32_t)((hi - 1) << 4 | (lo - 1)) << (8 * j);
+        }
+        sig[i] = v;
+    }
+    return *h == '\0' ? 0 : -1;
 }
 
 char *cluster_key_make(const char *category, const char *country, const long long *members,

@@ -40,8 +40,9 @@ typedef struct {
     Members members;
     BatchStats stats;
     SweepStats sweep;
-    double last_sweep; /* monotonic seconds of the last deadline sweep */
-    int failed;        /* gave up */
+    double last_sweep;          /* monotonic seconds of the last deadline sweep */
+    long long planned_pages[2]; /* sizes of plan_tables when this session's plans were dropped */
+    int failed;                 /* gave up */
 } Worker;
 
 struct WorkerPool {
@@ -99,6 +100,49 @@ static void worker_sweep(Worker *w, bool force)
     char err[256];
     if (sweep_deadlines(w->conn, &w->sweep, err, sizeof err) < 0)
         LOG_WARN("worker %d: deadline sweep: %s", w->no, err);
+}
+
+/* The tables the batch's foreign keys point at. PostgreSQL checks every referencing row with a
+ * plan the session caches (a generic plan, after five custom ones) and keeps until the table's
+ * statistics change: made while the case table held a few pages it is a sequential scan, and
+ * stays one as the table grows until autovacuum next analyzes it (a minute or more; measured
+ * with the 200,000-grievance backlog of bench/triage.py: 0.4 ms per check, 44 s of a 93 s run).
+ * So whenever one of them has doubled since the session's plans were made, the plans are
+ * dropped and made again for the sizes of now: a handful of times over a session's life. */
+static const char plan_tables_sql[] =
+    "SELECT pg_relation_size('remedy_case') / 8192, pg_relation_size('grievance_key') / 8192";
+enum { PLAN_TABLES = 2, PLAN_MIN_PAGES = 8 };
+
+/* Drops the session's cached plans when a table of plan_tables has doubled since they were last
+ * dropped (or, for a new session, has reached PLAN_MIN_PAGES). Outside a transaction; a failure
+ * is logged and changes nothing. */
+static void worker_plans_refresh(Worker *w)
+{
+    PGresult *res = PQexec(w->conn, plan_tables_sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        LOG_WARN("worker %d: reading table sizes failed (SQLSTATE %s)", w->no,
+                 pgconn_sqlstate(res));
+        PQclear(res);
+        return;
+    }
+    long long pages[PLAN_TABLES];
+    bool grown = false;
+    for (int i = 0; i < PLAN_TABLES; i++) {
+        pages[i] = strtoll(PQgetvalue(res, 0, i), NULL, 10);
+        if (pages[i] >= PLAN_MIN_PAGES && pages[i] >= 2 * w->planned_pages[i])
+            grown = true;
+    }
+    PQclear(res);
+    if (!grown)
+        return;
+    res = PQexec(w->conn, "DISCARD PLANS");
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        LOG_DEBUG("worker %d: plans dropped (tables at %lld and %lld pages)", w->no, pages[0],
+                  pages[1]);
+        memcpy(w->planned_pages, pages, sizeof pages);
+    } else
+        LOG_WARN("worker %d: DISCARD PLANS failed (SQLSTATE %s)", w->no, pgconn_sqlstate(res));
+    PQclear(res);
 }
 
 /* Sleeps up to ms, waking on the stop pipe (and on fd when >= 0). Returns 1 if fd is readable. */
@@ -191,6 +235,7 @@ static void *worker_main(void *arg)
             worker_disconnect(w);
             if (worker_connect(w) < 0)
                 goto retry;
+            memset(w->planned_pages, 0, sizeof w->planned_pages); /* a new session */
             need_members = true;
         }
         if (need_members) {
@@ -210,8 +255,10 @@ static void *worker_main(void *arg)
         }
         failures = 0;
         backoff_ms = 200;
-        if (n > 0)
+        if (n > 0) {
+            worker_plans_refresh(w);
             continue;
+        }
         /* Nothing waiting. */
         if (w->pool->once) {
             int left = worker_backlog_left(w);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,24 @@ static void test_signature_hex(void **state)
     assert_memory_equal(x, y, sizeof x);
     assert_int_equal(cluster_signature_parse("\\x00ff", y), -1);
     assert_int_equal(cluster_signature_parse("zz", y), -1);
+    /* Without the prefix, in capitals: the same signature. */
+    char upper[sizeof hex];
+    for (size_t i = 0; i <= strlen(hex + 2); i++)
+        upper[i] = (char)toupper((unsigned char)hex[2 + i]);
+    memset(y, 0, sizeof y);
+    assert_int_equal(cluster_signature_parse(upper, y), 0);
+    assert_memory_equal(x, y, sizeof x);
+    /* A digit that is not one, anywhere; one digit too few or too many. */
+    char bad[sizeof hex];
+    strcpy(bad, hex);
+    bad[2 + 301] = 'g';
+    assert_int_equal(cluster_signature_parse(bad, y), -1);
+    strcpy(bad, hex);
+    bad[strlen(bad) - 1] = '\0';
+    assert_int_equal(cluster_signature_parse(bad, y), -1);
+    char longer[sizeof hex + 1];
+    snprintf(longer, sizeof longer, "%s0", hex);
+    assert_int_equal(cluster_signature_parse(longer, y), -1);
 }
 
 static void test_key(void **state)
