@@ -1,6 +1,6 @@
 /* One event-loop thread of the intake server and what its handlers share: its own listening
- * socket (SO_REUSEPORT), evhttp, database connection and its way into a group-commit stream. Everything a
- * worker owns is touched only by its own thread. Internal to intake/. */
+ * socket (SO_REUSEPORT), evhttp, database connection and its way into a group-commit stream.
+ * Everything a worker owns is touched only by its own thread. Internal to intake/. */
 #ifndef REDRESS_INTAKE_WORKER_H
 #define REDRESS_INTAKE_WORKER_H
 
@@ -40,11 +40,11 @@ typedef struct Worker {
     Db *db;
     Db *db_read;  /* status look-ups, possibly on a standby; NULL: they use db */
     Db *db_files; /* evidence uploads, their own connection (README "Evidence files"); NULL: db */
-    Batcher *stream; /* the commit stream this worker runs on its db, or NULL (batch.h) */
+    Batcher *stream;  /* the commit stream this worker runs on its db, or NULL (batch.h) */
     BatchPort *batch; /* where this worker's submissions go: its own stream or another's */
-    int nconns;    /* open connections of this worker */
-    int max_conns; /* this worker's share of server.max_connections */
-    bool paused;   /* listener disabled because nconns reached max_conns */
+    int nconns;       /* open connections of this worker */
+    int max_conns;    /* this worker's share of server.max_connections */
+    bool paused;      /* listener disabled because nconns reached max_conns */
     bool stopping;
     pthread_t thread;
 } Worker;
