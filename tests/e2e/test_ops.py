@@ -566,12 +566,17 @@ class Packaging(unittest.TestCase):
         prefix = tempfile.mkdtemp(prefix="redress-install-")
         try:
             stage = os.path.join(prefix, "stage")
+            # A sanitizer build is installed with its own flags: should make find anything to
+            # redo there, a link without them would fail and leave the build without its program.
+            flags = {"build-tsan": ["SANITIZER=thread", "DEBUG=1"],
+                     "build-asan": ["SANITIZER=address,undefined", "DEBUG=1"]}.get(
+                         os.path.basename(harness.BUILD), [])
             subprocess.run(["make", "--no-print-directory", "install", f"BUILD={harness.BUILD}",
-                            f"PREFIX={prefix}/usr"], cwd=harness.ROOT, check=True,
+                            f"PREFIX={prefix}/usr", *flags], cwd=harness.ROOT, check=True,
                            capture_output=True, timeout=300)
             # DESTDIR stages the same tree elsewhere with the paths of the real PREFIX inside.
             subprocess.run(["make", "--no-print-directory", "install", f"BUILD={harness.BUILD}",
-                            "PREFIX=/usr", f"DESTDIR={stage}"], cwd=harness.ROOT, check=True,
+                            "PREFIX=/usr", f"DESTDIR={stage}", *flags], cwd=harness.ROOT, check=True,
                            capture_output=True, timeout=300)
             for path in ["usr/bin/" + p for p in PROGRAMS] + [
                     "usr/share/man/man1/redressctl.1", "usr/share/man/man8/redress-intake.8",
