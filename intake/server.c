@@ -172,9 +172,11 @@ static void worker_drain_cb(evutil_socket_t fd, short what, void *arg)
         }
     } else if (batch_port_outstanding(w->batch) == 0 ||
                waited_ms >= (SHUTDOWN_GRACE_S + 1) * 1000) {
-        /* Answered, or past the grace period after which its stream answers 503. */
+        /* Answered, or past the grace period after which its stream answers 503. Answers that
+         * came while draining get a moment to be written before the connections close. */
         batch_port_close(w->batch);
-        event_base_loopexit(w->base, NULL);
+        struct timeval flush = {0, 200000};
+        event_base_loopexit(w->base, waited_ms > 0 ? &flush : NULL);
         return;
     }
     waited_ms += 50;
