@@ -168,7 +168,8 @@ def main():
         event_cases = cluster.sql("SELECT count(*), coalesce(max(grievance_count), 0) FROM remedy_case "
                                   "WHERE category = 'network_shutdown' AND country = 'KE'")[0]
         db_bytes = cluster.sql("SELECT pg_database_size('redress')")[0][0]
-        table_bytes = cluster.sql("SELECT pg_total_relation_size('grievance')")[0][0]
+        # grievance is partitioned by month: its parent holds nothing, its months hold the rows.
+        table_bytes = cluster.sql("SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('grievance')")[0][0]
 
     print(f"intake: {answered:,} answered 2xx in {intake_secs:.1f} s = {answered / intake_secs:,.0f} grievances/s; "
           f"statuses {statuses}")
