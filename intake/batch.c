@@ -52,7 +52,6 @@ struct Batcher {
  * thread. */
 struct BatchPort {
     Batcher *stream;
-    Worker *worker;
     int outstanding; /* touched only in the port's thread */
     bool closed;
     Mailbox done;
@@ -193,6 +192,20 @@ static void batch_finish(Batcher *b, Submission *sub, SubmitOutcome outcome)
     mailbox_post(&sub->port->done, sub);
 }
 
+/* Sends sub again at the head of the queue (alone if solo, with a new reference if rekey), or
+ * fails it once it has had BATCH_MAX_ATTEMPTS tries. */
+static void batch_retry(Batcher *b, Submission *sub, bool rekey, bool solo)
+{
+    if (++sub->attempts >= BATCH_MAX_ATTEMPTS) {
+        batch_finish(b, sub, SUBMIT_FAILED);
+        return;
+    }
+    if (rekey)
+        grievance_row_rekey(&sub->row, b->worker->shared->receipt_key);
+    sub->solo = solo;
+    queue_push(b, sub, true);
+}
+
 static void flight_free(Flight *f)
 {
     free(f->subs);
@@ -250,7 +263,6 @@ static void flight_done_cb(void *arg, DbStatus status)
 {
     Flight *f = arg;
     Batcher *b = f->batcher;
-    const unsigned char *key = b->worker->shared->receipt_key;
     b->inflight--;
     b->inflight_rows -= f->n;
     metrics_batch(f->n, status == DB_OK && f->committed && f->select_ok,
@@ -266,12 +278,7 @@ static void flight_done_cb(void *arg, DbStatus status)
             f->subs[i] = NULL; /* handed on: requeued or failed */
             /* Neither stored nor answered as a replay (its key's grievance left with its month):
              * try again with a new reference, a bounded number of times. */
-            if (++sub->attempts >= BATCH_MAX_ATTEMPTS) {
-                batch_finish(b, sub, SUBMIT_FAILED);
-                continue;
-            }
-            grievance_row_rekey(&sub->row, key);
-            queue_push(b, sub, true);
+            batch_retry(b, sub, true, false);
         }
         /* The next batch goes before these answers are written: the database works on it while
          * this thread encrypts and sends the replies. */
@@ -303,14 +310,10 @@ static void flight_done_cb(void *arg, DbStatus status)
             queue_push(b, f->subs[i], true);
         }
         b->flush_due = true;
-    } else if (strcmp(f->sqlstate, "23505") == 0 && ++f->subs[0]->attempts < BATCH_MAX_ATTEMPTS) {
+    } else if (strcmp(f->sqlstate, "23505") == 0 && f->subs[0]->attempts + 1 < BATCH_MAX_ATTEMPTS) {
         /* A key taken (sql/025): its reference, by chance, gets a new one; its Idempotency-Key,
          * by a writer that committed meanwhile, is answered with that row when sent again. */
-        Submission *sub = f->subs[0];
-        if (strcmp(f->constraint, "grievance_key_reference_key") == 0)
-            grievance_row_rekey(&sub->row, key);
-        sub->solo = true;
-        queue_push(b, sub, true);
+        batch_retry(b, f->subs[0], strcmp(f->constraint, "grievance_key_reference_key") == 0, true);
         b->flush_due = true;
     } else {
         LOG_ERROR("worker %d: grievance refused by the database (SQLSTATE %s)", b->worker->id,
@@ -532,7 +535,6 @@ BatchPort *batch_port_new(Worker *w, Batcher *b)
 {
     BatchPort *p = xcalloc(1, sizeof *p);
     p->stream = b;
-    p->worker = w;
     mailbox_init(&p->done, w->base, batch_port_done_cb, p);
     atomic_fetch_add_explicit(&b->ports, 1, memory_order_relaxed);
     return p;
