@@ -98,21 +98,69 @@ size_t utf8_sequence(const char *s, size_t avail)
     return n;
 }
 
+#define BYTES_ONES 0x0101010101010101ULL
+#define BYTES_HIGH 0x8080808080808080ULL
+
+static uint64_t word_at(const char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, sizeof w);
+    return w;
+}
+
+/* Nonzero when a byte of w (all below 0x80) is below n (n <= 0x80). */
+static uint64_t any_below(uint64_t w, unsigned n)
+{
+    return (w - BYTES_ONES * n) & ~w & BYTES_HIGH;
+}
+
+size_t ascii_run(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = word_at(s + i);
+        if ((w & BYTES_HIGH) || any_below(w, 1))
+            break;
+    }
+    while (i < len && (unsigned char)s[i] - 1u < 0x7F)
+        i++;
+    return i;
+}
+
+size_t json_plain_run(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = word_at(s + i);
+        if ((w & BYTES_HIGH) || any_below(w, 0x20) || any_below(w ^ (BYTES_ONES * '"'), 1) ||
+            any_below(w ^ (BYTES_ONES * '\\'), 1))
+            break;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            break;
+    }
+    return i;
+}
+
 /* Code points in s[0..len), or -1 when it is not UTF-8. */
 static long utf8_count(const char *s, size_t len)
 {
     long chars = 0;
-    for (size_t i = 0; i < len; chars++) {
-        if ((unsigned char)s[i] - 1u < 0x7F) { /* ASCII other than NUL: the common case */
-            i++;
-            continue;
-        }
+    size_t i = 0;
+    for (;;) {
+        size_t run = ascii_run(s + i, len - i); /* ASCII other than NUL: the common case */
+        i += run;
+        chars += (long)run;
+        if (i >= len)
+            return chars;
         size_t n = utf8_sequence(s + i, len - i);
         if (n == 0)
             return -1;
         i += n;
+        chars++;
     }
-    return chars;
 }
 
 bool utf8_valid(const char *s, size_t len, size_t max_chars)
@@ -553,8 +601,10 @@ void grievance_reader_key(GrievanceReader *r, const char *key, size_t len)
     if (r->depth == 1) {
         r->field = F_NONE;
         for (int f = 0; f < F_COUNT; f++) {
-            if (strlen(field_names[f]) == len && memcmp(field_names[f], key, len) == 0)
+            if (strncmp(field_names[f], key, len) == 0 && field_names[f][len] == '\0') {
                 r->field = (FieldId)f;
+                break;
+            }
         }
         if (r->field == F_NONE) {
             char raw[48], name[48];

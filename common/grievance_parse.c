@@ -48,7 +48,10 @@ static TextCheck text_precheck(const char *s, size_t len)
     bool bad_escape = false; /* in this string; reported at its end, as jansson decodes escapes
                                 only after it scanned the whole string (bad bytes win) */
     size_t i = 0;
-    while (i < len) {
+    for (;;) {
+        i += json_plain_run(s + i, len - i); /* nothing to check in these */
+        if (i >= len)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
             size_t n = utf8_sequence(s + i, len - i);

@@ -50,4 +50,10 @@ Grievance *grievance_reader_finish(GrievanceReader *r);
  * surrogate, past U+10FFFF, truncated) or is a NUL byte. */
 size_t utf8_sequence(const char *s, size_t avail);
 
+/* Lengths of s's leading run (at most len bytes) of the bytes most text is made of, found eight
+ * at a time: ascii_run takes 0x01..0x7F; json_plain_run takes 0x20..0x7F but '"' and '\\' (the
+ * bytes that change nothing while scanning JSON). */
+size_t ascii_run(const char *s, size_t len);
+size_t json_plain_run(const char *s, size_t len);
+
 #endif

@@ -58,11 +58,14 @@ static void buf_quoted(Buf *b, const char *s, bool nested)
 {
     const char *q = nested ? "\\\"" : "\"";
     buf_add(b, q, strlen(q));
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') {
-            buf_add(b, nested ? "\\\\\\" : "\\", nested ? 3 : 1);
-        }
-        buf_addc(b, *s);
+    for (;;) {
+        size_t run = strcspn(s, "\"\\");
+        buf_add(b, s, run);
+        s += run;
+        if (!*s)
+            break;
+        buf_add(b, nested ? "\\\\\\" : "\\", nested ? 3 : 1);
+        buf_addc(b, *s++);
     }
     buf_add(b, q, strlen(q));
 }

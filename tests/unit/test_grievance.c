@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "grievance.h"
+#include "grievance_reader.h"
 #include "grievance_row.h"
 #include "taxonomy.h"
 
@@ -227,6 +228,36 @@ static void test_utf8_valid(void **state)
     /* Invalid bytes in a field (json_stringn_nocheck, as the form builds them) are refused. */
     expect_error(with("description", json_stringn_nocheck("caf\xc3", 4)), "description", "invalid");
     expect_error(with("description", json_stringn_nocheck("a\0b", 3)), "description", "invalid");
+}
+
+/* The word-at-a-time runs stop exactly at the first byte outside their set, wherever it falls. */
+static void test_text_runs(void **state)
+{
+    (void)state;
+    static const char stops_plain[] = {'"', '\\', '\0', '\n', '\x1f', (char)0x80, (char)0xff};
+    static const char stops_ascii[] = {'\0', (char)0x80, (char)0xc3, (char)0xff};
+    char buf[40];
+    for (size_t len = 0; len <= 33; len++) {
+        memset(buf, 'a', sizeof buf);
+        buf[0] = ' ';
+        buf[len ? len - 1 : 0] = '~';
+        assert_int_equal(json_plain_run(buf, len), len);
+        assert_int_equal(ascii_run(buf, len), len);
+        for (size_t at = 0; at < len; at++) {
+            for (size_t k = 0; k < sizeof stops_plain; k++) {
+                memset(buf, 'x', sizeof buf);
+                buf[at] = stops_plain[k];
+                assert_int_equal(json_plain_run(buf, len), at);
+            }
+            for (size_t k = 0; k < sizeof stops_ascii; k++) {
+                memset(buf, '"', sizeof buf);
+                buf[at] = stops_ascii[k];
+                assert_int_equal(ascii_run(buf, len), at);
+            }
+        }
+    }
+    assert_int_equal(ascii_run("\t\x7f!", 3), 3);        /* controls and DEL are ASCII */
+    assert_int_equal(json_plain_run("\x7f !#[]", 6), 6); /* the bytes next to '"' and '\\' pass */
 }
 
 static const char *date_str(time_t t)
@@ -510,12 +541,19 @@ static void test_row_build(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_minimal_valid),       cmocka_unit_test(test_required_fields),
-        cmocka_unit_test(test_unknown_field_named), cmocka_unit_test(test_taxonomy_ids),
-        cmocka_unit_test(test_country_case),        cmocka_unit_test(test_description_lengths),
-        cmocka_unit_test(test_utf8_valid),          cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_contact_rules),       cmocka_unit_test(test_anonymous_with_contact),
-        cmocka_unit_test(test_other_fields),        cmocka_unit_test(test_parse_text),
+        cmocka_unit_test(test_minimal_valid),
+        cmocka_unit_test(test_required_fields),
+        cmocka_unit_test(test_unknown_field_named),
+        cmocka_unit_test(test_taxonomy_ids),
+        cmocka_unit_test(test_country_case),
+        cmocka_unit_test(test_description_lengths),
+        cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_text_runs),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_contact_rules),
+        cmocka_unit_test(test_anonymous_with_contact),
+        cmocka_unit_test(test_other_fields),
+        cmocka_unit_test(test_parse_text),
         cmocka_unit_test(test_row_build),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
