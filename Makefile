@@ -26,6 +26,11 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DREDRESS_VERSION='"$(VERSION)"' $(WARN) $(CFLAGS) -Icommon $(shell pkg-config --cflags $(PKGS))
 LIBS := $(shell pkg-config --libs $(PKGS)) -lcsv -lgettextpo -lpthread
+# The intake's allocator: mimalloc, first in the link so it serves every library (libevent's
+# requests and headers, OpenSSL, yajl); not under a sanitizer, which brings its own.
+ifndef SANITIZER
+INTAKE_LIBS := -lmimalloc
+endif
 
 COMMON_SRC := common/log.c common/util.c common/inifile.c common/config.c common/taxonomy.c common/crypto.c \
               common/reference.c common/grievance.c common/grievance_parse.c common/grievance_row.c \
@@ -93,7 +98,7 @@ $(BUILD)/libredress.a: $(COMMON_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/redress-intake: $(INTAKE_OBJ) $(BUILD)/libredress.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(INTAKE_LIBS) $(LIBS)
 $(BUILD)/redress-triage: $(TRIAGE_OBJ) $(BUILD)/libredress.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 $(BUILD)/redressctl: $(ADMIN_OBJ) $(BUILD)/libredress.a

@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config clang libclang-rt-14-dev
   libevent-dev libssl-dev libpq-dev libjansson-dev libyajl-dev libinih-dev libcsv-dev libcmocka-dev
+  libmimalloc-dev
   postgresql-15 postgresql-client-15
   python3 python3-psycopg2 openssl
   gettext libgettextpo-dev python3-polib

@@ -76,6 +76,19 @@ class Cluster:
             cur.execute(query, params)
             return cur.fetchall() if cur.description else []
 
+    def warm(self):
+        """Brings a new cluster to the state of one that has been running (benchmarks only): every
+        page of shared_buffers touched once (a new cluster pays a page fault and a cleared page the
+        first time each buffer is used) and write-ahead log segments ready to be recycled (a new
+        cluster writes each 16 MB segment full of zeros before its first use). About 300 MB of
+        throwaway rows, two checkpoints, then the table is dropped: nothing of it stays."""
+        with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE bench_warm_up (n int, pad text)")
+            cur.execute("INSERT INTO bench_warm_up SELECT n, repeat('x', 900) FROM generate_series(1, 320000) n")
+            cur.execute("CHECKPOINT")
+            cur.execute("DROP TABLE bench_warm_up")
+            cur.execute("CHECKPOINT")
+
     def reset(self):
         """Empties every data table (schema, roles and case_transition stay)."""
         self.sql("TRUNCATE grievance_key, grievance, remedy_case, case_owner, triage_decision, case_event, remedy, member "
