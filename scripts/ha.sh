@@ -83,7 +83,9 @@ run_keeper() {  # pgdata-name
 # postgresql.auto.conf is read last, so these win over pg_auto_failover's own include file, and
 # pg_basebackup copies it to the standby.
 initdb_node() {
-  as_pg "$bindir/initdb" -D "$dir/$1" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/log/initdb-$1.log" 2>&1 \
+  # Collation C: text compares byte by byte (memcmp), in the same order as C.UTF-8's code points;
+  # character classes and case still follow C.UTF-8. Each grievance's references go into two b-trees.
+  as_pg "$bindir/initdb" -D "$dir/$1" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --lc-collate=C >"$dir/log/initdb-$1.log" 2>&1 \
     || { cat "$dir/log/initdb-$1.log" >&2; exit 1; }
   as_pg tee -a "$dir/$1/postgresql.auto.conf" >/dev/null <<CONF
 unix_socket_directories = '$dir/sock'
