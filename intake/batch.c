@@ -24,10 +24,13 @@
 #define BATCH_ANNOUNCE_S 0.010
 
 /* Submissions handed from one thread to another: posted under the lock, taken all at once by the
- * reader's event, which a post activates only when the list was empty (once per burst). */
+ * reader's event, which a post activates only when the list was empty (once per burst) and the
+ * reader has not said it will look by itself (held: the stream, while a transaction is out, takes
+ * what came at its answer; waking it for each submission cost a context switch apiece). */
 typedef struct {
     pthread_mutex_t lock;
     Submission *head, *tail;
+    bool held;
     struct event *ev;
 } Mailbox;
 
@@ -71,6 +74,7 @@ typedef struct {
 } Flight;
 
 static void batch_try_flush(Batcher *b);
+static void batch_take_inbox(Batcher *b);
 
 /* Failures of the moment, not of the rows: the transaction was rolled back (nothing stored) and
  * the same rows may succeed if sent again. */
@@ -156,7 +160,7 @@ static void mailbox_post(Mailbox *m, Submission *sub)
 {
     sub->next = NULL;
     pthread_mutex_lock(&m->lock);
-    bool wake = !m->head; /* else the reader's event is already on its way */
+    bool wake = !m->head && !m->held; /* else the reader's event is on its way, or not needed */
     if (m->tail)
         m->tail->next = sub;
     else
@@ -167,14 +171,23 @@ static void mailbox_post(Mailbox *m, Submission *sub)
         event_active(m->ev, EV_READ, 0);
 }
 
-/* Everything posted so far, in order (a list linked by next). */
-static Submission *mailbox_take(Mailbox *m)
+/* Everything posted so far, in order (a list linked by next). Posts from now on wake the reader
+ * unless hold: then the reader takes them later by itself. */
+static Submission *mailbox_take(Mailbox *m, bool hold)
 {
     pthread_mutex_lock(&m->lock);
     Submission *head = m->head;
     m->head = m->tail = NULL;
+    m->held = hold;
     pthread_mutex_unlock(&m->lock);
     return head;
+}
+
+static void mailbox_hold(Mailbox *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->held = true;
+    pthread_mutex_unlock(&m->lock);
 }
 
 static void mailbox_free(Mailbox *m)
@@ -265,6 +278,7 @@ static void flight_done_cb(void *arg, DbStatus status)
     Batcher *b = f->batcher;
     b->inflight--;
     b->inflight_rows -= f->n;
+    batch_take_inbox(b);
     metrics_batch(f->n, status == DB_OK && f->committed && f->select_ok,
                   metrics_now() - f->sent_at);
     if (status != DB_OK) {
@@ -415,7 +429,9 @@ static void batch_send(Batcher *b)
         for (int i = 0; i < f->n; i++)
             batch_finish(b, f->subs[i], SUBMIT_UNAVAILABLE);
         flight_free(f);
+        return;
     }
+    mailbox_hold(&b->inbox);
 }
 
 /* Whether the head of the queue goes now (see the top of the file). */
@@ -461,6 +477,18 @@ static void batch_enqueue(Batcher *b, Submission *sub)
     }
 }
 
+/* Everything the workers handed over joins the queue; while a transaction is out, what they hand
+ * over next waits in the inbox for its answer (flight_done_cb takes it), waking nobody. */
+static void batch_take_inbox(Batcher *b)
+{
+    Submission *sub = mailbox_take(&b->inbox, b->inflight > 0);
+    while (sub) {
+        Submission *next = sub->next;
+        batch_enqueue(b, sub);
+        sub = next;
+    }
+}
+
 /* The workers' submissions, in the stream's thread: all of them join the queue, then one flush,
  * so what arrived together goes together. */
 static void batch_inbox_cb(evutil_socket_t fd, short what, void *arg)
@@ -468,12 +496,7 @@ static void batch_inbox_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     Batcher *b = arg;
-    Submission *sub = mailbox_take(&b->inbox);
-    while (sub) {
-        Submission *next = sub->next;
-        batch_enqueue(b, sub);
-        sub = next;
-    }
+    batch_take_inbox(b);
     batch_try_flush(b);
 }
 
@@ -492,7 +515,7 @@ void batcher_free(Batcher *b)
 {
     if (!b)
         return;
-    Submission *sub = mailbox_take(&b->inbox);
+    Submission *sub = mailbox_take(&b->inbox, false);
     while (sub) {
         Submission *next = sub->next;
         queue_push(b, sub, false);
@@ -522,7 +545,7 @@ static void batch_port_done_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     BatchPort *p = arg;
-    Submission *sub = mailbox_take(&p->done);
+    Submission *sub = mailbox_take(&p->done, false);
     while (sub) {
         Submission *next = sub->next;
         p->outstanding--;
@@ -553,7 +576,7 @@ void batch_port_free(BatchPort *p)
     if (!p)
         return;
     batch_port_close(p);
-    Submission *sub = mailbox_take(&p->done);
+    Submission *sub = mailbox_take(&p->done, false);
     while (sub) { /* answered after this worker stopped: nobody is left to tell */
         Submission *next = sub->next;
         sub->done(sub, SUBMIT_UNAVAILABLE);

@@ -184,6 +184,14 @@ static void worker_drain_cb(evutil_socket_t fd, short what, void *arg)
     event_base_once(w->base, -1, EV_TIMEOUT, worker_drain_cb, w, &tv);
 }
 
+/* "worker0", "commit0": what top -H and perf show for each thread. */
+static void thread_name(pthread_t thread, const char *role, int i)
+{
+    char name[16];
+    snprintf(name, sizeof name, "%.6s%u", role, (unsigned)i % 1000u);
+    pthread_setname_np(thread, name);
+}
+
 static void *worker_main(void *arg)
 {
     Worker *w = arg;
@@ -267,12 +275,14 @@ Server *server_start(const Shared *shared, char *err, size_t errlen)
             snprintf(err, errlen, "cannot start commit stream thread");
             abort(); /* threads already running cannot be unwound safely */
         }
+        thread_name(s->streams[i].thread, "commit", i);
     }
     for (int i = 0; i < s->nworkers; i++) {
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
             snprintf(err, errlen, "cannot start worker thread");
             abort(); /* threads already running cannot be unwound safely */
         }
+        thread_name(s->workers[i].thread, "worker", i);
     }
     return s;
 fail:
