@@ -137,8 +137,11 @@ static const char cand_sql[] =
     "     ORDER BY o.last_received_at DESC LIMIT $3::int)) x) "
     "ORDER BY c.last_received_at, c.id";
 
-static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, char *err,
-                                 size_t errlen)
+/* Locks the plan's cluster keys, then reads their candidates: two statements, one round trip.
+ * The read is a statement of its own after the locks, so its snapshot holds what a worker that
+ * had a key before us committed. */
+static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, const int32_t *locks,
+                                 size_t nlocks, char *err, size_t errlen)
 {
     SqlArray keys;
     sqlarray_init(&keys);
@@ -148,11 +151,23 @@ static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, char
     snprintf(since_s, sizeof since_s, "%.6f", plan_candidates_since(p, rules));
     snprintf(limit_s, sizeof limit_s, "%d", rules->max_candidates);
     const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
-    PGresult *res = txn_exec(conn, "reading candidate cases", cand_sql, 3, params, PGRES_TUPLES_OK,
-                             err, errlen);
+    PGresult *res = NULL;
+    TxnPipe pipe;
+    char pipe_err[256];
+    int rc = txn_pipe_begin(conn, &pipe, err, errlen);
+    if (rc == 0) {
+        bool sent = casewrite_lock_keys(conn, &pipe, locks, nlocks, err, errlen) == 0 &&
+                    txn_pipe_exec(conn, &pipe, "reading candidate cases", cand_sql, 3, params,
+                                  PGRES_TUPLES_OK, &res, err, errlen) == 0;
+        rc = txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err);
+        if (!sent)
+            rc = -1;
+    }
     sqlarray_free(&keys);
-    if (!res)
+    if (rc < 0 || !res) {
+        PQclear(res);
         return -1;
+    }
     int col[CA_N];
     if (txn_columns(res, "reading candidate cases", cand_cols, CA_N, col, err, errlen) < 0) {
         PQclear(res);
@@ -238,8 +253,8 @@ static const TxnColumn new_case_cols[NC_N] = {
     [NC_ONGOING] = {"ongoing", "bool"}, [NC_DANGER] = {"danger", "bool"},
 };
 
-static int batch_cases_insert(PGconn *conn, Plan *p, const CaseWriteScalars *sc, char *err,
-                              size_t errlen)
+static int batch_cases_insert(PGconn *conn, TxnPipe *pipe, Plan *p, const CaseWriteScalars *sc,
+                              char *err, size_t errlen)
 {
     SqlArray a[NC_N];
     for (int i = 0; i < NC_N; i++)
@@ -272,8 +287,9 @@ static int batch_cases_insert(PGconn *conn, Plan *p, const CaseWriteScalars *sc,
         sqlarray_add_bool(&a[NC_ONGOING], c->ongoing);
         sqlarray_add_bool(&a[NC_DANGER], c->danger);
     }
+    long long nnew = (long long)a[NC_ID].n;
     int rc = txn_exec_unnest(
-        conn, "inserting cases",
+        conn, pipe, "inserting cases",
         "INSERT INTO remedy_case (id, reference, status, category, country, collective, "
         "cluster_key, signature, grievance_count, people_affected, score, band, rules_version, "
         "lead_member_id, mechanism_queue, referral_flag, first_received_at, last_received_at, "
@@ -285,7 +301,7 @@ static int batch_cases_insert(PGconn *conn, Plan *p, const CaseWriteScalars *sc,
         "case_due(now(), $2::int[], u.band, u.danger, 2), "
         "case_due(now(), $2::int[], u.band, u.danger, 3), "
         "string_to_array(u.vuln, ','), u.ongoing, u.danger FROM ",
-        new_case_cols, a, NC_N, "", sc->params, 2, NULL, err, errlen);
+        new_case_cols, a, NC_N, "", sc->params, 2, nnew, err, errlen);
     for (int i = 0; i < NC_N; i++)
         sqlarray_free(&a[i]);
     return rc;
@@ -312,8 +328,8 @@ static const TxnColumn grown_case_cols[GC_N] = {
     [GC_ONGOING] = {"ongoing", "bool"}, [GC_DANGER] = {"danger", "bool"},
 };
 
-static int batch_cases_update(PGconn *conn, Plan *p, const CaseWriteScalars *sc, size_t *ngrown,
-                              char *err, size_t errlen)
+static int batch_cases_update(PGconn *conn, TxnPipe *pipe, Plan *p, const CaseWriteScalars *sc,
+                              size_t *ngrown, char *err, size_t errlen)
 {
     SqlArray a[GC_N];
     for (int i = 0; i < GC_N; i++)
@@ -340,10 +356,9 @@ static int batch_cases_update(PGconn *conn, Plan *p, const CaseWriteScalars *sc,
     int rc = 0;
     if (*ngrown > 0) {
         /* Counts add up (a concurrent writer cannot be lost); deadlines only ever tighten when
-         * a growing case moves to a more urgent band. */
-        unsigned long updated = 0;
+         * a growing case moves to a more urgent band. Every case must be there to grow. */
         rc = txn_exec_unnest(
-            conn, "updating cases",
+            conn, pipe, "updating cases",
             "UPDATE remedy_case c SET grievance_count = c.grievance_count + u.added, "
             "people_affected = greatest(c.people_affected, u.people, c.grievance_count + u.added), "
             "collective = true, "
@@ -352,11 +367,8 @@ static int batch_cases_update(PGconn *conn, Plan *p, const CaseWriteScalars *sc,
             "score = u.score, band = u.band, rules_version = $1, "
             "vulnerability = string_to_array(u.vuln, ','), ongoing = u.ongoing, "
             "immediate_danger = u.danger, " CASEWRITE_DEADLINES_TIGHTEN "FROM ",
-            grown_case_cols, a, GC_N, " WHERE c.id = u.id", sc->params, 2, &updated, err, errlen);
-        if (rc == 0 && updated != *ngrown) {
-            snprintf(err, errlen, "updating cases: %lu of %zu rows", updated, *ngrown);
-            rc = -1;
-        }
+            grown_case_cols, a, GC_N, " WHERE c.id = u.id", sc->params, 2, (long long)*ngrown, err,
+            errlen);
     }
     for (int i = 0; i < GC_N; i++)
         sqlarray_free(&a[i]);
@@ -379,7 +391,7 @@ static const char grievances_update_where[] =
     " WHERE g.id = u.id AND g.id = ANY ($3::int8[]) AND g.triaged_at IS NULL "
     "AND g.received_at >= to_timestamp($1::float8) AND g.received_at <= to_timestamp($2::float8)";
 
-static int batch_grievances_update(PGconn *conn, Plan *p, char *err, size_t errlen)
+static int batch_grievances_update(PGconn *conn, TxnPipe *pipe, Plan *p, char *err, size_t errlen)
 {
     SqlArray a[GR_N];
     for (int i = 0; i < GR_N; i++)
@@ -395,13 +407,10 @@ static int batch_grievances_update(PGconn *conn, Plan *p, char *err, size_t errl
     snprintf(lo_s, sizeof lo_s, "%.0f", floor(lo) - 1);
     snprintf(hi_s, sizeof hi_s, "%.0f", ceil(hi) + 1);
     const char *scalars[] = {lo_s, hi_s, sqlarray_text(&a[GR_ID])};
-    unsigned long updated = 0;
-    int rc = txn_exec_unnest(conn, "updating grievances", grievances_update_sql, grievance_cols, a,
-                             GR_N, grievances_update_where, scalars, 3, &updated, err, errlen);
-    if (rc == 0 && updated != p->nitems) {
-        snprintf(err, errlen, "updating grievances: %lu of %zu rows", updated, p->nitems);
-        rc = -1;
-    }
+    /* Every claimed row, still untriaged (it was locked since the claim). */
+    int rc = txn_exec_unnest(conn, pipe, "updating grievances", grievances_update_sql,
+                             grievance_cols, a, GR_N, grievances_update_where, scalars, 3,
+                             (long long)p->nitems, err, errlen);
     for (int i = 0; i < GR_N; i++)
         sqlarray_free(&a[i]);
     return rc;
@@ -415,7 +424,7 @@ static const TxnColumn owner_cols[OW_N] = {
     [OW_INVOLVEMENT] = {"involvement", "text"},
 };
 
-static int batch_owners_insert(PGconn *conn, Plan *p, char *err, size_t errlen)
+static int batch_owners_insert(PGconn *conn, TxnPipe *pipe, Plan *p, char *err, size_t errlen)
 {
     SqlArray a[OW_N];
     for (int i = 0; i < OW_N; i++)
@@ -435,10 +444,10 @@ static int batch_owners_insert(PGconn *conn, Plan *p, char *err, size_t errlen)
     }
     int rc = 0;
     if (a[OW_CASE].n > 0)
-        rc = txn_exec_unnest(conn, "inserting owners",
+        rc = txn_exec_unnest(conn, pipe, "inserting owners",
                              "INSERT INTO case_owner (case_id, member_id, role, involvement) "
                              "SELECT u.case_id, u.member_id, u.role, u.involvement FROM ",
-                             owner_cols, a, OW_N, "", NULL, 0, NULL, err, errlen);
+                             owner_cols, a, OW_N, "", NULL, 0, TXN_ANY, err, errlen);
     for (int i = 0; i < OW_N; i++)
         sqlarray_free(&a[i]);
     return rc;
@@ -496,15 +505,19 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     int rc = -1;
     size_t nnew = 0, ngrown = 0, nlocks = 0;
 
-    PGresult *res = txn_exec(conn, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, err, errlen);
-    if (!res)
-        goto fail;
-    PQclear(res);
     char limit_s[16];
     snprintf(limit_s, sizeof limit_s, "%d", batch_size);
     const char *cp[] = {limit_s};
-    claim = txn_exec(conn, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK, err, errlen);
-    if (!claim)
+    TxnPipe pipe;
+    char pipe_err[256];
+    if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
+        goto fail;
+    bool sent = txn_pipe_exec(conn, &pipe, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err,
+                              errlen) == 0 &&
+                txn_pipe_exec(conn, &pipe, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK,
+                              &claim, err, errlen) == 0;
+    if (txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err) < 0 ||
+        !sent || !claim)
         goto fail;
     if (PQntuples(claim) == 0) {
         rc = 0;
@@ -515,21 +528,28 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     PQclear(claim);
     claim = NULL;
     locks = plan_lock_ids(&p, &nlocks);
-    if (casewrite_lock_keys(conn, locks, nlocks, err, errlen) < 0 ||
-        batch_candidates_load(conn, &p, rules, err, errlen) < 0)
+    if (batch_candidates_load(conn, &p, rules, locks, nlocks, err, errlen) < 0)
         goto fail;
     plan_assign(&p, rules);
     plan_score(&p, rules);
     for (size_t i = 0; i < p.ncases; i++)
         nnew += p.cases[i].is_new;
-    if (nnew > 0 && (batch_ids_draw(conn, &p, nnew, err, errlen) < 0 ||
-                     batch_cases_insert(conn, &p, &sc, err, errlen) < 0))
+    if (nnew > 0 && batch_ids_draw(conn, &p, nnew, err, errlen) < 0)
         goto fail;
-    batch_decisions_gather(&p, rules, &w);
-    if (batch_cases_update(conn, &p, &sc, &ngrown, err, errlen) < 0 ||
-        batch_grievances_update(conn, &p, err, errlen) < 0 ||
-        batch_owners_insert(conn, &p, err, errlen) < 0 ||
-        casewrite_flush(conn, &w, rules, err, errlen) < 0 || txn_commit(conn, err, errlen) < 0)
+    /* The writes go out pipelined: each is built while the server runs the one before, and all
+     * their results (statuses, row counts) are checked before the COMMIT is sent. */
+    if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
+        goto fail;
+    sent = nnew == 0 || batch_cases_insert(conn, &pipe, &p, &sc, err, errlen) == 0;
+    if (sent) {
+        batch_decisions_gather(&p, rules, &w);
+        sent = batch_cases_update(conn, &pipe, &p, &sc, &ngrown, err, errlen) == 0 &&
+               batch_grievances_update(conn, &pipe, &p, err, errlen) == 0 &&
+               batch_owners_insert(conn, &pipe, &p, err, errlen) == 0 &&
+               casewrite_flush(conn, &pipe, &w, rules, err, errlen) == 0;
+    }
+    if (txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err) < 0 ||
+        !sent || txn_commit(conn, err, errlen) < 0)
         goto fail;
     rc = (int)p.nitems;
     stats->grievances += (long long)p.nitems;
