@@ -115,27 +115,46 @@ static const char *const cand_cols[CA_N] = {
     [CA_VERSION] = "version",
 };
 /* Per key the most recently active open cases and the most recently active open collective
- * cases: a mass event stays a candidate however many single cases share its key. Narrow id lists
- * first, whole rows once (IN drops the duplicates). Oldest first, as plan_candidate_add wants. */
+ * cases: a mass event stays a candidate however many single cases share its key. Each case's
+ * whole row comes straight from the index scan that found it: no second look-up by id and no
+ * server-side sort of thousands of wide rows (which spilled to disk past work_mem: half of the
+ * statement's ~100 ms for 200 keys). A collective case among the recent ones comes twice; the
+ * caller sorts oldest first, as plan_candidate_add wants, and drops the repeat. */
+#define CAND_COLS                                                                                  \
+    "o.id, o.cluster_key, encode(o.signature, 'hex') AS sig, o.grievance_count AS n, "             \
+    "o.people_affected AS people, extract(epoch FROM o.first_received_at)::float8 AS first, "      \
+    "extract(epoch FROM o.last_received_at)::float8 AS last, o.ongoing, "                          \
+    "o.immediate_danger AS danger, array_to_json(o.vulnerability)::text AS vuln, "                 \
+    "coalesce(o.band, '') AS band, coalesce(o.score, 0) AS score, "                                \
+    "coalesce(o.rules_version, '') AS version "
 static const char cand_sql[] =
-    "SELECT c.id, c.cluster_key, encode(c.signature, 'hex') AS sig, c.grievance_count AS n, "
-    "c.people_affected AS people, extract(epoch FROM c.first_received_at)::float8 AS first, "
-    "extract(epoch FROM c.last_received_at)::float8 AS last, c.ongoing, "
-    "c.immediate_danger AS danger, array_to_json(c.vulnerability)::text AS vuln, "
-    "coalesce(c.band, '') AS band, coalesce(c.score, 0) AS score, "
-    "coalesce(c.rules_version, '') AS version "
-    "FROM remedy_case c WHERE c.id IN ("
-    "  SELECT x.id FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
-    "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k "
-    "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
-    "     AND o.last_received_at >= to_timestamp($2::float8) "
-    "     ORDER BY o.last_received_at DESC LIMIT $3::int) "
-    "    UNION ALL "
-    "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k AND o.collective "
-    "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
-    "     AND o.last_received_at >= to_timestamp($2::float8) "
-    "     ORDER BY o.last_received_at DESC LIMIT $3::int)) x) "
-    "ORDER BY c.last_received_at, c.id";
+    "SELECT x.* FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
+    "  (SELECT " CAND_COLS "FROM remedy_case o WHERE o.cluster_key = k "
+    "   AND o.status NOT IN ('closed', 'rejected', 'referred') "
+    "   AND o.last_received_at >= to_timestamp($2::float8) "
+    "   ORDER BY o.last_received_at DESC LIMIT $3::int) "
+    "  UNION ALL "
+    "  (SELECT " CAND_COLS "FROM remedy_case o WHERE o.cluster_key = k AND o.collective "
+    "   AND o.status NOT IN ('closed', 'rejected', 'referred') "
+    "   AND o.last_received_at >= to_timestamp($2::float8) "
+    "   ORDER BY o.last_received_at DESC LIMIT $3::int)) x";
+
+/* A candidate row's place: last activity, then id (the order the statement once sorted by). */
+typedef struct {
+    double last;
+    long long id;
+    int row;
+} CandOrder;
+
+static int cand_order_cmp(const void *a, const void *b)
+{
+    const CandOrder *x = a, *y = b;
+    if (x->last != y->last)
+        return x->last < y->last ? -1 : 1;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return 0;
+}
 
 /* Locks the plan's cluster keys, then reads their candidates: two statements, one round trip.
  * The read is a statement of its own after the locks, so its snapshot holds what a worker that
@@ -173,7 +192,17 @@ static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, cons
         PQclear(res);
         return -1;
     }
-    for (int r = 0; r < PQntuples(res); r++) {
+    int nrows = PQntuples(res);
+    CandOrder *order = xmalloc((size_t)(nrows > 0 ? nrows : 1) * sizeof *order);
+    for (int r = 0; r < nrows; r++)
+        order[r] = (CandOrder){.last = strtod(PQgetvalue(res, r, col[CA_LAST]), NULL),
+                               .id = strtoll(PQgetvalue(res, r, col[CA_ID]), NULL, 10),
+                               .row = r};
+    qsort(order, (size_t)nrows, sizeof *order, cand_order_cmp);
+    for (int k = 0; k < nrows; k++) {
+        if (k > 0 && order[k].id == order[k - 1].id)
+            continue; /* a collective case that is also among the most recent */
+        int r = order[k].row;
         uint32_t sig[CLUSTER_SIG_LEN];
         if (cluster_signature_parse(PQgetvalue(res, r, col[CA_SIG]), sig) < 0)
             continue; /* a case without a usable signature is never joined */
@@ -199,6 +228,7 @@ static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, cons
         c->old_score = strtod(PQgetvalue(res, r, col[CA_SCORE]), NULL);
         c->old_version = strcmp(PQgetvalue(res, r, col[CA_VERSION]), rules->version) != 0;
     }
+    free(order);
     PQclear(res);
     return 0;
 }
