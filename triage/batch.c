@@ -115,30 +115,52 @@ static const char *const cand_cols[CA_N] = {
     [CA_VERSION] = "version",
 };
 /* Per key the most recently active open cases and the most recently active open collective
- * cases: a mass event stays a candidate however many single cases share its key. Narrow id lists
- * first, whole rows once (IN drops the duplicates). Oldest first, as plan_candidate_add wants. */
+ * cases: a mass event stays a candidate however many single cases share its key. Each case's
+ * whole row comes straight from the index scan that found it: no second look-up by id and no
+ * server-side sort of thousands of wide rows (which spilled to disk past work_mem: half of the
+ * statement's ~100 ms for 200 keys). A collective case among the recent ones comes twice; the
+ * caller sorts oldest first, as plan_candidate_add wants, and drops the repeat. */
+#define CAND_COLS                                                                                  \
+    "o.id, o.cluster_key, encode(o.signature, 'hex') AS sig, o.grievance_count AS n, "             \
+    "o.people_affected AS people, extract(epoch FROM o.first_received_at)::float8 AS first, "      \
+    "extract(epoch FROM o.last_received_at)::float8 AS last, o.ongoing, "                          \
+    "o.immediate_danger AS danger, array_to_json(o.vulnerability)::text AS vuln, "                 \
+    "coalesce(o.band, '') AS band, coalesce(o.score, 0) AS score, "                                \
+    "coalesce(o.rules_version, '') AS version "
 static const char cand_sql[] =
-    "SELECT c.id, c.cluster_key, encode(c.signature, 'hex') AS sig, c.grievance_count AS n, "
-    "c.people_affected AS people, extract(epoch FROM c.first_received_at)::float8 AS first, "
-    "extract(epoch FROM c.last_received_at)::float8 AS last, c.ongoing, "
-    "c.immediate_danger AS danger, array_to_json(c.vulnerability)::text AS vuln, "
-    "coalesce(c.band, '') AS band, coalesce(c.score, 0) AS score, "
-    "coalesce(c.rules_version, '') AS version "
-    "FROM remedy_case c WHERE c.id IN ("
-    "  SELECT x.id FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
-    "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k "
-    "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
-    "     AND o.last_received_at >= to_timestamp($2::float8) "
-    "     ORDER BY o.last_received_at DESC LIMIT $3::int) "
-    "    UNION ALL "
-    "    (SELECT o.id FROM remedy_case o WHERE o.cluster_key = k AND o.collective "
-    "     AND o.status NOT IN ('closed', 'rejected', 'referred') "
-    "     AND o.last_received_at >= to_timestamp($2::float8) "
-    "     ORDER BY o.last_received_at DESC LIMIT $3::int)) x) "
-    "ORDER BY c.last_received_at, c.id";
+    "SELECT x.* FROM unnest($1::text[]) AS k CROSS JOIN LATERAL ("
+    "  (SELECT " CAND_COLS "FROM remedy_case o WHERE o.cluster_key = k "
+    "   AND o.status NOT IN ('closed', 'rejected', 'referred') "
+    "   AND o.last_received_at >= to_timestamp($2::float8) "
+    "   ORDER BY o.last_received_at DESC LIMIT $3::int) "
+    "  UNION ALL "
+    "  (SELECT " CAND_COLS "FROM remedy_case o WHERE o.cluster_key = k AND o.collective "
+    "   AND o.status NOT IN ('closed', 'rejected', 'referred') "
+    "   AND o.last_received_at >= to_timestamp($2::float8) "
+    "   ORDER BY o.last_received_at DESC LIMIT $3::int)) x";
 
-static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, char *err,
-                                 size_t errlen)
+/* A candidate row's place: last activity, then id (the order the statement once sorted by). */
+typedef struct {
+    double last;
+    long long id;
+    int row;
+} CandOrder;
+
+static int cand_order_cmp(const void *a, const void *b)
+{
+    const CandOrder *x = a, *y = b;
+    if (x->last != y->last)
+        return x->last < y->last ? -1 : 1;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return 0;
+}
+
+/* Locks the plan's cluster keys, then reads their candidates: two statements, one round trip.
+ * The read is a statement of its own after the locks, so its snapshot holds what a worker that
+ * had a key before us committed. */
+static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, const int32_t *locks,
+                                 size_t nlocks, char *err, size_t errlen)
 {
     SqlArray keys;
     sqlarray_init(&keys);
@@ -148,17 +170,39 @@ static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, char
     snprintf(since_s, sizeof since_s, "%.6f", plan_candidates_since(p, rules));
     snprintf(limit_s, sizeof limit_s, "%d", rules->max_candidates);
     const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
-    PGresult *res = txn_exec(conn, "reading candidate cases", cand_sql, 3, params, PGRES_TUPLES_OK,
-                             err, errlen);
+    PGresult *res = NULL;
+    TxnPipe pipe;
+    char pipe_err[256];
+    int rc = txn_pipe_begin(conn, &pipe, err, errlen);
+    if (rc == 0) {
+        bool sent = casewrite_lock_keys(conn, &pipe, locks, nlocks, err, errlen) == 0 &&
+                    txn_pipe_exec(conn, &pipe, "reading candidate cases", cand_sql, 3, params,
+                                  PGRES_TUPLES_OK, &res, err, errlen) == 0;
+        rc = txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err);
+        if (!sent)
+            rc = -1;
+    }
     sqlarray_free(&keys);
-    if (!res)
+    if (rc < 0 || !res) {
+        PQclear(res);
         return -1;
+    }
     int col[CA_N];
     if (txn_columns(res, "reading candidate cases", cand_cols, CA_N, col, err, errlen) < 0) {
         PQclear(res);
         return -1;
     }
-    for (int r = 0; r < PQntuples(res); r++) {
+    int nrows = PQntuples(res);
+    CandOrder *order = xmalloc((size_t)(nrows > 0 ? nrows : 1) * sizeof *order);
+    for (int r = 0; r < nrows; r++)
+        order[r] = (CandOrder){.last = strtod(PQgetvalue(res, r, col[CA_LAST]), NULL),
+                               .id = strtoll(PQgetvalue(res, r, col[CA_ID]), NULL, 10),
+                               .row = r};
+    qsort(order, (size_t)nrows, sizeof *order, cand_order_cmp);
+    for (int k = 0; k < nrows; k++) {
+        if (k > 0 && order[k].id == order[k - 1].id)
+            continue; /* a collective case that is also among the most recent */
+        int r = order[k].row;
         uint32_t sig[CLUSTER_SIG_LEN];
         if (cluster_signature_parse(PQgetvalue(res, r, col[CA_SIG]), sig) < 0)
             continue; /* a case without a usable signature is never joined */
@@ -184,6 +228,7 @@ static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, char
         c->old_score = strtod(PQgetvalue(res, r, col[CA_SCORE]), NULL);
         c->old_version = strcmp(PQgetvalue(res, r, col[CA_VERSION]), rules->version) != 0;
     }
+    free(order);
     PQclear(res);
     return 0;
 }
@@ -238,8 +283,8 @@ static const TxnColumn new_case_cols[NC_N] = {
     [NC_ONGOING] = {"ongoing", "bool"}, [NC_DANGER] = {"danger", "bool"},
 };
 
-static int batch_cases_insert(PGconn *conn, Plan *p, const CaseWriteScalars *sc, char *err,
-                              size_t errlen)
+static int batch_cases_insert(PGconn *conn, TxnPipe *pipe, Plan *p, const CaseWriteScalars *sc,
+                              char *err, size_t errlen)
 {
     SqlArray a[NC_N];
     for (int i = 0; i < NC_N; i++)
@@ -272,8 +317,9 @@ static int batch_cases_insert(PGconn *conn, Plan *p, const CaseWriteScalars *sc,
         sqlarray_add_bool(&a[NC_ONGOING], c->ongoing);
         sqlarray_add_bool(&a[NC_DANGER], c->danger);
     }
+    long long nnew = (long long)a[NC_ID].n;
     int rc = txn_exec_unnest(
-        conn, "inserting cases",
+        conn, pipe, "inserting cases",
         "INSERT INTO remedy_case (id, reference, status, category, country, collective, "
         "cluster_key, signature, grievance_count, people_affected, score, band, rules_version, "
         "lead_member_id, mechanism_queue, referral_flag, first_received_at, last_received_at, "
@@ -285,7 +331,7 @@ static int batch_cases_insert(PGconn *conn, Plan *p, const CaseWriteScalars *sc,
         "case_due(now(), $2::int[], u.band, u.danger, 2), "
         "case_due(now(), $2::int[], u.band, u.danger, 3), "
         "string_to_array(u.vuln, ','), u.ongoing, u.danger FROM ",
-        new_case_cols, a, NC_N, "", sc->params, 2, NULL, err, errlen);
+        new_case_cols, a, NC_N, "", sc->params, 2, nnew, err, errlen);
     for (int i = 0; i < NC_N; i++)
         sqlarray_free(&a[i]);
     return rc;
@@ -312,8 +358,8 @@ static const TxnColumn grown_case_cols[GC_N] = {
     [GC_ONGOING] = {"ongoing", "bool"}, [GC_DANGER] = {"danger", "bool"},
 };
 
-static int batch_cases_update(PGconn *conn, Plan *p, const CaseWriteScalars *sc, size_t *ngrown,
-                              char *err, size_t errlen)
+static int batch_cases_update(PGconn *conn, TxnPipe *pipe, Plan *p, const CaseWriteScalars *sc,
+                              size_t *ngrown, char *err, size_t errlen)
 {
     SqlArray a[GC_N];
     for (int i = 0; i < GC_N; i++)
@@ -340,10 +386,9 @@ static int batch_cases_update(PGconn *conn, Plan *p, const CaseWriteScalars *sc,
     int rc = 0;
     if (*ngrown > 0) {
         /* Counts add up (a concurrent writer cannot be lost); deadlines only ever tighten when
-         * a growing case moves to a more urgent band. */
-        unsigned long updated = 0;
+         * a growing case moves to a more urgent band. Every case must be there to grow. */
         rc = txn_exec_unnest(
-            conn, "updating cases",
+            conn, pipe, "updating cases",
             "UPDATE remedy_case c SET grievance_count = c.grievance_count + u.added, "
             "people_affected = greatest(c.people_affected, u.people, c.grievance_count + u.added), "
             "collective = true, "
@@ -352,11 +397,8 @@ static int batch_cases_update(PGconn *conn, Plan *p, const CaseWriteScalars *sc,
             "score = u.score, band = u.band, rules_version = $1, "
             "vulnerability = string_to_array(u.vuln, ','), ongoing = u.ongoing, "
             "immediate_danger = u.danger, " CASEWRITE_DEADLINES_TIGHTEN "FROM ",
-            grown_case_cols, a, GC_N, " WHERE c.id = u.id", sc->params, 2, &updated, err, errlen);
-        if (rc == 0 && updated != *ngrown) {
-            snprintf(err, errlen, "updating cases: %lu of %zu rows", updated, *ngrown);
-            rc = -1;
-        }
+            grown_case_cols, a, GC_N, " WHERE c.id = u.id", sc->params, 2, (long long)*ngrown, err,
+            errlen);
     }
     for (int i = 0; i < GC_N; i++)
         sqlarray_free(&a[i]);
@@ -379,7 +421,7 @@ static const char grievances_update_where[] =
     " WHERE g.id = u.id AND g.id = ANY ($3::int8[]) AND g.triaged_at IS NULL "
     "AND g.received_at >= to_timestamp($1::float8) AND g.received_at <= to_timestamp($2::float8)";
 
-static int batch_grievances_update(PGconn *conn, Plan *p, char *err, size_t errlen)
+static int batch_grievances_update(PGconn *conn, TxnPipe *pipe, Plan *p, char *err, size_t errlen)
 {
     SqlArray a[GR_N];
     for (int i = 0; i < GR_N; i++)
@@ -395,13 +437,10 @@ static int batch_grievances_update(PGconn *conn, Plan *p, char *err, size_t errl
     snprintf(lo_s, sizeof lo_s, "%.0f", floor(lo) - 1);
     snprintf(hi_s, sizeof hi_s, "%.0f", ceil(hi) + 1);
     const char *scalars[] = {lo_s, hi_s, sqlarray_text(&a[GR_ID])};
-    unsigned long updated = 0;
-    int rc = txn_exec_unnest(conn, "updating grievances", grievances_update_sql, grievance_cols, a,
-                             GR_N, grievances_update_where, scalars, 3, &updated, err, errlen);
-    if (rc == 0 && updated != p->nitems) {
-        snprintf(err, errlen, "updating grievances: %lu of %zu rows", updated, p->nitems);
-        rc = -1;
-    }
+    /* Every claimed row, still untriaged (it was locked since the claim). */
+    int rc = txn_exec_unnest(conn, pipe, "updating grievances", grievances_update_sql,
+                             grievance_cols, a, GR_N, grievances_update_where, scalars, 3,
+                             (long long)p->nitems, err, errlen);
     for (int i = 0; i < GR_N; i++)
         sqlarray_free(&a[i]);
     return rc;
@@ -415,7 +454,7 @@ static const TxnColumn owner_cols[OW_N] = {
     [OW_INVOLVEMENT] = {"involvement", "text"},
 };
 
-static int batch_owners_insert(PGconn *conn, Plan *p, char *err, size_t errlen)
+static int batch_owners_insert(PGconn *conn, TxnPipe *pipe, Plan *p, char *err, size_t errlen)
 {
     SqlArray a[OW_N];
     for (int i = 0; i < OW_N; i++)
@@ -435,10 +474,10 @@ static int batch_owners_insert(PGconn *conn, Plan *p, char *err, size_t errlen)
     }
     int rc = 0;
     if (a[OW_CASE].n > 0)
-        rc = txn_exec_unnest(conn, "inserting owners",
+        rc = txn_exec_unnest(conn, pipe, "inserting owners",
                              "INSERT INTO case_owner (case_id, member_id, role, involvement) "
                              "SELECT u.case_id, u.member_id, u.role, u.involvement FROM ",
-                             owner_cols, a, OW_N, "", NULL, 0, NULL, err, errlen);
+                             owner_cols, a, OW_N, "", NULL, 0, TXN_ANY, err, errlen);
     for (int i = 0; i < OW_N; i++)
         sqlarray_free(&a[i]);
     return rc;
@@ -496,15 +535,19 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     int rc = -1;
     size_t nnew = 0, ngrown = 0, nlocks = 0;
 
-    PGresult *res = txn_exec(conn, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, err, errlen);
-    if (!res)
-        goto fail;
-    PQclear(res);
     char limit_s[16];
     snprintf(limit_s, sizeof limit_s, "%d", batch_size);
     const char *cp[] = {limit_s};
-    claim = txn_exec(conn, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK, err, errlen);
-    if (!claim)
+    TxnPipe pipe;
+    char pipe_err[256];
+    if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
+        goto fail;
+    bool sent = txn_pipe_exec(conn, &pipe, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err,
+                              errlen) == 0 &&
+                txn_pipe_exec(conn, &pipe, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK,
+                              &claim, err, errlen) == 0;
+    if (txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err) < 0 ||
+        !sent || !claim)
         goto fail;
     if (PQntuples(claim) == 0) {
         rc = 0;
@@ -515,21 +558,28 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     PQclear(claim);
     claim = NULL;
     locks = plan_lock_ids(&p, &nlocks);
-    if (casewrite_lock_keys(conn, locks, nlocks, err, errlen) < 0 ||
-        batch_candidates_load(conn, &p, rules, err, errlen) < 0)
+    if (batch_candidates_load(conn, &p, rules, locks, nlocks, err, errlen) < 0)
         goto fail;
     plan_assign(&p, rules);
     plan_score(&p, rules);
     for (size_t i = 0; i < p.ncases; i++)
         nnew += p.cases[i].is_new;
-    if (nnew > 0 && (batch_ids_draw(conn, &p, nnew, err, errlen) < 0 ||
-                     batch_cases_insert(conn, &p, &sc, err, errlen) < 0))
+    if (nnew > 0 && batch_ids_draw(conn, &p, nnew, err, errlen) < 0)
         goto fail;
-    batch_decisions_gather(&p, rules, &w);
-    if (batch_cases_update(conn, &p, &sc, &ngrown, err, errlen) < 0 ||
-        batch_grievances_update(conn, &p, err, errlen) < 0 ||
-        batch_owners_insert(conn, &p, err, errlen) < 0 ||
-        casewrite_flush(conn, &w, rules, err, errlen) < 0 || txn_commit(conn, err, errlen) < 0)
+    /* The writes go out pipelined: each is built while the server runs the one before, and all
+     * their results (statuses, row counts) are checked before the COMMIT is sent. */
+    if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
+        goto fail;
+    sent = nnew == 0 || batch_cases_insert(conn, &pipe, &p, &sc, err, errlen) == 0;
+    if (sent) {
+        batch_decisions_gather(&p, rules, &w);
+        sent = batch_cases_update(conn, &pipe, &p, &sc, &ngrown, err, errlen) == 0 &&
+               batch_grievances_update(conn, &pipe, &p, err, errlen) == 0 &&
+               batch_owners_insert(conn, &pipe, &p, err, errlen) == 0 &&
+               casewrite_flush(conn, &pipe, &w, rules, err, errlen) == 0;
+    }
+    if (txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err) < 0 ||
+        !sent || txn_commit(conn, err, errlen) < 0)
         goto fail;
     rc = (int)p.nitems;
     stats->grievances += (long long)p.nitems;

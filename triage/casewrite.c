@@ -6,7 +6,8 @@
 
 #include "txn.h"
 
-int casewrite_lock_keys(PGconn *conn, const int32_t *ids, size_t n, char *err, size_t errlen)
+int casewrite_lock_keys(PGconn *conn, TxnPipe *pipe, const int32_t *ids, size_t n, char *err,
+                        size_t errlen)
 {
     if (n == 0)
         return 0;
@@ -18,10 +19,16 @@ int casewrite_lock_keys(PGconn *conn, const int32_t *ids, size_t n, char *err, s
     snprintf(cls, sizeof cls, "%d", CASEWRITE_LOCK_CLASS);
     const char *params[] = {cls, sqlarray_text(&a)};
     /* unnest keeps the array's order: the locks are taken in ascending id order. */
-    PGresult *res = txn_exec(conn, "locking cluster keys",
-                             "SELECT pg_advisory_xact_lock($1::int4, k) "
-                             "FROM unnest($2::int4[]) AS k",
-                             2, params, PGRES_TUPLES_OK, err, errlen);
+    static const char sql[] = "SELECT pg_advisory_xact_lock($1::int4, k) "
+                              "FROM unnest($2::int4[]) AS k";
+    if (pipe) {
+        int rc = txn_pipe_exec(conn, pipe, "locking cluster keys", sql, 2, params, PGRES_TUPLES_OK,
+                               NULL, err, errlen);
+        sqlarray_free(&a);
+        return rc;
+    }
+    PGresult *res =
+        txn_exec(conn, "locking cluster keys", sql, 2, params, PGRES_TUPLES_OK, err, errlen);
     sqlarray_free(&a);
     if (!res)
         return -1;
@@ -87,25 +94,26 @@ static const TxnColumn casewrite_ev_cols[CW_EV_N] = {
     [CW_EV_NOTE] = {"note", "text"},
 };
 
-int casewrite_flush(PGconn *conn, CaseWrites *w, const Rules *rules, char *err, size_t errlen)
+int casewrite_flush(PGconn *conn, TxnPipe *pipe, CaseWrites *w, const Rules *rules, char *err,
+                    size_t errlen)
 {
     const char *version[] = {rules->version};
     /* decided_at is the insert's own time, not the transaction's start: a worker that waited on
      * a cluster-key lock must order after the one it waited for. */
     if (w->dec[CW_DEC_CASE].n > 0 &&
-        txn_exec_unnest(conn, "inserting decisions",
+        txn_exec_unnest(conn, pipe, "inserting decisions",
                         "INSERT INTO triage_decision (case_id, grievance_id, score, band, "
                         "components, rules_fired, rules_version, decided_at) "
                         "SELECT u.case_id, u.grievance_id, u.score, u.band, u.comp::jsonb, "
                         "u.fired::jsonb, $1, clock_timestamp() FROM ",
-                        casewrite_dec_cols, w->dec, CW_DEC_N, "", version, 1, NULL, err,
+                        casewrite_dec_cols, w->dec, CW_DEC_N, "", version, 1, TXN_ANY, err,
                         errlen) < 0)
         return -1;
     if (w->ev[CW_EV_CASE].n > 0 &&
-        txn_exec_unnest(conn, "inserting events",
+        txn_exec_unnest(conn, pipe, "inserting events",
                         "INSERT INTO case_event (case_id, action, to_status, note) "
                         "SELECT u.case_id, u.action, u.status::case_status, u.note FROM ",
-                        casewrite_ev_cols, w->ev, CW_EV_N, "", NULL, 0, NULL, err, errlen) < 0)
+                        casewrite_ev_cols, w->ev, CW_EV_N, "", NULL, 0, TXN_ANY, err, errlen) < 0)
         return -1;
     return 0;
 }

@@ -12,14 +12,17 @@
 #include "rules.h"
 #include "score.h"
 #include "sqlarray.h"
+#include "txn.h"
 
 /* The advisory lock class of cluster keys: pg_advisory_xact_lock(CASEWRITE_LOCK_CLASS, id). The
  * two-key form never collides with single-key locks on case ids. */
 #define CASEWRITE_LOCK_CLASS 1953653345 /* 'tria' */
 
 /* Locks the cluster keys ids (ascending and distinct: cluster_lock_ids_sort) for the rest of the
- * transaction. 0, or -1 with err. */
-int casewrite_lock_keys(PGconn *conn, const int32_t *ids, size_t n, char *err, size_t errlen);
+ * transaction: at once (pipe NULL), or sent into the pipe, where the statements after it run
+ * once the locks are held. 0, or -1 with err. */
+int casewrite_lock_keys(PGconn *conn, TxnPipe *pipe, const int32_t *ids, size_t n, char *err,
+                        size_t errlen);
 
 /* SET clause of an UPDATE of remedy_case c FROM an unnest u with columns band and danger: each
  * deadline moves to that of the band (or of immediate danger) counted from opening, when that is
@@ -54,8 +57,10 @@ void casewrite_decision(CaseWrites *w, long long case_id, long long grievance_id
 void casewrite_event(CaseWrites *w, long long case_id, const char *action, const char *to_status,
                      const char *note);
 size_t casewrite_decisions(const CaseWrites *w);
-/* Inserts what was gathered under the rules' version. 0, or -1 with err. */
-int casewrite_flush(PGconn *conn, CaseWrites *w, const Rules *rules, char *err, size_t errlen);
+/* Inserts what was gathered under the rules' version: at once (pipe NULL) or sent into the pipe
+ * (txn_exec_unnest). 0, or -1 with err. */
+int casewrite_flush(PGconn *conn, TxnPipe *pipe, CaseWrites *w, const Rules *rules, char *err,
+                    size_t errlen);
 
 /* The scalar parameters every casewrite statement starts with: $1 version, $2 deadlines. */
 typedef struct {

@@ -57,7 +57,7 @@ static int rescore_lock(PGconn *conn, PGresult *keys, const int *col, char *err,
         if (PQgetvalue(keys, i, col[RK_KEY])[0])
             ids[nl++] = cluster_lock_id(PQgetvalue(keys, i, col[RK_KEY]));
     cluster_lock_ids_sort(ids, &nl);
-    int rc = casewrite_lock_keys(conn, ids, nl, err, errlen);
+    int rc = casewrite_lock_keys(conn, NULL, ids, nl, err, errlen);
     free(ids);
     return rc;
 }
@@ -156,12 +156,12 @@ static int rescore_page(PGconn *conn, const Rules *rules, long long *after, char
         goto fail;
     rescore_rows(rows, ccol, rules, u, &w);
     if (u[RU_ID].n > 0 &&
-        (txn_exec_unnest(conn, "updating cases",
+        (txn_exec_unnest(conn, NULL, "updating cases",
                          "UPDATE remedy_case c SET score = u.score, band = u.band, "
                          "rules_version = $1, " CASEWRITE_DEADLINES_TIGHTEN "FROM ",
-                         update_cols, u, RU_N, " WHERE c.id = u.id", sc.params, 2, NULL, err,
+                         update_cols, u, RU_N, " WHERE c.id = u.id", sc.params, 2, TXN_ANY, err,
                          errlen) < 0 ||
-         casewrite_flush(conn, &w, rules, err, errlen) < 0))
+         casewrite_flush(conn, NULL, &w, rules, err, errlen) < 0))
         goto fail;
     if (txn_commit(conn, err, errlen) < 0)
         goto fail;

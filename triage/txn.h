@@ -20,12 +20,44 @@ typedef struct {
     const char *type; /* element type: int8, text, numeric, ... */
 } TxnColumn;
 
+/* Statements sent without waiting for their results (libpq pipeline mode), between
+ * txn_pipe_begin and txn_pipe_end: the server runs one while the client builds the next, and a
+ * batch waits for the server a few times instead of once per statement (each wait is a wake-up
+ * of both processes, which on a busy machine costs more than the statement). The statements of
+ * a pipeline belong to the caller's transaction (a sync does not commit inside BEGIN); what each
+ * is, what it must return and how many rows it must affect are kept here until it is read. */
+enum { TXN_PIPE_MAX = 16 };
+#define TXN_ANY (-1LL) /* no row count expected */
+typedef struct {
+    int n;
+    const char *what[TXN_PIPE_MAX];
+    ExecStatusType want[TXN_PIPE_MAX];
+    long long expect[TXN_PIPE_MAX];
+    PGresult **keep[TXN_PIPE_MAX]; /* where the result goes (caller PQclears), or NULL */
+} TxnPipe;
+
+/* Enters pipeline mode. 0, or -1 with err. */
+int txn_pipe_begin(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen);
+/* Sends a statement that must end with status want; its result is handed to *keep at
+ * txn_pipe_end when keep is not NULL (*keep is set to NULL here). 0, or -1 with err when even
+ * sending failed. */
+int txn_pipe_exec(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql, int nparams,
+                  const char *const *params, ExecStatusType want, PGresult **keep, char *err,
+                  size_t errlen);
+/* Sends a sync, reads every result in order and leaves pipeline mode. 0 when each statement
+ * succeeded and affected the rows it had to; -1 with err naming the first that did not (the
+ * transaction is then aborted or must be rolled back: the caller never commits after -1, and
+ * results kept so far are the caller's to PQclear either way). */
+int txn_pipe_end(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen);
+
 /* Runs head || "unnest($k::type[], ...) AS u(name, ...)" || tail with the scalars as $1..$nscalars
- * and the arrays' texts after them, expecting a command result. 0, with the rows affected in
- * *affected when not NULL; -1 with err. */
-int txn_exec_unnest(PGconn *conn, const char *what, const char *head, const TxnColumn *cols,
-                    SqlArray *arrays, int ncols, const char *tail, const char *const *scalars,
-                    int nscalars, unsigned long *affected, char *err, size_t errlen);
+ * and the arrays' texts after them, expecting a command result that affected expect rows (or any
+ * number: TXN_ANY). With pipe NULL it runs at once: 0, or -1 with err. With a pipe it is only
+ * sent (-1 with err if even that failed) and txn_pipe_end checks it. */
+int txn_exec_unnest(PGconn *conn, TxnPipe *pipe, const char *what, const char *head,
+                    const TxnColumn *cols, SqlArray *arrays, int ncols, const char *tail,
+                    const char *const *scalars, int nscalars, long long expect, char *err,
+                    size_t errlen);
 /* Finds result columns by name (PQfnumber once per result): idx[i] for names[i]. 0, or -1 with
  * the missing name in err (a programmer error in the statement, reported rather than read
  * from the wrong column). */
