@@ -55,8 +55,9 @@ struct Db {
     char *application;
     char options[96]; /* libpq "options": the session's statement and lock timeouts */
     PGconn *conn;
-    DbState state; /* changed only by db_set_state */
-    int sock;      /* PQsocket at the time the events were made */
+    DbState state;          /* changed only by db_set_state */
+    _Atomic bool connected; /* state == DB_CONNECTED, for other threads (db_ready_elsewhere) */
+    int sock;               /* PQsocket at the time the events were made */
     struct event *ev_read;
     struct event *ev_write;
     struct event *ev_retry;    /* back-off while disconnected; connect timeout while connecting */
@@ -138,6 +139,7 @@ static void db_set_state(Db *db, DbState next)
         BUG("database adapter: no transition %s -> %s", db_state_names[db->state],
             db_state_names[next]);
     db->state = next;
+    atomic_store_explicit(&db->connected, next == DB_CONNECTED, memory_order_relaxed);
     switch (next) {
     case DB_DISCONNECTED:
         event_del(db->ev_watchdog);
@@ -461,6 +463,11 @@ void db_close(Db *db)
 bool db_ready(const Db *db)
 {
     return db->state == DB_CONNECTED;
+}
+
+bool db_ready_elsewhere(const Db *db)
+{
+    return atomic_load_explicit(&db->connected, memory_order_relaxed);
 }
 
 int db_jobs_in_flight(const Db *db)

@@ -41,6 +41,8 @@ void db_free(Db *db);
 void db_close(Db *db);
 /* True when connected and accepting jobs. */
 bool db_ready(const Db *db);
+/* The same, read from a thread other than db's own (a snapshot: it may change the next moment). */
+bool db_ready_elsewhere(const Db *db);
 /* Makes sql (a string that lives as long as db) a prepared statement of every connection db
  * opens, prepared again after a reconnect: a query of a job whose sql is this same address is
  * sent as that statement (no parse or plan per use). At most 4. */

@@ -245,9 +245,11 @@ static void health_done_cb(void *arg, DbStatus status)
     free(h);
 }
 
+/* Ready when both of the worker's connections are: its own (status look-ups, answered here with
+ * SELECT 1) and its commit stream's, which stores submissions. */
 void api_health(Worker *w, IntakeConn *conn, struct evhttp_request *req)
 {
-    if (!db_ready(w->db)) {
+    if (!db_ready(w->db) || !batch_port_connected(w->batch)) {
         health_reply(req, false);
         return;
     }

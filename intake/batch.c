@@ -600,6 +600,11 @@ int batch_port_outstanding(const BatchPort *p)
     return p->outstanding;
 }
 
+bool batch_port_connected(const BatchPort *p)
+{
+    return db_ready_elsewhere(p->stream->worker->db);
+}
+
 bool batcher_overloaded(const BatchPort *p)
 {
     const Batcher *b = p->stream;

@@ -73,5 +73,7 @@ bool batcher_has_ports(const Batcher *b);
 /* True when so many submissions wait for the database that new ones should be turned away (429)
  * instead of queueing without bound; any thread. */
 bool batcher_overloaded(const BatchPort *p);
+/* Whether the port's stream is connected to the database (any thread; a snapshot). */
+bool batch_port_connected(const BatchPort *p);
 
 #endif
