@@ -95,6 +95,22 @@ class TestCheckpoint(WorkedCase):
         self.ctl("case", "note", self.cref, "after the deletion")
         self.assertEqual(self.verify_since(first["digest"], 1)["seq"], last)  # the new event reuses its seq
 
+    def test_an_event_slipped_in_with_triggers_off_breaks_the_next_link(self):
+        """Each case's chain head (sql/026) is moved by the trigger alone: an event written around
+        it, even one that links correctly, leaves the next event appended linked to the one
+        before, and verify reports the break."""
+        last = self.n_events(self.cid)
+        self.superuser(("INSERT INTO case_event (case_id, seq, at, actor, action, note, prev_hash, hash) "
+                        "SELECT e.case_id, e.seq + 1, now(), 'x', 'note', 'slipped in', e.hash, "
+                        "case_event_hash(e.hash, e.case_id, e.seq + 1, now(), 'x', 'note', NULL::case_status, "
+                        "NULL::case_status, 'slipped in') FROM case_event e WHERE e.case_id = %s AND e.seq = %s",
+                        (self.cid, last)),)
+        self.assertTrue(self.verify_ok()["ok"])  # a correct link, by someone who holds the server
+        self.ctl("case", "note", self.cref, "appended after it")
+        self.assertEqual(self.n_events(self.cid), last + 2)
+        res = json.loads(self.ctl("audit", "verify", "--json", expect=1)[0])
+        self.assertEqual((res["ok"], res["case"]), (False, self.cref))
+
     def test_every_export_manifest_records_a_checkpoint(self):
         path = os.path.join(self.dir, "cases.csv")
         today = time.strftime("%Y-%m-%d", time.gmtime())
