@@ -169,12 +169,12 @@ static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, cons
     char since_s[40], limit_s[16];
     snprintf(since_s, sizeof since_s, "%.6f", plan_candidates_since(p, rules));
     snprintf(limit_s, sizeof limit_s, "%d", rules->max_candidates);
-    const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
     PGresult *res = NULL;
     TxnPipe pipe;
-    char pipe_err[256];
     int rc = txn_pipe_begin(conn, &pipe, err, errlen);
     if (rc == 0) {
+        const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
+        char pipe_err[256] = "";
         bool sent = casewrite_lock_keys(conn, &pipe, locks, nlocks, err, errlen) == 0 &&
                     txn_pipe_exec(conn, &pipe, "reading candidate cases", cand_sql, 3, params,
                                   PGRES_TUPLES_OK, &res, err, errlen) == 0;
@@ -539,7 +539,7 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     snprintf(limit_s, sizeof limit_s, "%d", batch_size);
     const char *cp[] = {limit_s};
     TxnPipe pipe;
-    char pipe_err[256];
+    char pipe_err[256] = "";
     if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
         goto fail;
     bool sent = txn_pipe_exec(conn, &pipe, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err,
