@@ -56,7 +56,7 @@ struct Db {
     char options[96]; /* libpq "options": the session's statement and lock timeouts */
     PGconn *conn;
     DbState state;          /* changed only by db_set_state */
-    _Atomic bool connected; /* state == DB_CONNECTED, for other threads (db_ready_elsewhere) */
+    _Atomic bool connected; /* state == DB_CONNECTED, readable from any thread (db_ready) */
     int sock;               /* PQsocket at the time the events were made */
     struct event *ev_read;
     struct event *ev_write;
@@ -461,11 +461,6 @@ void db_close(Db *db)
 }
 
 bool db_ready(const Db *db)
-{
-    return db->state == DB_CONNECTED;
-}
-
-bool db_ready_elsewhere(const Db *db)
 {
     return atomic_load_explicit(&db->connected, memory_order_relaxed);
 }

@@ -39,10 +39,9 @@ void db_free(Db *db);
 /* Closes the connection now and does not reconnect: every job in flight completes with DB_FAILED
  * from the event loop (used at shutdown so waiting clients get an answer). */
 void db_close(Db *db);
-/* True when connected and accepting jobs. */
+/* True when connected and accepting jobs. Any thread may ask; from another thread than db's own
+ * the answer is a snapshot that may change the next moment. */
 bool db_ready(const Db *db);
-/* The same, read from a thread other than db's own (a snapshot: it may change the next moment). */
-bool db_ready_elsewhere(const Db *db);
 /* Makes sql (a string that lives as long as db) a prepared statement of every connection db
  * opens, prepared again after a reconnect: a query of a job whose sql is this same address is
  * sent as that statement (no parse or plan per use). At most 4. */

@@ -602,7 +602,7 @@ int batch_port_outstanding(const BatchPort *p)
 
 bool batch_port_connected(const BatchPort *p)
 {
-    return db_ready_elsewhere(p->stream->worker->db);
+    return db_ready(p->stream->worker->db);
 }
 
 bool batcher_overloaded(const BatchPort *p)

@@ -83,27 +83,23 @@ BEGIN
             RETURN NEW;
         END IF;
     END IF;
-    UPDATE case_event_head h
-    SET seq = h.seq + 1, prev_hash = h.hash,
-        hash = case_event_hash(h.hash, h.case_id, h.seq + 1, NEW.at, NEW.actor, NEW.action,
-                               NEW.from_status, NEW.to_status, NEW.note)
-    WHERE h.case_id = NEW.case_id
-    RETURNING h.seq, h.prev_hash, h.hash INTO NEW.seq, NEW.prev_hash, NEW.hash;
-    IF FOUND THEN
-        RETURN NEW;
-    END IF;
-    -- No head: a case's first event, or a chain written without the trigger. The case's row lock
-    -- serialises first appends; one that waited sees the other's head once it holds the lock.
-    PERFORM 1 FROM remedy_case c WHERE c.id = NEW.case_id FOR NO KEY UPDATE;
-    UPDATE case_event_head h
-    SET seq = h.seq + 1, prev_hash = h.hash,
-        hash = case_event_hash(h.hash, h.case_id, h.seq + 1, NEW.at, NEW.actor, NEW.action,
-                               NEW.from_status, NEW.to_status, NEW.note)
-    WHERE h.case_id = NEW.case_id
-    RETURNING h.seq, h.prev_hash, h.hash INTO NEW.seq, NEW.prev_hash, NEW.hash;
-    IF FOUND THEN
-        RETURN NEW;
-    END IF;
+    -- The head's update. No head: a case's first event, or a chain written without the trigger;
+    -- then once more under the case's row lock, which serialises first appends (one that waited
+    -- sees the other's head once it holds the lock).
+    FOR attempt IN 1..2 LOOP
+        IF attempt = 2 THEN
+            PERFORM 1 FROM remedy_case c WHERE c.id = NEW.case_id FOR NO KEY UPDATE;
+        END IF;
+        UPDATE case_event_head h
+        SET seq = h.seq + 1, prev_hash = h.hash,
+            hash = case_event_hash(h.hash, h.case_id, h.seq + 1, NEW.at, NEW.actor, NEW.action,
+                                   NEW.from_status, NEW.to_status, NEW.note)
+        WHERE h.case_id = NEW.case_id
+        RETURNING h.seq, h.prev_hash, h.hash INTO NEW.seq, NEW.prev_hash, NEW.hash;
+        IF FOUND THEN
+            RETURN NEW;
+        END IF;
+    END LOOP;
     SELECT e.seq, e.hash INTO last_seq, last_hash FROM case_event e
     WHERE e.case_id = NEW.case_id ORDER BY e.seq DESC LIMIT 1;
     NEW.seq := coalesce(last_seq, 0) + 1;

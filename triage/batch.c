@@ -173,14 +173,12 @@ static int batch_candidates_load(PGconn *conn, Plan *p, const Rules *rules, cons
     TxnPipe pipe;
     int rc = txn_pipe_begin(conn, &pipe, err, errlen);
     if (rc == 0) {
-        const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
-        char pipe_err[256] = "";
-        bool sent = casewrite_lock_keys(conn, &pipe, locks, nlocks, err, errlen) == 0 &&
-                    txn_pipe_exec(conn, &pipe, "reading candidate cases", cand_sql, 3, params,
-                                  PGRES_TUPLES_OK, &res, err, errlen) == 0;
-        rc = txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err);
-        if (!sent)
-            rc = -1;
+        if (casewrite_lock_keys(conn, &pipe, locks, nlocks, err, errlen) == 0) {
+            const char *params[] = {sqlarray_text(&keys), since_s, limit_s};
+            txn_pipe_exec(conn, &pipe, "reading candidate cases", cand_sql, 3, params,
+                          PGRES_TUPLES_OK, &res, err, errlen);
+        }
+        rc = txn_pipe_end(conn, &pipe, err, errlen);
     }
     sqlarray_free(&keys);
     if (rc < 0 || !res) {
@@ -539,15 +537,13 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     snprintf(limit_s, sizeof limit_s, "%d", batch_size);
     const char *cp[] = {limit_s};
     TxnPipe pipe;
-    char pipe_err[256] = "";
     if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
         goto fail;
-    bool sent = txn_pipe_exec(conn, &pipe, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err,
-                              errlen) == 0 &&
-                txn_pipe_exec(conn, &pipe, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK,
-                              &claim, err, errlen) == 0;
-    if (txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err) < 0 ||
-        !sent || !claim)
+    if (txn_pipe_exec(conn, &pipe, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err,
+                      errlen) == 0)
+        txn_pipe_exec(conn, &pipe, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK, &claim,
+                      err, errlen);
+    if (txn_pipe_end(conn, &pipe, err, errlen) < 0 || !claim)
         goto fail;
     if (PQntuples(claim) == 0) {
         rc = 0;
@@ -570,16 +566,15 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
      * their results (statuses, row counts) are checked before the COMMIT is sent. */
     if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
         goto fail;
-    sent = nnew == 0 || batch_cases_insert(conn, &pipe, &p, &sc, err, errlen) == 0;
-    if (sent) {
+    if (nnew == 0 || batch_cases_insert(conn, &pipe, &p, &sc, err, errlen) == 0) {
         batch_decisions_gather(&p, rules, &w);
-        sent = batch_cases_update(conn, &pipe, &p, &sc, &ngrown, err, errlen) == 0 &&
-               batch_grievances_update(conn, &pipe, &p, err, errlen) == 0 &&
-               batch_owners_insert(conn, &pipe, &p, err, errlen) == 0 &&
-               casewrite_flush(conn, &pipe, &w, rules, err, errlen) == 0;
+        if (batch_cases_update(conn, &pipe, &p, &sc, &ngrown, err, errlen) == 0 &&
+            batch_grievances_update(conn, &pipe, &p, err, errlen) == 0 &&
+            batch_owners_insert(conn, &pipe, &p, err, errlen) == 0)
+            casewrite_flush(conn, &pipe, &w, rules, err, errlen);
     }
-    if (txn_pipe_end(conn, &pipe, sent ? err : pipe_err, sent ? errlen : sizeof pipe_err) < 0 ||
-        !sent || txn_commit(conn, err, errlen) < 0)
+    /* A statement not sent is a failed pipe (txn.h): never a commit. */
+    if (txn_pipe_end(conn, &pipe, err, errlen) < 0 || txn_commit(conn, err, errlen) < 0)
         goto fail;
     rc = (int)p.nitems;
     stats->grievances += (long long)p.nitems;

@@ -84,6 +84,7 @@ int txn_exec_unnest(PGconn *conn, TxnPipe *pipe, const char *what, const char *h
 int txn_pipe_begin(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen)
 {
     pipe->n = 0;
+    pipe->failed = false;
     if (PQenterPipelineMode(conn) != 1) {
         snprintf(err, errlen, "entering pipeline mode failed");
         return -1;
@@ -102,6 +103,7 @@ int txn_pipe_exec(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql
     if (PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1) {
         snprintf(err, errlen, "%s failed (sending: %s)", what,
                  PQstatus(conn) == CONNECTION_OK ? "refused" : "connection lost");
+        pipe->failed = true;
         return -1;
     }
     pipe->what[pipe->n] = what;
@@ -113,8 +115,8 @@ int txn_pipe_exec(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql
 
 int txn_pipe_end(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen)
 {
-    int rc = 0;
-    if (PQpipelineSync(conn) != 1) {
+    int rc = pipe->failed ? -1 : 0; /* then err already says why */
+    if (PQpipelineSync(conn) != 1 && rc == 0) {
         snprintf(err, errlen, "pipeline sync failed (%s)",
                  PQstatus(conn) == CONNECTION_OK ? "refused" : "connection lost");
         rc = -1;

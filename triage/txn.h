@@ -5,6 +5,7 @@
 #define REDRESS_TRIAGE_TXN_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sqlarray.h"
@@ -30,6 +31,7 @@ enum { TXN_PIPE_MAX = 16 };
 #define TXN_ANY (-1LL) /* no row count expected */
 typedef struct {
     int n;
+    bool failed; /* a statement could not be sent: its error is the one reported */
     const char *what[TXN_PIPE_MAX];
     ExecStatusType want[TXN_PIPE_MAX];
     long long expect[TXN_PIPE_MAX];
@@ -40,12 +42,13 @@ typedef struct {
 int txn_pipe_begin(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen);
 /* Sends a statement that must end with status want; its result is handed to *keep at
  * txn_pipe_end when keep is not NULL (*keep is set to NULL here). 0, or -1 with err when even
- * sending failed. */
+ * sending failed, which the pipe remembers (send nothing more; txn_pipe_end returns -1). */
 int txn_pipe_exec(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql, int nparams,
                   const char *const *params, ExecStatusType want, PGresult **keep, char *err,
                   size_t errlen);
 /* Sends a sync, reads every result in order and leaves pipeline mode. 0 when each statement
- * succeeded and affected the rows it had to; -1 with err naming the first that did not (the
+ * was sent, succeeded and affected the rows it had to; -1 with err naming the first that did not
+ * (after a failed send, err stays as that send left it; the
  * transaction is then aborted or must be rolled back: the caller never commits after -1, and
  * results kept so far are the caller's to PQclear either way). */
 int txn_pipe_end(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen);

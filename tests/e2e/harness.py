@@ -199,6 +199,18 @@ class Intake(Process):
                 time.sleep(0.05)
         raise RuntimeError("redress-intake did not start listening")
 
+    def wait_healthy(self, timeout=15):
+        """Listening comes before the database connections: waits until /healthz says they are up
+        (the worker's own and its commit stream's), or timeout seconds have passed."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+
     def tls_context(self, **kw):
         ctx = ssl.create_default_context(cafile=self.cert)
         ctx.check_hostname = False

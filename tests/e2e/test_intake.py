@@ -96,15 +96,7 @@ class IntakeBase(unittest.TestCase):
         with open(cls.cfg["keys.contact_key_file"]) as f:
             cls.contact_key = bytes.fromhex(f.read().strip())
         cls.intake = harness.Intake(cls.config)
-        # Listening comes before the database connection: wait until both are up.
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                if cls.intake.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        cls.intake.wait_healthy()
 
     @classmethod
     def tearDownClass(cls):

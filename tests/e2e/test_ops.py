@@ -213,11 +213,7 @@ class IntakeOps(unittest.TestCase):
         cls.notify = NotifySocket(cls.dir)
         env = dict(os.environ, NOTIFY_SOCKET=cls.notify.path, WATCHDOG_USEC="400000")
         cls.intake = harness.Intake(cls.config, env=env)
-        # Listening comes before the database connections: wait until /healthz says both are up
-        # (the worker's own and its commit stream's), or the first submission may get a 503.
-        deadline = time.time() + 15
-        while cls.intake.request("GET", "/healthz")[0] != 200 and time.time() < deadline:
-            time.sleep(0.05)
+        cls.intake.wait_healthy()  # or the first submission may get a 503
 
     @classmethod
     def tearDownClass(cls):

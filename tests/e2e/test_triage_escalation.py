@@ -324,14 +324,7 @@ class TestImmediateDangerThroughIntake(TriageBase):
     def setUpClass(cls):
         super().setUpClass()
         cls.intake = harness.Intake(cls.config)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                if cls.intake.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        cls.intake.wait_healthy()
 
     @classmethod
     def tearDownClass(cls):
