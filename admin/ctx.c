@@ -131,7 +131,13 @@ void ctx_report(const char *what, const PGresult *res)
 PGresult *ctx_exec(Ctx *ctx, const char *what, const char *sql, int nparams,
                    const char *const *params)
 {
-    PGresult *res = PQexecParams(ctx->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    return ctx_exec_binary(ctx, what, sql, nparams, params, NULL, NULL);
+}
+
+PGresult *ctx_exec_binary(Ctx *ctx, const char *what, const char *sql, int nparams,
+                          const char *const *params, const int *lengths, const int *formats)
+{
+    PGresult *res = PQexecParams(ctx->conn, sql, nparams, NULL, params, lengths, formats, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
         return res;

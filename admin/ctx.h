@@ -50,6 +50,9 @@ int ctx_connect_writer(Ctx *ctx);
  * NULL after printing "<what>: <primary message>" and rolling back an open transaction. */
 PGresult *ctx_exec(Ctx *ctx, const char *what, const char *sql, int nparams,
                    const char *const *params);
+/* Same, with each parameter's length and format (1: binary) as libpq takes them. */
+PGresult *ctx_exec_binary(Ctx *ctx, const char *what, const char *sql, int nparams,
+                          const char *const *params, const int *lengths, const int *formats);
 /* Same, for statements whose rows are not needed. 0 or -1. */
 int ctx_run(Ctx *ctx, const char *what, const char *sql, int nparams, const char *const *params);
 

@@ -237,8 +237,9 @@ static int import_store(Import *im)
     Ctx *ctx = im->ctx;
     if (ctx_begin(ctx, false) < 0)
         return -1;
-    PGresult *res = ctx_exec(ctx, "storing the grievances", GRIEVANCE_ROWS_SQL, ROW_NCOLS,
-                             row_batch_params(im->rows));
+    const RowBatchParams *p = row_batch_params(im->rows);
+    PGresult *res = ctx_exec_binary(ctx, "storing the grievances", GRIEVANCE_ROWS_SQL, ROW_NCOLS,
+                                    p->values, p->lengths, p->formats);
     if (!res)
         return -1;
     int stored = 0;

@@ -1,7 +1,7 @@
 /* The one row builder: a validated Grievance becomes a row of the grievance table here, for the
  * API, the form and `redressctl import grievances` alike — contact sealed, reference chosen,
  * receipt derived, every column encoded once. Rows go to PostgreSQL a batch at a time as one
- * text-format array per column (RowBatch), which intake_submit_rows() (sql/010_intake_rows.sql)
+ * binary array per column (RowBatch), which intake_submit_rows() (sql/010_intake_rows.sql)
  * unnests: no JSON is parsed in the database. */
 #ifndef REDRESS_GRIEVANCE_ROW_H
 #define REDRESS_GRIEVANCE_ROW_H
@@ -68,7 +68,7 @@ typedef struct {
     char receipt_hash_hex[65];
     bool has_key;
     unsigned char request_hash[32]; /* when has_key */
-    char *cells;                    /* owned: the other columns as array elements, one block */
+    char *cells; /* owned: the other columns as binary array elements (length, bytes), one block */
     uint32_t cell_off[ROW_NCOLS], cell_len[ROW_NCOLS];
 } GrievanceRow;
 
@@ -83,14 +83,20 @@ void grievance_row_clear(GrievanceRow *row);
 
 typedef struct RowBatch RowBatch;
 
+/* A batch's parameters for libpq: one binary array per column (formats all 1). */
+typedef struct {
+    const char *values[ROW_NCOLS];
+    int lengths[ROW_NCOLS];
+    int formats[ROW_NCOLS];
+} RowBatchParams;
+
 RowBatch *row_batch_new(void);
 /* Accepts NULL. */
 void row_batch_free(RowBatch *b);
 /* Appends row (copied) as the batch's next position. */
 void row_batch_add(RowBatch *b, const GrievanceRow *row);
 int row_batch_count(const RowBatch *b);
-/* The ROW_NCOLS parameters of GRIEVANCE_ROWS_SQL, NUL-terminated; borrowed until the batch is
- * changed or freed. */
-const char *const *row_batch_params(RowBatch *b);
+/* The ROW_NCOLS parameters of GRIEVANCE_ROWS_SQL; borrowed until the batch is changed or freed. */
+const RowBatchParams *row_batch_params(RowBatch *b);
 
 #endif

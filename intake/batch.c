@@ -65,7 +65,9 @@ typedef struct {
     Submission **subs;
     int n;
     RowBatch *rows; /* the parameters; borrowed by libpq until done */
+    /* The batch's arrays (binary), then the announce flag (text). */
     const char *params[ROW_NCOLS + 1];
+    int lengths[ROW_NCOLS + 1], formats[ROW_NCOLS + 1];
     bool select_ok;
     bool committed;
     char sqlstate[6];
@@ -98,9 +100,9 @@ static bool sqlstate_transient(const char *s)
     return false;
 }
 
-/* Keyed rows by key (as encoded: any fixed total order will do, as long as every transaction
- * uses the same one), then keyless ones, each in arrival order (pos breaks ties: qsort is not
- * stable). */
+/* Keyed rows by key (as encoded, length first: any fixed total order will do, as long as every
+ * transaction uses the same one), then keyless ones, each in arrival order (pos breaks ties: qsort
+ * is not stable). */
 typedef struct {
     Submission *sub;
     int pos;
@@ -414,12 +416,15 @@ static void batch_send(Batcher *b)
         row_batch_add(f->rows, &f->subs[i]->row);
     }
     free(order);
-    memcpy(f->params, row_batch_params(f->rows), ROW_NCOLS * sizeof f->params[0]);
+    const RowBatchParams *p = row_batch_params(f->rows);
+    memcpy(f->params, p->values, sizeof p->values);
+    memcpy(f->lengths, p->lengths, sizeof p->lengths);
+    memcpy(f->formats, p->formats, sizeof p->formats);
     f->params[ROW_NCOLS] = batch_announce_due(b) ? "t" : "f";
     /* After an error the server leaves the transaction block aborted: the adapter ends it (db.h).
      */
     DbQuery q[3] = {{"BEGIN", 0, NULL},
-                    {GRIEVANCE_ROWS_ANNOUNCE_SQL, ROW_NCOLS + 1, f->params},
+                    {GRIEVANCE_ROWS_ANNOUNCE_SQL, ROW_NCOLS + 1, f->params, f->lengths, f->formats},
                     {"COMMIT", 0, NULL}};
     b->inflight++;
     b->inflight_rows += f->n;

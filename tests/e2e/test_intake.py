@@ -594,8 +594,9 @@ class TestIntake(IntakeBase):
         self.assertEqual(count(), before)
 
     def test_text_round_trips_exactly(self):
-        # Rows travel as PostgreSQL array literals: quotes, backslashes, braces, commas, the word
-        # NULL, escapes and non-ASCII text must come back exactly as sent, in every list.
+        # Rows travel as binary arrays whose list cells are array literals: quotes, backslashes,
+        # braces, commas, the word NULL, escapes and non-ASCII text must come back exactly as sent,
+        # in every list.
         tricky = ['Acme "Mobile"', "back\\slash\\", "{braces}", "a,b", "NULL", " spaced ", "é ✓ 😀",
                   "tab\tand\nnewline"]
         desc = 'He said "stop" \\ {not an array} NULL, then\n\ta new line — ✓ 😀'
@@ -613,6 +614,19 @@ class TestIntake(IntakeBase):
         self.assertEqual(st, 201, raw)
         self.assertEqual(cluster().sql("SELECT description, companies, country FROM grievance WHERE reference = %s",
                                        (body["reference"],)), [('café 😀 "q" \\', ["{x}"], "FR")])
+
+    def test_dates_and_numbers_round_trip(self):
+        # Dates go as days from 2000-01-01 (binary): both sides of it, leap days, the earliest
+        # accepted year; people_affected at the top of its range.
+        for day in ("1900-01-01", "1999-12-31", "2000-01-01", "2000-02-29", "2024-02-29", "2100-01-01"):
+            st, _, body, raw = self.post_json(grievance(started_on=day, people_affected=2147483647, contact=None))
+            if day == "2100-01-01":
+                self.assertEqual(st, 422, raw)  # in the future
+                continue
+            self.assertEqual(st, 201, raw)
+            self.assertEqual(cluster().sql("SELECT started_on::text, people_affected FROM grievance "
+                                           "WHERE reference = %s", (body["reference"],)),
+                             [(day, 2147483647)])
 
     def test_description_limits(self):
         before = count()

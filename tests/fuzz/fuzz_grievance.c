@@ -83,7 +83,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(grievance_row_build(&row, gp, &in, err, sizeof err) == 0);
         RowBatch *b = row_batch_new();
         row_batch_add(b, &row);
-        FUZZ_ASSERT(row_batch_params(b)[ROW_DESCRIPTION][0] == '{');
+        /* The description goes as it is: after the array's header, its length and its bytes. */
+        const RowBatchParams *p = row_batch_params(b);
+        size_t n = strlen(gp->description);
+        FUZZ_ASSERT(p->lengths[ROW_DESCRIPTION] == 24 + (int)n &&
+                    memcmp(p->values[ROW_DESCRIPTION] + 24, gp->description, n) == 0);
         row_batch_free(b);
         grievance_row_clear(&row);
     } else {

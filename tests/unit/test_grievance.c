@@ -461,10 +461,52 @@ static void test_parse_text(void **state)
     expect_parse_error(big, "unknown_field", "zz", false);
 }
 
-static char *param(RowBatch *b, RowColumn c)
+static uint32_t be32(const char *p)
 {
-    return (char *)row_batch_params(b)[c];
+    const unsigned char *u = (const unsigned char *)p;
+    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
 }
+
+/* Column c's binary array, checked whole (one dimension of the batch's rows from 1, the element
+ * type, every length within the parameter); element i copied into out as text ("NULL" for a
+ * NULL; an int4 or a date as its number, a bool as t/f). */
+static const char *elem(RowBatch *b, RowColumn c, uint32_t type, int i, char *out, size_t outlen)
+{
+    const RowBatchParams *p = row_batch_params(b);
+    const char *a = p->values[c];
+    assert_int_equal(p->formats[c], 1);
+    assert_int_equal(be32(a), 1);
+    assert_int_equal(be32(a + 8), type);
+    assert_int_equal(be32(a + 12), row_batch_count(b));
+    assert_int_equal(be32(a + 16), 1);
+    size_t at = 20;
+    const char *found = NULL;
+    int found_len = 0;
+    for (int k = 0; k < row_batch_count(b); k++) {
+        assert_true(at + 4 <= (size_t)p->lengths[c]);
+        int32_t len = (int32_t)be32(a + at);
+        at += 4;
+        if (k == i) {
+            found = len < 0 ? NULL : a + at;
+            found_len = len;
+        }
+        if (len > 0)
+            at += (size_t)len;
+        assert_true(at <= (size_t)p->lengths[c]);
+    }
+    assert_int_equal(at, p->lengths[c]);
+    if (!found)
+        snprintf(out, outlen, "NULL");
+    else if (type == 16)
+        snprintf(out, outlen, "%c", found[0] ? 't' : 'f');
+    else if (type == 23 || type == 1082)
+        snprintf(out, outlen, "%d", (int32_t)be32(found));
+    else
+        snprintf(out, outlen, "%.*s", found_len, found);
+    return out;
+}
+
+enum { TEXT = 25, INT4 = 23, BOOL = 16, DATE = 1082 };
 
 static void test_row_build(void **state)
 {
@@ -498,31 +540,51 @@ static void test_row_build(void **state)
     GrievanceRow row2;
     assert_int_equal(grievance_row_build(&row2, g2, &in2, why, sizeof why), 0);
 
+    char v[2048];
     RowBatch *b = row_batch_new();
     row_batch_add(b, &row);
-    assert_string_equal(
-        param(b, ROW_COMPANIES),
-        "{\"{\\\"Acme \\\\\\\"Mobile\\\\\\\"\\\",\\\"Back\\\\\\\\slash {x,y}\\\"}\"}");
-    row_batch_add(b, &row2); /* reopened after the parameters were read */
+    assert_string_equal(elem(b, ROW_COMPANIES, TEXT, 0, v, sizeof v),
+                        "{\"Acme \\\"Mobile\\\"\",\"Back\\\\slash {x,y}\"}");
+    row_batch_add(b, &row2); /* added to after the parameters were read */
     assert_int_equal(row_batch_count(b), 2);
-    assert_string_equal(param(b, ROW_RIGHTS), "{\"{\\\"privacy\\\",\\\"expression\\\"}\",\"{}\"}");
-    assert_string_equal(param(b, ROW_CHANNEL), "{\"api\",\"form\"}");
-    assert_string_equal(param(b, ROW_PEOPLE_AFFECTED), "{1500,NULL}");
-    assert_string_equal(param(b, ROW_ONGOING), "{f,f}");
-    assert_string_equal(param(b, ROW_IMMEDIATE_DANGER), "{t,NULL}"); /* yes, not answered */
-    assert_string_equal(param(b, ROW_STARTED_ON), "{\"2024-02-29\",NULL}");
-    assert_string_equal(param(b, ROW_LANGUAGE), "{NULL,NULL}");
-    assert_string_equal(param(b, ROW_SHARE_WITH_MEMBERS), "{t,f}");
-    assert_string_equal(param(b, ROW_IDEMPOTENCY_KEY), "{\"key-1\",NULL}");
-    assert_non_null(strstr(param(b, ROW_REQUEST_HASH), "\"ab00"));
-    assert_non_null(strstr(param(b, ROW_REFERENCE), row.reference));
-    assert_non_null(strstr(param(b, ROW_RECEIPT_HASH), row2.receipt_hash_hex));
+    assert_string_equal(elem(b, ROW_RIGHTS, TEXT, 0, v, sizeof v), "{\"privacy\",\"expression\"}");
+    assert_string_equal(elem(b, ROW_RIGHTS, TEXT, 1, v, sizeof v), "{}");
+    assert_string_equal(elem(b, ROW_CHANNEL, TEXT, 0, v, sizeof v), "api");
+    assert_string_equal(elem(b, ROW_CHANNEL, TEXT, 1, v, sizeof v), "form");
+    assert_string_equal(elem(b, ROW_PEOPLE_AFFECTED, INT4, 0, v, sizeof v), "1500");
+    assert_string_equal(elem(b, ROW_PEOPLE_AFFECTED, INT4, 1, v, sizeof v), "NULL");
+    assert_string_equal(elem(b, ROW_ONGOING, BOOL, 0, v, sizeof v), "f");
+    assert_string_equal(elem(b, ROW_ONGOING, BOOL, 1, v, sizeof v), "f");
+    assert_string_equal(elem(b, ROW_IMMEDIATE_DANGER, BOOL, 0, v, sizeof v), "t");
+    assert_string_equal(elem(b, ROW_IMMEDIATE_DANGER, BOOL, 1, v, sizeof v),
+                        "NULL"); /* yes, not answered */
+    /* 2024-02-29 is 8,825 days after 2000-01-01 (24 years, 6 of them leap, and 59 days). */
+    assert_string_equal(elem(b, ROW_STARTED_ON, DATE, 0, v, sizeof v), "8825");
+    assert_string_equal(elem(b, ROW_STARTED_ON, DATE, 1, v, sizeof v), "NULL");
+    assert_string_equal(elem(b, ROW_LANGUAGE, TEXT, 1, v, sizeof v), "NULL");
+    assert_string_equal(elem(b, ROW_SHARE_WITH_MEMBERS, BOOL, 0, v, sizeof v), "t");
+    assert_string_equal(elem(b, ROW_SHARE_WITH_MEMBERS, BOOL, 1, v, sizeof v), "f");
+    assert_string_equal(elem(b, ROW_IDEMPOTENCY_KEY, TEXT, 0, v, sizeof v), "key-1");
+    assert_string_equal(elem(b, ROW_IDEMPOTENCY_KEY, TEXT, 1, v, sizeof v), "NULL");
+    assert_int_equal(strncmp(elem(b, ROW_REQUEST_HASH, TEXT, 0, v, sizeof v), "ab00", 4), 0);
+    assert_string_equal(elem(b, ROW_REFERENCE, TEXT, 0, v, sizeof v), row.reference);
+    assert_string_equal(elem(b, ROW_RECEIPT_HASH, TEXT, 1, v, sizeof v), row2.receipt_hash_hex);
+    assert_string_equal(elem(b, ROW_DESCRIPTION, TEXT, 0, v, sizeof v), g->description);
     /* Sealed, never in plaintext; the receipt itself is not a column. */
+    const RowBatchParams *p = row_batch_params(b);
     for (int c = 0; c < ROW_NCOLS; c++) {
-        assert_null(strstr(param(b, (RowColumn)c), "ana@example.org"));
-        assert_null(strstr(param(b, (RowColumn)c), row.receipt));
+        assert_null(memmem(p->values[c], (size_t)p->lengths[c], "ana@example.org", 15));
+        assert_null(memmem(p->values[c], (size_t)p->lengths[c], row.receipt, RECEIPT_LEN));
     }
-    assert_true(strlen(param(b, ROW_CONTACT_ENC)) > 40);
+    assert_true(strlen(elem(b, ROW_CONTACT_ENC, TEXT, 0, v, sizeof v)) > 40);
+
+    /* An empty batch is an array without dimensions. */
+    RowBatch *empty = row_batch_new();
+    p = row_batch_params(empty);
+    assert_int_equal(p->lengths[ROW_DESCRIPTION], 12);
+    assert_int_equal(be32(p->values[ROW_DESCRIPTION]), 0);
+    assert_int_equal(be32(p->values[ROW_DESCRIPTION] + 8), TEXT);
+    row_batch_free(empty);
 
     /* A rekey changes reference, receipt and its hash only. */
     char old_ref[REFERENCE_LEN + 1], old_hash[65];
