@@ -615,6 +615,17 @@ class TestIntake(IntakeBase):
         self.assertEqual(cluster().sql("SELECT description, companies, country FROM grievance WHERE reference = %s",
                                        (body["reference"],)), [('café 😀 "q" \\', ["{x}"], "FR")])
 
+    def test_one_row_batches_use_the_generic_plan(self):
+        # sql/028: an idle intake's batches of one are not planned again on every call.
+        config = cluster().sql("SELECT proconfig FROM pg_proc WHERE proname = 'intake_submit_rows'")
+        self.assertEqual(len(config), 1)
+        self.assertIn("plan_cache_mode=force_generic_plan", config[0][0])
+        for _ in range(8):  # past the calls where PostgreSQL tries custom plans
+            st, _, body, raw = self.post_json(grievance(contact=None))
+            self.assertEqual(st, 201, raw)
+        self.assertEqual(cluster().sql("SELECT count(*) FROM grievance WHERE reference = %s",
+                                       (body["reference"],)), [(1,)])
+
     def test_dates_and_numbers_round_trip(self):
         # Dates go as days from 2000-01-01 (binary): both sides of it, leap days, the earliest
         # accepted year; people_affected at the top of its range.
