@@ -56,6 +56,30 @@ class TestCheckpoint(WorkedCase):
         out, _ = self.ctl("audit", "verify", "--since", cp["digest"], expect=1)
         self.assertIn(f"case {self.cref}, event #{last}", out)
 
+    def test_checkpoint_heads_are_each_cases_last_event(self):
+        """The heads (sql/028: one ordered pass) are, for every case with events, the event of
+        its highest seq, wherever its month put it; a case without events has none."""
+        self.ctl("case", "note", self.cref, "the last word")
+        # An event a month on, written with the triggers off: it lands in a later partition.
+        self.superuser(("INSERT INTO case_event (case_id, seq, at, actor, action, hash) "
+                        "SELECT case_id, max(seq) + 1, now() + interval '31 days', 'x', 'note', "
+                        "sha256('later'::bytea) FROM case_event WHERE case_id = %s GROUP BY case_id",
+                        (self.cid,)))
+        self.superuser(("INSERT INTO remedy_case (reference, status, category, country, band, score, "
+                        "rules_version, first_received_at, last_received_at, opened_at) VALUES "
+                        "('CNOEVENTS01', 'triaged', 'other', 'KE', 'P4', 0, '1', now(), now(), now())", None))
+        cp = self.checkpoint()
+        heads = cluster().sql("SELECT case_id, seq, hash FROM audit_checkpoint_head "
+                              "WHERE checkpoint_id = %s ORDER BY case_id", (cp["id"],))
+        expected = cluster().sql(
+            "SELECT e.case_id, e.seq, e.hash FROM case_event e JOIN (SELECT case_id, max(seq) AS seq "
+            "FROM case_event GROUP BY case_id) m USING (case_id, seq) ORDER BY e.case_id")
+        self.assertEqual([(c, s, bytes(h)) for c, s, h in heads], [(c, s, bytes(h)) for c, s, h in expected])
+        self.assertIn((self.cid, self.n_events(self.cid)), [(c, s) for c, s, _ in heads])
+        self.assertGreater(cluster().sql("SELECT count(DISTINCT tableoid) FROM case_event "
+                                         "WHERE case_id = %s", (self.cid,))[0][0], 1)
+        self.assertEqual((cp["cases"], cp["events"]), (len(expected), sum(s for _, s, _ in expected)))
+
     def test_rewritten_chain_and_edited_checkpoint_are_found(self):
         cp = self.checkpoint()
         # Rewrite a note and recompute every later hash of the chain (and its head).
