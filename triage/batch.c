@@ -535,6 +535,33 @@ static void batch_decisions_gather(Plan *p, const Rules *rules, CaseWrites *w)
     }
 }
 
+/* Opens the batch's transaction and claims up to batch_size grievances: one round trip. The claim
+ * runs with sorting disabled, so its only plan is an ordered scan of each month's untriaged index
+ * merged up to the limit: with statistics that said few rows were untriaged (a month analysed
+ * while quiet), the planner read and sorted every untriaged row on each claim instead (an on-disk
+ * sort of 100,000 rows, 120 ms against 2 ms per claim). SET LOCAL and RESET keep the setting to
+ * this one statement. 0 with *claim set (caller PQclears), or -1 with err. */
+static int batch_claim(PGconn *conn, int batch_size, PGresult **claim, char *err, size_t errlen)
+{
+    char limit_s[16];
+    snprintf(limit_s, sizeof limit_s, "%d", batch_size);
+    const char *cp[] = {limit_s};
+    TxnPipe pipe;
+    if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
+        return -1;
+    if (txn_pipe_exec(conn, &pipe, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err,
+                      errlen) == 0 &&
+        txn_pipe_exec(conn, &pipe, "claim plan", "SET LOCAL enable_sort = off", 0, NULL,
+                      PGRES_COMMAND_OK, NULL, err, errlen) == 0 &&
+        txn_pipe_exec(conn, &pipe, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK, claim,
+                      err, errlen) == 0)
+        txn_pipe_exec(conn, &pipe, "claim plan", "RESET enable_sort", 0, NULL, PGRES_COMMAND_OK,
+                      NULL, err, errlen);
+    if (txn_pipe_end(conn, &pipe, err, errlen) < 0 || !*claim)
+        return -1;
+    return 0;
+}
+
 int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batch_size,
               BatchStats *stats, char *err, size_t errlen)
 {
@@ -549,17 +576,8 @@ int batch_run(PGconn *conn, const Rules *rules, const Members *members, int batc
     int rc = -1;
     size_t nnew = 0, ngrown = 0, nlocks = 0;
 
-    char limit_s[16];
-    snprintf(limit_s, sizeof limit_s, "%d", batch_size);
-    const char *cp[] = {limit_s};
     TxnPipe pipe;
-    if (txn_pipe_begin(conn, &pipe, err, errlen) < 0)
-        goto fail;
-    if (txn_pipe_exec(conn, &pipe, "BEGIN", "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err,
-                      errlen) == 0)
-        txn_pipe_exec(conn, &pipe, "claiming grievances", claim_sql, 1, cp, PGRES_TUPLES_OK, &claim,
-                      err, errlen);
-    if (txn_pipe_end(conn, &pipe, err, errlen) < 0 || !claim)
+    if (batch_claim(conn, batch_size, &claim, err, errlen) < 0)
         goto fail;
     if (PQntuples(claim) == 0) {
         rc = 0;
