@@ -69,7 +69,7 @@ int txn_exec_unnest(PGconn *conn, TxnPipe *pipe, const char *what, const char *h
         if (txn_pipe_exec(conn, pipe, what, sql, nscalars + ncols, params, PGRES_COMMAND_OK, NULL,
                           err, errlen) < 0)
             return -1;
-        pipe->expect[pipe->n - 1] = expect;
+        txn_pipe_expect(pipe, expect);
         return 0;
     }
     PGresult *res =
@@ -111,6 +111,12 @@ int txn_pipe_exec(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql
     pipe->expect[pipe->n] = TXN_ANY;
     pipe->keep[pipe->n++] = keep;
     return 0;
+}
+
+void txn_pipe_expect(TxnPipe *pipe, long long rows)
+{
+    if (pipe->n > 0)
+        pipe->expect[pipe->n - 1] = rows;
 }
 
 int txn_pipe_end(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen)

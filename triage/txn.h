@@ -46,6 +46,8 @@ int txn_pipe_begin(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen);
 int txn_pipe_exec(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql, int nparams,
                   const char *const *params, ExecStatusType want, PGresult **keep, char *err,
                   size_t errlen);
+/* The statement last sent into the pipe must affect exactly rows rows (txn_pipe_end checks). */
+void txn_pipe_expect(TxnPipe *pipe, long long rows);
 /* Sends a sync, reads every result in order and leaves pipeline mode. 0 when each statement
  * was sent, succeeded and affected the rows it had to; -1 with err naming the first that did not
  * (after a failed send, err stays as that send left it; the

@@ -435,6 +435,56 @@ class TestTriageAtScale(TriageBase):
         self.assertIn("grievances_joined", actions, f"the collective case's trail: {sorted(set(actions))}")
 
 
+class TestTriageGrievanceUpdatePlan(TriageBase):
+    """Plans that statistics cannot spoil, for a month analysed while nothing was untriaged. The
+    claim must merge the months' ordered index scans up to its limit (it read and sorted every
+    untriaged row instead: 120 ms per claim with 100,000 waiting); the grievance UPDATE that links
+    each claimed row to its case must not depend on a join plan (joined to an unnest() of the
+    batch, it became a nested loop with the unnest inner: 260-400 ms per 1,000 rows instead of
+    ~22 ms). The worker's own plans are read back with auto_explain."""
+    workers = 1
+
+    def set_triage_role(self, settings):
+        for name, value in settings.items():
+            if value is None:
+                cluster().sql(f"ALTER ROLE redress_triage RESET {name}")
+            else:
+                cluster().sql(f"ALTER ROLE redress_triage SET {name} = %s", (value,))
+
+    def test_stale_statistics_leave_no_sort_in_the_claim_and_no_join_in_the_update(self):
+        cur = self.cursor()
+        self.insert(self.unrelated_select(cur, "OLD-", 200, seed=5))
+        self.triage("--once")
+        cluster().sql("ANALYZE grievance")  # the month as statistics now see it: nothing untriaged
+        # 3,000 more, not analysed: the statistics still say no row is untriaged.
+        cluster().sql(f"INSERT INTO grievance ({COLUMNS}) "
+                      f"{self.event_select(cur, 'NEW-', 2000, 'ke_shutdown')} UNION ALL "
+                      f"{self.unrelated_select(cur, 'ONE-', 1000, seed=6)}")
+        log = os.path.join(cluster().path, "server.log")
+        start = os.path.getsize(log)
+        explain = {"session_preload_libraries": "auto_explain", "auto_explain.log_min_duration": "0"}
+        self.set_triage_role(explain)
+        try:
+            self.triage("--once")
+        finally:
+            self.set_triage_role(dict.fromkeys(explain))
+        self.assert_exactly_once(3200)
+        with open(log, encoding="utf-8", errors="replace") as f:
+            f.seek(start)
+            entries = re.split(r"\n(?=\S)", f.read())
+        claims = [e for e in entries if "Query Text: SELECT id, extract(epoch FROM received_at)" in e]
+        updates = [e for e in entries if "Query Text: UPDATE grievance g SET case_id" in e]
+        self.assertGreaterEqual(len(claims), 4, "the worker's claims in the server log")
+        self.assertGreaterEqual(len(updates), 3, "the worker's grievance UPDATEs in the server log")
+        with self.subTest("claim"):
+            for plan in claims:
+                self.assertIn("Merge Append", plan, plan[:3000])
+                self.assertNotRegex(plan, r"Sort  \(cost", plan[:3000])
+        with self.subTest("update"):
+            for plan in updates:
+                self.assertNotRegex(plan, r"Nested Loop|Hash Join|Merge Join", plan[:3000])
+
+
 class TestTriageGrouping(TriageBase):
     def test_100_unrelated_grievances_become_100_cases(self):
         cur = self.cursor()
