@@ -91,11 +91,7 @@ def start(cluster, tmp, name, own):
         "server.log_level": "warn", "engagement.attachments_max": "100",
         "engagement.attachment_connection": own, "server.request_timeout": "60"})
     intake = harness.Intake(cfg)
-    deadline = time.time() + 15
-    while intake.request("GET", "/healthz")[0] != 200:
-        if time.time() > deadline:
-            sys.exit("bench: redress-intake did not connect to the database")
-        time.sleep(0.1)
+    intake.wait_healthy()
     refs = []
     for _ in range(2):
         _, _, data = intake.request("POST", "/v1/grievances", GRIEVANCE, {"Content-Type": "application/json"})

@@ -54,11 +54,7 @@ def main():
     with harness.Cluster.start() as cluster:
         cfg = harness.make_config(os.path.join(tmp, "single"), cluster, **{"server.log_level": "warn"})
         intake = harness.Intake(cfg)
-        deadline = time.time() + 15
-        while intake.request("GET", "/healthz")[0] != 200:
-            if time.time() > deadline:
-                sys.exit("bench-ha: redress-intake did not connect to the database")
-            time.sleep(0.1)
+        intake.wait_healthy()
         single = measure(intake.port, body_path, os.path.join(tmp, "single.log"),
                          lambda: tuple(cluster.sql(counts)[0]))
         intake.stop()

@@ -102,11 +102,7 @@ def one_run(db_sql, cfg, body_path, log_path):
     """One h2load measurement against the intake of cfg; db_sql runs a statement on its database."""
     db_sql("CHECKPOINT")
     intake = harness.Intake(cfg)
-    deadline = time.time() + 15
-    while intake.request("GET", "/healthz")[0] != 200:
-        if time.time() > deadline:
-            sys.exit("bench: redress-intake did not connect to the database")
-        time.sleep(0.1)
+    intake.wait_healthy()
     before = db_sql("SELECT count(*) FROM grievance_key")[0][0]
     res = intake_bench.h2load(f"https://127.0.0.1:{intake.port}/v1/grievances", body_path, log_path)
     intake.stop()

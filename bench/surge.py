@@ -118,11 +118,7 @@ def main():
         intake = harness.Intake(cfg)
         triage = harness.Process([os.path.join(harness.BUILD, "redress-triage"), "-c", cfg],
                                  os.path.join(tmp, "triage.log"))
-        deadline = time.time() + 15
-        while intake.request("GET", "/healthz")[0] != 200:
-            if time.time() > deadline:
-                sys.exit("surge: redress-intake did not connect to the database")
-            time.sleep(0.1)
+        intake.wait_healthy()
         url = f"https://127.0.0.1:{intake.port}/v1/grievances"
         t0 = time.time()
         procs = []

@@ -113,11 +113,14 @@ static int32_t days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* PostgreSQL's day 0, 2000-01-01, in days from 1970-01-01 (days_from_civil(2000, 1, 1)). */
+enum { PG_EPOCH_DAYS = 10957 };
+
 /* A date's binary form: days since 2000-01-01. s is YYYY-MM-DD, validated by the parser. */
 static void cell_date(Buf *b, const char *s)
 {
     int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-    cell_int4(b, days_from_civil(y, m, d) - days_from_civil(2000, 1, 1));
+    cell_int4(b, days_from_civil(y, m, d) - PG_EPOCH_DAYS);
 }
 
 /* s quoted as an element of an array literal: '\' before '"' and '\'. */

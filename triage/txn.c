@@ -9,10 +9,16 @@
 #include "log.h"
 #include "pgconn.h"
 
+/* Why a call failed when the server gave no SQLSTATE: "connection lost", or otherwise. */
+static const char *txn_conn_word(PGconn *conn, const char *otherwise)
+{
+    return PQstatus(conn) == CONNECTION_OK ? otherwise : "connection lost";
+}
+
 static const char *txn_state(PGconn *conn, const PGresult *res)
 {
     const char *state = pgconn_sqlstate(res);
-    return state[0] ? state : (PQstatus(conn) == CONNECTION_OK ? "none" : "connection lost");
+    return state[0] ? state : txn_conn_word(conn, "none");
 }
 
 PGresult *txn_exec(PGconn *conn, const char *what, const char *sql, int nparams,
@@ -101,8 +107,7 @@ int txn_pipe_exec(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql
     if (keep)
         *keep = NULL;
     if (PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1) {
-        snprintf(err, errlen, "%s failed (sending: %s)", what,
-                 PQstatus(conn) == CONNECTION_OK ? "refused" : "connection lost");
+        snprintf(err, errlen, "%s failed (sending: %s)", what, txn_conn_word(conn, "refused"));
         pipe->failed = true;
         return -1;
     }
@@ -123,8 +128,7 @@ int txn_pipe_end(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen)
 {
     int rc = pipe->failed ? -1 : 0; /* then err already says why */
     if (PQpipelineSync(conn) != 1 && rc == 0) {
-        snprintf(err, errlen, "pipeline sync failed (%s)",
-                 PQstatus(conn) == CONNECTION_OK ? "refused" : "connection lost");
+        snprintf(err, errlen, "pipeline sync failed (%s)", txn_conn_word(conn, "refused"));
         rc = -1;
     }
     /* One result and a NULL per statement sent, then the sync's own result. A statement after
@@ -133,7 +137,7 @@ int txn_pipe_end(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen)
         PGresult *res = PQgetResult(conn);
         if (!res) {
             snprintf(err, errlen, "%s failed (no result: %s)", pipe->what[i],
-                     PQstatus(conn) == CONNECTION_OK ? "none" : "connection lost");
+                     txn_conn_word(conn, "none"));
             rc = -1;
             break;
         }

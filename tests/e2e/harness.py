@@ -201,7 +201,7 @@ class Intake(Process):
 
     def wait_healthy(self, timeout=15):
         """Listening comes before the database connections: waits until /healthz says they are up
-        (the worker's own and its commit stream's), or timeout seconds have passed."""
+        (the worker's own and its commit stream's); raises after timeout seconds."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
@@ -210,6 +210,7 @@ class Intake(Process):
             except OSError:
                 pass
             time.sleep(0.05)
+        raise RuntimeError("redress-intake did not become healthy (its database connections)")
 
     def tls_context(self, **kw):
         ctx = ssl.create_default_context(cafile=self.cert)
