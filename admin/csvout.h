@@ -1,5 +1,5 @@
-/* Writing CSV for regulators: libcsv's quoting writer (every cell quoted, quotes doubled, RFC
- * 4180 with CRLF line ends), cells that a spreadsheet would evaluate neutralised with a leading
+/* Writing CSV for regulators: every cell quoted, quotes doubled (RFC 4180, CRLF line ends),
+ * cells that a spreadsheet would evaluate neutralised with a leading
  * apostrophe, and a running SHA-256 and byte count of everything written. Rows are built in a
  * buffer and written whole, so memory stays constant whatever the row count. */
 #ifndef REDRESS_ADMIN_CSVOUT_H

@@ -35,6 +35,7 @@ static const char *const export_columns[] = {"case_reference",  "status",
                                              "overdue",         "deadlines_missed",
                                              "escalated",       "narrative"};
 #define EXPORT_NCOLS 24
+#define EXPORT_FILE_BUF (1 << 20)
 
 int export_date_check(const char *s)
 {
@@ -162,6 +163,7 @@ int export_cmd_cases(Ctx *ctx, int argc, char **argv)
     ArgPos pos;
     char sha[65], *tmp = NULL, *manifest_path = NULL, *fname_copy = NULL;
     FILE *fp = NULL;
+    char *file_buf = NULL;
     CsvOut *out = NULL;
     json_t *filter = NULL, *manifest = NULL;
     char *filter_text = NULL, *manifest_text = NULL;
@@ -205,7 +207,9 @@ int export_cmd_cases(Ctx *ctx, int argc, char **argv)
         goto fail;
     }
     fchmod(fd, 0640);
-    setvbuf(fp, NULL, _IOFBF, 1 << 20);
+    /* glibc ignores the size unless given the buffer: without one, a write per 4 KiB. */
+    file_buf = xmalloc(EXPORT_FILE_BUF);
+    setvbuf(fp, file_buf, _IOFBF, EXPORT_FILE_BUF);
     out = csvout_new(fp);
     int ncols = narrative ? EXPORT_NCOLS : EXPORT_NCOLS - 1;
     for (int c = 0; c < ncols; c++)
@@ -286,6 +290,7 @@ fail:
     ctx_rollback(ctx);
     if (fp)
         fclose(fp);
+    free(file_buf);
     if (tmp)
         unlink(tmp);
     free(tmp);
