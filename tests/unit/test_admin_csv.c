@@ -45,6 +45,9 @@ static void test_plain_cells_quoted_only(void **state)
     assert_string_equal(fmt("a,b\nc"), "\"a,b\nc\"");
     assert_string_equal(fmt("say \"hi\""), "\"say \"\"hi\"\"\"");
     assert_string_equal(fmt("x=1"), "\"x=1\"");
+    assert_string_equal(fmt("\""), "\"\"\"\"");
+    assert_string_equal(fmt("\"\"a\""), "\"\"\"\"\"a\"\"\"");
+    assert_string_equal(fmt("=\"\""), "\"'=\"\"\"\"\"");
     assert_false(csvout_needs_neutral("", 0));
     assert_false(csvout_needs_neutral("'=x", 3));
 }
@@ -74,6 +77,31 @@ static void test_writer_rows_and_hash(void **state)
     hex_encode(md, 32, want_hex);
     assert_string_equal(hex, want_hex);
     csvout_free(o);
+    free(buf);
+}
+
+/* A cell of quotes only, longer than the row buffer's first size: every quote doubled. */
+static void test_writer_long_quoted_cell(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    char *cell = xmalloc(N);
+    memset(cell, '"', N);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    CsvOut *o = csvout_new(fp);
+    csvout_cell(o, "-x", 2);
+    csvout_cell(o, cell, N);
+    assert_int_equal(csvout_row_end(o), 0);
+    fclose(fp);
+    assert_int_equal(len, 6 + 2 * N + 4);
+    assert_memory_equal(buf, "\"'-x\",\"", 7);
+    for (size_t i = 7; i < 7 + 2 * N; i++)
+        assert_int_equal(buf[i], '"');
+    assert_memory_equal(buf + 7 + 2 * N, "\"\r\n", 3);
+    csvout_free(o);
+    free(cell);
     free(buf);
 }
 
@@ -164,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_neutralise_formula_starts),
         cmocka_unit_test(test_plain_cells_quoted_only),
         cmocka_unit_test(test_writer_rows_and_hash),
+        cmocka_unit_test(test_writer_long_quoted_cell),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_import_row_json),
         cmocka_unit_test(test_read_line_numbers),
