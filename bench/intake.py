@@ -11,7 +11,6 @@ import socket
 import ssl
 import threading
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,6 +130,13 @@ def idle_connections(port, n, pids):
     return before, during, opened
 
 
+def machine_ticks():
+    """(all CPU ticks, idle ticks) of the machine since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+
+
 def h2load(url, body_path, log_path):
     cmd = ["h2load", "--h1", "-c", str(CLIENTS), "-t", "1", "-D", str(DURATION),
            f"--warm-up-time={WARMUP}", "-H", "Content-Type: application/json", "-d", body_path,
@@ -236,6 +242,8 @@ def main():
         before_xact = cluster.sql(xact_sql)[0][0]
         pg = postgres_pids(cluster)
         cpu0 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
+        per_backend0 = {p: cpu_seconds([p]) for p in pg}
+        ticks0, children0, wall0 = machine_ticks(), os.times(), time.monotonic()
         perf = None
         if os.environ.get("BENCH_PERF"):  # a profile of the server and PostgreSQL under load
             perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-o", os.environ["BENCH_PERF"],
@@ -247,6 +255,10 @@ def main():
             perf.send_signal(2)
             perf.wait(30)
         cpu1 = (cpu_seconds([intake.proc.pid]), cpu_seconds(pg))
+        ticks1, children1, wall = machine_ticks(), os.times(), time.monotonic() - wall0
+        busiest = max(cpu_seconds([p]) - c for p, c in per_backend0.items())
+        h2load_cpu = (children1.children_user + children1.children_system
+                      - children0.children_user - children0.children_system)
         our_idle = idle_connections(intake.port, idle, [intake.proc.pid])
         still = intake.request("GET", "/healthz")[0]  # and it still answers afterwards
         intake.stop()
@@ -267,6 +279,13 @@ def main():
     print(f"CPU per 1,000 committed submissions: server {per_k(cpu1[0] - cpu0[0]):.3f} s, "
           f"PostgreSQL {per_k(cpu1[1] - cpu0[1]):.3f} s; nginx per 1,000 requests: "
           f"{ng_cpu / max(ng['ok'] * (DURATION + WARMUP) / DURATION, 1) * 1000:.3f} s")
+    # Where the CPUs went while h2load ran against us: idle time left means the intake waits on its
+    # commit cycle (one backend, one transaction at a time) rather than on CPU.
+    idle_share = (ticks1[1] - ticks0[1]) / max(ticks1[0] - ticks0[0], 1) * os.cpu_count() * 100
+    share = lambda s: s / wall * 100
+    print(f"CPU during our run (% of one CPU, {os.cpu_count()} CPUs): server {share(cpu1[0] - cpu0[0]):.0f}, "
+          f"PostgreSQL {share(cpu1[1] - cpu0[1]):.0f} (its busiest backend {share(busiest):.0f}), "
+          f"h2load {share(h2load_cpu):.0f}, idle {idle_share:.0f}")
     print(f"rows committed during the run (warm-up included): {rows}; 2xx answered in the measured period: {total_2xx}")
     print(f"transactions committed: {commits}, {rows / max(commits, 1):.1f} rows per commit on average")
     ok = rows >= total_2xx
