@@ -87,12 +87,6 @@ static const TxnColumn casewrite_dec_cols[CW_DEC_N] = {
     [CW_DEC_SCORE] = {"score", "numeric"}, [CW_DEC_BAND] = {"band", "text"},
     [CW_DEC_COMP] = {"comp", "text"},      [CW_DEC_FIRED] = {"fired", "text"},
 };
-static const TxnColumn casewrite_ev_cols[CW_EV_N] = {
-    [CW_EV_CASE] = {"case_id", "int8"},
-    [CW_EV_ACTION] = {"action", "text"},
-    [CW_EV_STATUS] = {"status", "text"},
-    [CW_EV_NOTE] = {"note", "text"},
-};
 
 int casewrite_flush(PGconn *conn, TxnPipe *pipe, CaseWrites *w, const Rules *rules, char *err,
                     size_t errlen)
@@ -109,12 +103,21 @@ int casewrite_flush(PGconn *conn, TxnPipe *pipe, CaseWrites *w, const Rules *rul
                         casewrite_dec_cols, w->dec, CW_DEC_N, "", version, 1, TXN_ANY, err,
                         errlen) < 0)
         return -1;
-    if (w->ev[CW_EV_CASE].n > 0 &&
-        txn_exec_unnest(conn, pipe, "inserting events",
-                        "INSERT INTO case_event (case_id, action, to_status, note) "
-                        "SELECT u.case_id, u.action, u.status::case_status, u.note FROM ",
-                        casewrite_ev_cols, w->ev, CW_EV_N, "", NULL, 0, TXN_ANY, err, errlen) < 0)
+    if (w->ev[CW_EV_CASE].n == 0)
+        return 0;
+    /* One call chains the whole set (sql/029): the heads move set by set instead of one
+     * statement per event in the row trigger; each event gets the same link either way. */
+    static const char ev_sql[] =
+        "SELECT triage_events_append($1::int8[], $2::text[], $3::text[], $4::text[])";
+    const char *ev[] = {sqlarray_text(&w->ev[CW_EV_CASE]), sqlarray_text(&w->ev[CW_EV_ACTION]),
+                        sqlarray_text(&w->ev[CW_EV_STATUS]), sqlarray_text(&w->ev[CW_EV_NOTE])};
+    if (pipe)
+        return txn_pipe_exec(conn, pipe, "inserting events", ev_sql, 4, ev, PGRES_TUPLES_OK, NULL,
+                             err, errlen);
+    PGresult *res = txn_exec(conn, "inserting events", ev_sql, 4, ev, PGRES_TUPLES_OK, err, errlen);
+    if (!res)
         return -1;
+    PQclear(res);
     return 0;
 }
 
