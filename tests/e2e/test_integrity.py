@@ -183,6 +183,62 @@ class TestEventsFromTheDatabase(IntegrityBase):
         self.verify_ok()
 
 
+class TestEventsChainedBySet(IntegrityBase):
+    """triage_events_append (sql/029) chains a batch's events set by set; the row trigger lets
+    through only rows that arrive with a hash while redress.events_chained is on. Nobody else may
+    name the hash, so the setting, which any session can set, skips nothing for them."""
+
+    APPEND = "SELECT triage_events_append(%s::bigint[], %s::text[], %s::text[], %s::text[])"
+
+    def test_the_setting_skips_nothing_for_any_role(self):
+        cid, _ = self.make_case(self.submit())
+        for user in ("redress_triage", "redress_staff", "team_acme_net", "redress_regulator",
+                     "redress_intake"):
+            for cols, vals in (("case_id, action, hash", "%s, 'x', '\\x00'"),
+                               ("case_id, action, seq, prev_hash, hash", "%s, 'x', 9, '\\x00', '\\x00'")):
+                self.refused(user, "SET redress.events_chained = 'on'; "
+                             f"INSERT INTO case_event ({cols}) VALUES ({vals})", (cid,))
+        # Content alone with the setting on: chained by the trigger like any other row.
+        with contextlib.closing(cluster().connect("redress_triage")) as c, c.cursor() as cur:
+            cur.execute("SET redress.events_chained = 'on'")
+            cur.execute("INSERT INTO case_event (case_id, action, note) VALUES (%s, 'rescored', 'n')", (cid,))
+            c.commit()
+        last = cluster().sql("SELECT seq, actor, hash IS NOT NULL FROM case_event WHERE case_id = %s "
+                             "ORDER BY seq DESC LIMIT 1", (cid,))
+        self.assertEqual(last, [(2, "redress_triage", True)])
+        self.verify_ok()
+
+    def test_only_triage_may_append_a_set(self):
+        cid, _ = self.make_case(self.submit())
+        args = ([cid], ["rescored"], [None], ["n"])
+        for user in ("redress_staff", "team_acme_net", "redress_regulator", "redress_intake"):
+            self.assertEqual(self.refused(user, self.APPEND, args).pgcode, "42501", user)
+        self.assertEqual(len(self.events(cid)), 1)
+        self.assertEqual(cluster().sql(self.APPEND, args, user="redress_triage"), [(1,)])
+        self.assertEqual([e[1] for e in self.events(cid)], [1, 2])
+        self.verify_ok()
+
+    def test_a_set_links_like_the_trigger(self):
+        """A case with one event in the call takes the set path, a case with two the trigger's; seq
+        runs on, the actor and time are the database's, and every link verifies."""
+        a, _ = self.make_case(self.submit())
+        b, _ = self.make_case(self.submit(country="UG"))
+        got = cluster().sql(self.APPEND, ([b, a, b], ["rescored", "rescored", "grew"], [None, None, None],
+                                          ["b one", "a one", "b two"]), user="redress_triage")
+        self.assertEqual(got, [(3,)])
+        ev_a, ev_b = self.events(a), self.events(b)
+        self.assertEqual([(e[1], e[4], e[7]) for e in ev_a], [(1, "created", "made by the test"),
+                                                              (2, "rescored", "a one")])
+        self.assertEqual([(e[1], e[4], e[7]) for e in ev_b], [(1, "created", "made by the test"),
+                                                              (2, "rescored", "b one"), (3, "grew", "b two")])
+        self.assertEqual({e[3] for e in ev_a[1:] + ev_b[1:]}, {"redress_triage"})
+        heads = cluster().sql("SELECT h.case_id, h.seq, h.hash = e.hash FROM case_event_head h "
+                              "JOIN case_event e ON e.case_id = h.case_id AND e.seq = h.seq "
+                              "WHERE h.case_id = ANY(%s) ORDER BY h.case_id", ([a, b],))
+        self.assertEqual(heads, sorted([(a, 2, True), (b, 3, True)]))
+        self.verify_ok()
+
+
 class TestNoMemberHeldLocks(IntegrityBase):
     def test_advisory_lock_functions_are_not_callable(self):
         funcs = cluster().sql("SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = "
