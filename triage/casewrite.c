@@ -111,14 +111,8 @@ int casewrite_flush(PGconn *conn, TxnPipe *pipe, CaseWrites *w, const Rules *rul
         "SELECT triage_events_append($1::int8[], $2::text[], $3::text[], $4::text[])";
     const char *ev[] = {sqlarray_text(&w->ev[CW_EV_CASE]), sqlarray_text(&w->ev[CW_EV_ACTION]),
                         sqlarray_text(&w->ev[CW_EV_STATUS]), sqlarray_text(&w->ev[CW_EV_NOTE])};
-    if (pipe)
-        return txn_pipe_exec(conn, pipe, "inserting events", ev_sql, 4, ev, PGRES_TUPLES_OK, NULL,
-                             err, errlen);
-    PGresult *res = txn_exec(conn, "inserting events", ev_sql, 4, ev, PGRES_TUPLES_OK, err, errlen);
-    if (!res)
-        return -1;
-    PQclear(res);
-    return 0;
+    return txn_send(conn, pipe, "inserting events", ev_sql, 4, ev, PGRES_TUPLES_OK, TXN_ANY, err,
+                    errlen);
 }
 
 void casewrite_scalars(const Rules *rules, CaseWriteScalars *out)

@@ -71,15 +71,21 @@ int txn_exec_unnest(PGconn *conn, TxnPipe *pipe, const char *what, const char *h
         off += (size_t)snprintf(sql + off, sizeof sql - off, ") AS u(%s)%s", names, tail);
     if (off >= sizeof sql || noff >= sizeof names)
         BUG("%s: statement longer than %zu bytes", what, sizeof sql);
+    return txn_send(conn, pipe, what, sql, nscalars + ncols, params, PGRES_COMMAND_OK, expect, err,
+                    errlen);
+}
+
+int txn_send(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql, int nparams,
+             const char *const *params, ExecStatusType want, long long expect, char *err,
+             size_t errlen)
+{
     if (pipe) {
-        if (txn_pipe_exec(conn, pipe, what, sql, nscalars + ncols, params, PGRES_COMMAND_OK, NULL,
-                          err, errlen) < 0)
+        if (txn_pipe_exec(conn, pipe, what, sql, nparams, params, want, NULL, err, errlen) < 0)
             return -1;
         txn_pipe_expect(pipe, expect);
         return 0;
     }
-    PGresult *res =
-        txn_exec(conn, what, sql, nscalars + ncols, params, PGRES_COMMAND_OK, err, errlen);
+    PGresult *res = txn_exec(conn, what, sql, nparams, params, want, err, errlen);
     if (!res)
         return -1;
     int rc = txn_count_check(res, what, expect, err, errlen);

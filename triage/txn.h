@@ -55,10 +55,14 @@ void txn_pipe_expect(TxnPipe *pipe, long long rows);
  * results kept so far are the caller's to PQclear either way). */
 int txn_pipe_end(PGconn *conn, TxnPipe *pipe, char *err, size_t errlen);
 
-/* Runs head || "unnest($k::type[], ...) AS u(name, ...)" || tail with the scalars as $1..$nscalars
- * and the arrays' texts after them, expecting a command result that affected expect rows (or any
- * number: TXN_ANY). With pipe NULL it runs at once: 0, or -1 with err. With a pipe it is only
- * sent (-1 with err if even that failed) and txn_pipe_end checks it. */
+/* A statement that must end with status want and affect expect rows (or any number: TXN_ANY).
+ * With pipe NULL it runs at once: 0, or -1 with err. With a pipe it is only sent (-1 with err if
+ * even that failed) and txn_pipe_end checks it. */
+int txn_send(PGconn *conn, TxnPipe *pipe, const char *what, const char *sql, int nparams,
+             const char *const *params, ExecStatusType want, long long expect, char *err,
+             size_t errlen);
+/* txn_send of head || "unnest($k::type[], ...) AS u(name, ...)" || tail, a command, with the
+ * scalars as $1..$nscalars and the arrays' texts after them. */
 int txn_exec_unnest(PGconn *conn, TxnPipe *pipe, const char *what, const char *head,
                     const TxnColumn *cols, SqlArray *arrays, int ncols, const char *tail,
                     const char *const *scalars, int nscalars, long long expect, char *err,
